@@ -1,0 +1,29 @@
+// digitnet/core/kernels.hpp — numeric kernels. They know nothing of layers.
+//
+// Each fast kernel has a plain reference beside it (suffix _ref) that tests
+// compare against on odd shapes.
+#pragma once
+#include <cstdint>
+
+namespace digitnet::kernels {
+
+// Makes the BLAS library single-threaded: parallelism comes from ThreadPool.
+void use_single_threaded_blas();
+
+// Row-major GEMM: C[M×N] = alpha · op(A)[M×K] · op(B)[K×N] + beta · C.
+// op(X) is X or Xᵀ; lda/ldb/ldc are the row strides of A, B, C as stored.
+void sgemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float* A, int lda,
+           const float* B, int ldb, float beta, float* C, int ldc);
+void sgemm_ref(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float* A,
+               int lda, const float* B, int ldb, float beta, float* C, int ldc);
+
+// im2col for one image: x is (C, H, W); col is (C·KH·KW, OH·OW), row-major.
+// Out-of-image taps (padding) read as 0.
+void im2col(const float* x, int C, int H, int W, int KH, int KW, int stride, int pad_top,
+            int pad_left, int OH, int OW, float* col);
+// col2im for one image: adds col (C·KH·KW, OH·OW) back into dx (C, H, W),
+// which the caller has zeroed.
+void col2im(const float* col, int C, int H, int W, int KH, int KW, int stride, int pad_top,
+            int pad_left, int OH, int OW, float* dx);
+
+}  // namespace digitnet::kernels

@@ -1,0 +1,54 @@
+// digitnet/core/thread_pool.hpp — the one thread pool.
+//
+// A pool of `threads` participants (the calling thread plus threads-1 workers
+// created once). Work is split statically: with the same thread count, chunk t
+// always covers the same indices, so per-thread partial sums reduced in thread
+// order give bit-identical results run after run. BLAS called from inside a
+// task is single-threaded (the pool sets that up), so threads never fight.
+#pragma once
+#include <condition_variable>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace digitnet {
+
+class ThreadPool {
+ public:
+  // threads <= 0 means std::thread::hardware_concurrency().
+  explicit ThreadPool(int threads = 1);
+  ~ThreadPool();
+  ThreadPool(const ThreadPool&) = delete;
+  ThreadPool& operator=(const ThreadPool&) = delete;
+
+  int size() const { return size_; }
+
+  // Runs fn(t) for every participant t in [0, size()), the caller being t = 0.
+  // Returns when all have finished; rethrows the first exception thrown.
+  void run(const std::function<void(int)>& fn);
+
+  // Splits [0, n) into size() contiguous chunks (chunk t for participant t)
+  // and calls fn(begin, end, t) for every non-empty chunk.
+  void parallel_for(int64_t n, const std::function<void(int64_t, int64_t, int)>& fn);
+
+  // The [begin, end) of chunk t when [0, n) is split into `parts` chunks.
+  static std::pair<int64_t, int64_t> chunk(int64_t n, int parts, int t);
+
+ private:
+  void worker(int t);
+
+  int size_;
+  std::vector<std::thread> workers_;
+  std::mutex mu_;
+  std::condition_variable start_cv_, done_cv_;
+  const std::function<void(int)>* job_ = nullptr;
+  uint64_t generation_ = 0;
+  int pending_ = 0;
+  bool stop_ = false;
+  std::exception_ptr error_;
+};
+
+}  // namespace digitnet

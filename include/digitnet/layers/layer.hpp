@@ -1,0 +1,93 @@
+// digitnet/layers/layer.hpp — the contract every layer keeps.
+//
+// A layer is built once from its per-sample input shape (no batch dimension),
+// which creates its parameters with Keras' default initialisers and returns
+// its per-sample output shape. Tensors passed to forward/backward carry the
+// batch as dimension 0.
+//
+// Contract (checked for every layer by the generic harness in
+// tests/support/layer_check.hpp, which pre-fills outputs with NaN sentinels):
+//  * forward(x, y, ctx) resizes y to with_batch(N, output_shape) and writes
+//    every element of y. It may cache what backward needs inside the layer.
+//  * backward(x, y, dy, dx, ctx) is called after forward on the same x in the
+//    same mode. It OVERWRITES every element of every Param::grad with
+//    dLoss/dParam for this batch, and, when dx is not null, resizes dx like x
+//    and OVERWRITES every element with dLoss/dx. (The first layer of a model
+//    gets dx == nullptr and may skip that work.)
+//  * Layers never touch the CLI, files or global state; randomness comes only
+//    from ctx.rng, threads only from ctx.pool.
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "digitnet/core/rng.hpp"
+#include "digitnet/core/tensor.hpp"
+#include "digitnet/core/thread_pool.hpp"
+
+namespace digitnet {
+
+// A trainable parameter and its gradient (same shape).
+struct Param {
+  std::string name;  // "kernel", "bias", "gamma", "beta"
+  Tensor value;
+  Tensor grad;
+  bool decay = true;  // weight decay applies (false for biases and BatchNorm gamma/beta)
+};
+
+struct Context {
+  bool training = false;     // dropout active, batch-norm uses batch statistics
+  ThreadPool* pool = nullptr;  // never null when passed to a layer
+  Rng* rng = nullptr;          // never null when training
+};
+
+class Layer {
+ public:
+  virtual ~Layer() = default;
+
+  // Keras class name: "Dense", "Conv2D", "MaxPooling2D", ...
+  virtual std::string type() const = 0;
+
+  // Creates parameters for the per-sample input shape and returns the per-sample
+  // output shape. Throws digitnet::Error naming the layer if the shape does not fit.
+  virtual Shape build(const Shape& input_shape, Rng& rng) = 0;
+
+  virtual void forward(const Tensor& x, Tensor& y, const Context& ctx) = 0;
+  virtual void backward(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx,
+                        const Context& ctx) = 0;
+
+  // Trainable parameters (in a fixed order, with stable names).
+  virtual std::vector<Param*> params() { return {}; }
+  // Non-trainable state saved with the model (BatchNorm moving mean/variance).
+  virtual std::vector<std::pair<std::string, Tensor*>> buffers() { return {}; }
+
+  // The layer's settings as JSON, e.g. {"units":128,"activation":"relu"};
+  // make_layer(type(), config()) rebuilds an equivalent (unbuilt) layer.
+  virtual nlohmann::json config() const = 0;
+
+  // Multiply-accumulates of forward for one sample (for summaries and benchmarks).
+  virtual int64_t forward_macs() const { return 0; }
+
+  // Final-layer softmax fused with cross-entropy: when set, a layer whose
+  // activation is softmax outputs logits instead of probabilities and its
+  // backward takes dLoss/dlogits. Layers without a softmax activation ignore it.
+  virtual bool has_softmax_output() const { return false; }
+  virtual void set_logits_output(bool) {}
+
+  const Shape& input_shape() const { return input_shape_; }
+  const Shape& output_shape() const { return output_shape_; }
+  std::string name;  // "conv2d", "dense_1", ... set by the model
+
+ protected:
+  Shape input_shape_, output_shape_;  // set by build()
+};
+
+using LayerPtr = std::unique_ptr<Layer>;
+
+// Builds a layer from its Keras class name and config (the inverse of
+// Layer::type()/config()). Throws digitnet::Error for an unknown type or a bad field.
+LayerPtr make_layer(const std::string& type, const nlohmann::json& config);
+
+}  // namespace digitnet

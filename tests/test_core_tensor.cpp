@@ -1,0 +1,100 @@
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "digitnet/core/error.hpp"
+#include "digitnet/core/kernels.hpp"
+#include "digitnet/core/rng.hpp"
+#include "digitnet/core/tensor.hpp"
+#include "digitnet/core/thread_pool.hpp"
+
+using namespace digitnet;
+
+TEST(Tensor, ShapeAndResizeKeepAllocation) {
+  Tensor t({2, 3, 4});
+  EXPECT_EQ(t.size(), 24);
+  EXPECT_EQ(shape_str(t.shape()), "(2, 3, 4)");
+  const float* p = t.data();
+  t.resize({4, 3, 2});
+  EXPECT_EQ(t.data(), p);
+  t.resize({1, 3});
+  EXPECT_EQ(t.size(), 3);
+  EXPECT_THROW(t.reshape({2, 2}), Error);
+}
+
+TEST(Rng, SameSeedSameStreamDifferentSeedDifferentStream) {
+  Rng a(7), b(7), c(8);
+  for (int i = 0; i < 100; ++i) {
+    const uint64_t x = a.next_u64();
+    EXPECT_EQ(x, b.next_u64());
+    EXPECT_NE(x, c.next_u64());
+  }
+}
+
+TEST(Rng, UniformAndNormalMoments) {
+  Rng r(1);
+  double su = 0, sn = 0, sn2 = 0;
+  const int n = 200000;
+  for (int i = 0; i < n; ++i) {
+    const float u = r.uniform();
+    ASSERT_GE(u, 0.0f);
+    ASSERT_LT(u, 1.0f);
+    su += u;
+    const float z = r.normal();
+    sn += z;
+    sn2 += double(z) * z;
+  }
+  EXPECT_NEAR(su / n, 0.5, 0.01);
+  EXPECT_NEAR(sn / n, 0.0, 0.01);
+  EXPECT_NEAR(sn2 / n, 1.0, 0.02);
+  std::set<uint64_t> seen;
+  for (int i = 0; i < 1000; ++i) seen.insert(r.below(10));
+  EXPECT_EQ(seen.size(), 10u);
+}
+
+TEST(ThreadPool, ChunksCoverRangeAndErrorsPropagate) {
+  for (int threads : {1, 2, 3}) {
+    ThreadPool pool(threads);
+    std::vector<int> hit(1001, 0);
+    pool.parallel_for(1001, [&](int64_t b, int64_t e, int) {
+      for (int64_t i = b; i < e; ++i) hit[static_cast<size_t>(i)]++;
+    });
+    for (int h : hit) ASSERT_EQ(h, 1);
+    EXPECT_THROW(pool.run([](int t) {
+      if (t == 0 || t == 1) throw Error("boom");
+    }),
+                 Error);
+  }
+}
+
+TEST(Kernels, SgemmMatchesReferenceOnOddShapes) {
+  Rng r(3);
+  for (bool ta : {false, true})
+    for (bool tb : {false, true}) {
+      const int M = 7, N = 13, K = 5;
+      std::vector<float> A(M * K), B(K * N), C(M * N), D(M * N);
+      for (auto& v : A) v = r.uniform(-1, 1);
+      for (auto& v : B) v = r.uniform(-1, 1);
+      for (size_t i = 0; i < C.size(); ++i) C[i] = D[i] = r.uniform(-1, 1);
+      const int lda = ta ? M : K, ldb = tb ? K : N;
+      kernels::sgemm(ta, tb, M, N, K, 0.5f, A.data(), lda, B.data(), ldb, 2.0f, C.data(), N);
+      kernels::sgemm_ref(ta, tb, M, N, K, 0.5f, A.data(), lda, B.data(), ldb, 2.0f, D.data(), N);
+      for (size_t i = 0; i < C.size(); ++i) ASSERT_NEAR(C[i], D[i], 1e-5f);
+    }
+}
+
+TEST(Kernels, Col2imIsAdjointOfIm2col) {
+  // <im2col(x), c> == <x, col2im(c)> for random x, c: the defining property of the adjoint.
+  Rng r(4);
+  const int C = 2, H = 6, W = 5, K = 3, S = 2, P = 1;
+  const int OH = (H + 2 * P - K) / S + 1, OW = (W + 2 * P - K) / S + 1;
+  std::vector<float> x(C * H * W), col(C * K * K * OH * OW), c(col.size()), dx(x.size(), 0.0f);
+  for (auto& v : x) v = r.uniform(-1, 1);
+  for (auto& v : c) v = r.uniform(-1, 1);
+  kernels::im2col(x.data(), C, H, W, K, K, S, P, P, OH, OW, col.data());
+  kernels::col2im(c.data(), C, H, W, K, K, S, P, P, OH, OW, dx.data());
+  double lhs = 0, rhs = 0;
+  for (size_t i = 0; i < col.size(); ++i) lhs += double(col[i]) * c[i];
+  for (size_t i = 0; i < x.size(); ++i) rhs += double(x[i]) * dx[i];
+  EXPECT_NEAR(lhs, rhs, 1e-4);
+}
