@@ -2,10 +2,9 @@
 #pragma once
 #include <cstdint>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "digitnet/layers/layer.hpp"
 
@@ -52,7 +51,8 @@ class Schedule {
   virtual nlohmann::json config() const = 0;
   // Learning rate at optimizer step `step` (0-based) of `total_steps`, given
   // steps_per_epoch, for base rate `base_lr`.
-  virtual float lr(float base_lr, int64_t step, int64_t total_steps, int64_t steps_per_epoch) const = 0;
+  virtual float lr(float base_lr, int64_t step, int64_t total_steps,
+                   int64_t steps_per_epoch) const = 0;
 };
 using SchedulePtr = std::shared_ptr<Schedule>;
 

@@ -1,0 +1,443 @@
+#include "digitnet/model/sequential.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <map>
+#include <numeric>
+
+#include "digitnet/core/error.hpp"
+#include "model/progress.hpp"
+
+namespace digitnet {
+
+struct Sequential::Impl {
+  std::unique_ptr<ThreadPool> pool;
+  std::vector<Tensor> acts;   // acts[i]: output of layer i (training step)
+  std::vector<Tensor> grads;  // grads[i]: dLoss/d acts[i]
+  Rng train_rng{0};
+  bool fused_softmax = false;  // last layer emits logits during training
+  std::vector<Param*> params;  // cached parameter list (fixed order)
+  std::map<std::string, int> name_counts;
+};
+
+namespace {
+
+std::string snake_name(const std::string& type) {
+  // "Conv2D" -> "conv2d", "MaxPooling2D" -> "max_pooling2d", "BatchNormalization" ->
+  // "batch_normalization"
+  std::string out;
+  for (size_t i = 0; i < type.size(); ++i) {
+    const char c = type[i];
+    const bool upper = c >= 'A' && c <= 'Z';
+    if (upper && i > 0) {
+      const char prev = type[i - 1];
+      const bool prev_lower = prev >= 'a' && prev <= 'z';
+      if (prev_lower) out += '_';
+    }
+    out += upper ? static_cast<char>(c - 'A' + 'a') : c;
+  }
+  return out;
+}
+
+int argmax_row(const float* row, int64_t k) {
+  return static_cast<int>(std::max_element(row, row + k) - row);
+}
+
+// Row-wise softmax in place (stable).
+void softmax_rows(Tensor& t) {
+  const int64_t n = t.dim(0), k = t.size() / n;
+  for (int64_t i = 0; i < n; ++i) {
+    float* r = t.data() + i * k;
+    const float m = *std::max_element(r, r + k);
+    double s = 0;
+    for (int64_t j = 0; j < k; ++j) s += (r[j] = std::exp(r[j] - m));
+    const float inv = static_cast<float>(1.0 / s);
+    for (int64_t j = 0; j < k; ++j) r[j] *= inv;
+  }
+}
+
+bool minimise(const std::string& key) { return key.find("loss") != std::string::npos; }
+
+}  // namespace
+
+Sequential::Sequential(Shape input_shape, uint64_t seed, int threads)
+    : input_shape_(std::move(input_shape)),
+      seed_(seed),
+      init_rng_(seed),
+      impl_(std::make_unique<Impl>()) {
+  if (input_shape_.empty()) throw Error("Sequential: empty input shape");
+  for (int64_t d : input_shape_)
+    if (d <= 0) throw Error("Sequential: bad input shape " + shape_str(input_shape_));
+  set_threads(threads);
+  impl_->train_rng = Rng(seed ^ 0x7261696E5F726E67ull);
+}
+
+Sequential::~Sequential() = default;
+Sequential::Sequential(Sequential&&) noexcept = default;
+Sequential& Sequential::operator=(Sequential&&) noexcept = default;
+
+int Sequential::threads() const { return impl_->pool->size(); }
+
+void Sequential::set_threads(int threads) {
+  if (!impl_->pool || impl_->pool->size() != threads)
+    impl_->pool = std::make_unique<ThreadPool>(threads);
+}
+
+Sequential& Sequential::add(LayerPtr layer) {
+  if (!layer) throw Error("Sequential::add: null layer");
+  const Shape in = layers_.empty() ? input_shape_ : layers_.back()->output_shape();
+  const std::string base = snake_name(layer->type());
+  const int n = impl_->name_counts[base]++;
+  layer->name = n == 0 ? base : base + "_" + std::to_string(n);
+  Rng layer_rng = init_rng_.split();
+  try {
+    layer->build(in, layer_rng);
+  } catch (const Error& e) {
+    throw Error("layer " + std::to_string(layers_.size() + 1) + " (" + layer->name +
+                "): " + e.what());
+  }
+  layers_.push_back(std::move(layer));
+  impl_->params.clear();
+  for (auto& l : layers_)
+    for (Param* p : l->params()) impl_->params.push_back(p);
+  return *this;
+}
+
+bool Sequential::outputs_are_logits() const {
+  // A final softmax is fused into the loss after compile(); a model without a
+  // final softmax produces logits (Keras' from_logits=True).
+  return impl_->fused_softmax || layers_.empty() || !layers_.back()->has_softmax_output();
+}
+
+Shape Sequential::output_shape() const {
+  return layers_.empty() ? input_shape_ : layers_.back()->output_shape();
+}
+
+std::vector<Layer*> Sequential::layers() const {
+  std::vector<Layer*> out;
+  for (auto& l : layers_) out.push_back(l.get());
+  return out;
+}
+
+std::vector<Param*> Sequential::params() const { return impl_->params; }
+
+int64_t Sequential::count_params() const {
+  int64_t n = 0;
+  for (Param* p : impl_->params) n += p->value.size();
+  return n;
+}
+
+void Sequential::compile(OptimizerPtr optimizer, LossPtr loss, std::vector<std::string> metrics) {
+  if (!optimizer) throw Error("compile: no optimizer");
+  if (!loss) throw Error("compile: no loss");
+  if (layers_.empty()) throw Error("compile: the model has no layers");
+  const Shape out = output_shape();
+  if (out.size() != 1)
+    throw Error("compile: the last layer must output a flat vector of class scores, got " +
+                shape_str(out));
+  for (const auto& m : metrics)
+    if (m != "accuracy" && m != "loss")
+      throw Error("compile: unknown metric '" + m + "' (known: accuracy, loss)");
+  optimizer_ = std::move(optimizer);
+  loss_ = std::move(loss);
+  metrics_ = std::move(metrics);
+  // Cross-entropy losses work on logits: a final softmax is fused into the loss.
+  impl_->fused_softmax = layers_.back()->has_softmax_output();
+  for (auto& l : layers_) l->set_logits_output(false);
+  if (impl_->fused_softmax) layers_.back()->set_logits_output(true);
+}
+
+void Sequential::forward(const Tensor& x, bool training, std::vector<Tensor>& acts,
+                         Rng* rng) const {
+  if (layers_.empty()) throw Error("the model has no layers");
+  if (x.rank() != static_cast<int>(input_shape_.size()) + 1 ||
+      !std::equal(input_shape_.begin(), input_shape_.end(), x.shape().begin() + 1))
+    throw Error("input of shape " + shape_str(x.shape()) + " does not match the model's input " +
+                shape_str(with_batch(x.rank() > 0 ? x.dim(0) : 0, input_shape_)));
+  acts.resize(layers_.size());
+  Context ctx{training, impl_->pool.get(), rng};
+  for (size_t i = 0; i < layers_.size(); ++i)
+    layers_[i]->forward(i == 0 ? x : acts[i - 1], acts[i], ctx);
+}
+
+std::pair<double, double> Sequential::train_step(const Tensor& x, std::span<const int32_t> y,
+                                                 float lr) {
+  if (!compiled()) throw Error("train_step: compile() the model first");
+  auto& im = *impl_;
+  forward(x, true, im.acts, &im.train_rng);
+  im.grads.resize(layers_.size());
+  const Tensor& out = im.acts.back();
+  const double loss = loss_->compute(out, Targets{y, nullptr}, &im.grads.back(), true);
+  const int64_t n = out.dim(0), k = out.size() / n;
+  int64_t correct = 0;
+  for (int64_t i = 0; i < n; ++i)
+    correct += argmax_row(out.data() + i * k, k) == y[static_cast<size_t>(i)];
+  Context ctx{true, im.pool.get(), &im.train_rng};
+  for (size_t i = layers_.size(); i-- > 0;)
+    layers_[i]->backward(i == 0 ? x : im.acts[i - 1], im.acts[i], im.grads[i],
+                         i == 0 ? nullptr : &im.grads[i - 1], ctx);
+  optimizer_->step(im.params, lr);
+  return {loss, static_cast<double>(correct) / static_cast<double>(n)};
+}
+
+Tensor Sequential::predict(const Tensor& x, int batch_size) const {
+  if (x.rank() < 1 || x.dim(0) == 0) throw Error("predict: empty input");
+  if (batch_size <= 0) throw Error("predict: batch size must be positive");
+  const int64_t n = x.dim(0), per = x.size() / n;
+  std::vector<Tensor> acts;
+  Tensor out, xb;
+  for (int64_t b = 0; b < n; b += batch_size) {
+    const int64_t e = std::min<int64_t>(n, b + batch_size);
+    xb.resize(with_batch(e - b, input_shape_));
+    if (shape_size(input_shape_) != per)
+      throw Error("predict: input of shape " + shape_str(x.shape()) +
+                  " does not match the model's input " + shape_str(input_shape_));
+    std::copy(x.data() + b * per, x.data() + e * per, xb.data());
+    forward(xb, false, acts, nullptr);
+    const Tensor& y = acts.back();
+    if (out.empty()) out = Tensor(with_batch(n, output_shape()));
+    std::copy(y.data(), y.data() + y.size(), out.data() + b * (y.size() / (e - b)));
+  }
+  if (outputs_are_logits()) softmax_rows(out);
+  return out;
+}
+
+Tensor Sequential::predict(const Dataset& data, int64_t begin, int64_t end, int batch_size) const {
+  if (begin < 0 || end > data.size() || begin >= end)
+    throw Error("predict: range " + std::to_string(begin) + ":" + std::to_string(end) +
+                " is outside the dataset's " + std::to_string(data.size()) + " images");
+  return predict(data.images(begin, end), batch_size);
+}
+
+Evaluation Sequential::evaluate(const Dataset& data, int batch_size) const {
+  if (data.size() == 0) throw Error("evaluate: empty dataset");
+  if (batch_size <= 0) throw Error("evaluate: batch size must be positive");
+  const LossPtr loss = loss_ ? loss_ : sparse_categorical_crossentropy();
+  const int64_t k = shape_size(output_shape());
+  if (data.num_classes > k)
+    throw Error("evaluate: the data has " + std::to_string(data.num_classes) +
+                " classes but the model outputs " + std::to_string(k));
+  Evaluation ev;
+  ev.confusion.assign(static_cast<size_t>(k), std::vector<int64_t>(static_cast<size_t>(k), 0));
+  std::vector<Tensor> acts;
+  Tensor xb;
+  std::vector<int32_t> yb;
+  std::vector<int64_t> idx;
+  double loss_sum = 0;
+  const bool logits = outputs_are_logits();
+  for (int64_t b = 0; b < data.size(); b += batch_size) {
+    const int64_t e = std::min<int64_t>(data.size(), b + batch_size);
+    idx.resize(static_cast<size_t>(e - b));
+    std::iota(idx.begin(), idx.end(), b);
+    data.batch(idx, xb, yb);
+    forward(xb, false, acts, nullptr);
+    const Tensor& out = acts.back();
+    loss_sum +=
+        loss->compute(out, Targets{yb, nullptr}, nullptr, logits) * static_cast<double>(e - b);
+    for (int64_t i = 0; i < e - b; ++i) {
+      const int pred = argmax_row(out.data() + i * k, k);
+      ev.confusion[static_cast<size_t>(yb[static_cast<size_t>(i)])][static_cast<size_t>(pred)]++;
+    }
+  }
+  ev.samples = data.size();
+  ev.loss = loss_sum / static_cast<double>(data.size());
+  ev.finish_from_confusion();
+  return ev;
+}
+
+std::vector<Tensor> Sequential::get_weights() const {
+  std::vector<Tensor> out;
+  for (auto& l : layers_) {
+    for (Param* p : l->params()) out.push_back(p->value);
+    for (auto& [name, t] : l->buffers()) out.push_back(*t);
+  }
+  return out;
+}
+
+void Sequential::set_weights(const std::vector<Tensor>& weights) {
+  size_t i = 0;
+  auto take = [&](Tensor& dst, const std::string& what) {
+    if (i >= weights.size()) throw Error("set_weights: too few tensors (missing " + what + ")");
+    if (weights[i].shape() != dst.shape())
+      throw Error("set_weights: " + what + " has shape " + shape_str(dst.shape()) + ", got " +
+                  shape_str(weights[i].shape()));
+    dst = weights[i++];
+  };
+  for (auto& l : layers_) {
+    for (Param* p : l->params()) take(p->value, l->name + "/" + p->name);
+    for (auto& [name, t] : l->buffers()) take(*t, l->name + "/" + name);
+  }
+  if (i != weights.size()) throw Error("set_weights: too many tensors");
+}
+
+std::string Sequential::summary() const {
+  auto group = [](int64_t v) {
+    std::string s = std::to_string(v), out;
+    for (size_t i = 0; i < s.size(); ++i) {
+      if (i && (s.size() - i) % 3 == 0) out += ',';
+      out += s[i];
+    }
+    return out;
+  };
+  auto pad = [](std::string s, size_t w) {
+    if (s.size() < w) s += std::string(w - s.size(), ' ');
+    return s + " ";
+  };
+  const std::string line(75, '_'), dline(75, '=');
+  std::string out = "Model: \"sequential\"\n" + line + "\n";
+  out += pad(" Layer (type)", 34) + pad("Output Shape", 26) + "Param #\n" + dline + "\n";
+  int64_t trainable = 0, non_trainable = 0;
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    const Layer& l = *layers_[i];
+    int64_t p = 0;
+    for (Param* q : const_cast<Layer&>(l).params()) p += q->value.size();
+    int64_t b = 0;
+    for (auto& [n, t] : const_cast<Layer&>(l).buffers()) b += t->size();
+    trainable += p;
+    non_trainable += b;
+    std::string shape = "(None";
+    for (int64_t d : l.output_shape()) shape += ", " + std::to_string(d);
+    shape += ")";
+    out += pad(" " + l.name + " (" + l.type() + ")", 34) + pad(shape, 26) + group(p + b) + "\n";
+    out += (i + 1 < layers_.size() ? "\n" : "");
+  }
+  out += dline + "\n";
+  out += "Total params: " + group(trainable + non_trainable) + "\n";
+  out += "Trainable params: " + group(trainable) + "\n";
+  out += "Non-trainable params: " + group(non_trainable) + "\n" + line + "\n";
+  return out;
+}
+
+History Sequential::fit(const Dataset& train_in, const FitOptions& opt) {
+  if (!compiled()) throw Error("fit: compile() the model first");
+  if (opt.epochs <= 0)
+    throw Error("fit: epochs must be positive, got " + std::to_string(opt.epochs));
+  if (opt.batch_size <= 0)
+    throw Error("fit: batch_size must be positive, got " + std::to_string(opt.batch_size));
+  if (opt.validation_split < 0 || opt.validation_split >= 1)
+    throw Error("fit: validation_split must be in [0, 1)");
+  if (train_in.size() == 0) throw Error("fit: empty training set");
+  if (train_in.image_shape != input_shape_)
+    throw Error("fit: training images have shape " + shape_str(train_in.image_shape) +
+                " but the model expects " + shape_str(input_shape_));
+
+  Dataset limited, split_train, split_val;
+  const Dataset* train = &train_in;
+  if (opt.max_train_samples > 0 && opt.max_train_samples < train->size()) {
+    limited = train->slice(0, opt.max_train_samples);
+    train = &limited;
+  }
+  const Dataset* val = opt.validation.ptr;
+  if (opt.validation_split > 0) {
+    std::tie(split_train, split_val) = train->split_validation(opt.validation_split);
+    train = &split_train;
+    if (!val) val = &split_val;
+  }
+  const int64_t n = train->size();
+  const int64_t steps = (n + opt.batch_size - 1) / opt.batch_size;
+  const int64_t total_steps = steps * opt.epochs;
+  const SchedulePtr schedule = opt.schedule ? opt.schedule : constant_schedule();
+  const float base_lr = optimizer_->learning_rate;
+
+  metadata_["training"] = {
+      {"epochs", opt.epochs},
+      {"batch_size", opt.batch_size},
+      {"shuffle", opt.shuffle},
+      {"validation_split", opt.validation_split},
+      {"train_samples", n},
+      {"validation_samples", val ? val->size() : 0},
+      {"seed", seed_},
+      {"threads", threads()},
+      {"optimizer", {{"name", optimizer_->name()}, {"config", optimizer_->config()}}},
+      {"loss", {{"name", loss_->name()}, {"config", loss_->config()}}},
+      {"schedule", {{"name", schedule->name()}, {"config", schedule->config()}}}};
+
+  History history;
+  detail::Progress progress(opt.progress_fd, opt.verbose);
+  for (auto& cb : opt.callbacks) cb->on_train_begin(*this);
+  Rng shuffle_rng(seed_ ^ 0x73687566666C65ull);
+  float lr_mult = 1.0f;
+  Tensor xb;
+  std::vector<int32_t> yb;
+  std::vector<int64_t> order(static_cast<size_t>(n));
+  int64_t global_step = 0;
+  for (int epoch = 1; epoch <= opt.epochs; ++epoch) {
+    const auto t0 = std::chrono::steady_clock::now();
+    if (opt.shuffle)
+      order = shuffled_indices(n, shuffle_rng);
+    else
+      std::iota(order.begin(), order.end(), 0);
+    progress.begin_epoch(epoch, opt.epochs, steps);
+    double loss_sum = 0, correct = 0;
+    int64_t seen = 0;
+    float lr = base_lr;
+    for (int64_t s = 0; s < steps; ++s) {
+      const int64_t b = s * opt.batch_size, e = std::min<int64_t>(n, b + opt.batch_size);
+      train->batch(std::span<const int64_t>(order).subspan(static_cast<size_t>(b),
+                                                           static_cast<size_t>(e - b)),
+                   xb, yb);
+      lr = schedule->lr(base_lr, global_step, total_steps, steps) * lr_mult;
+      const auto [l, a] = train_step(xb, yb, lr);
+      ++global_step;
+      if (!std::isfinite(l))
+        throw Error("fit: the loss became " + std::to_string(l) + " at epoch " +
+                    std::to_string(epoch) + ", step " + std::to_string(s + 1) +
+                    " (learning rate too high?)");
+      loss_sum += l * static_cast<double>(e - b);
+      correct += a * static_cast<double>(e - b);
+      seen += e - b;
+      const bool stop_now = opt.stop_requested && opt.stop_requested->load();
+      progress.update(s + 1, seen, loss_sum / static_cast<double>(seen),
+                      correct / static_cast<double>(seen), s + 1 == steps || stop_now);
+      if (stop_now) {
+        history.interrupted = true;
+        break;
+      }
+    }
+    EpochLogs logs;
+    logs["epoch"] = epoch;
+    logs["loss"] = loss_sum / static_cast<double>(std::max<int64_t>(seen, 1));
+    logs["accuracy"] = correct / static_cast<double>(std::max<int64_t>(seen, 1));
+    if (val && !history.interrupted) {
+      const Evaluation ve = evaluate(*val);
+      logs["val_loss"] = ve.loss;
+      logs["val_accuracy"] = ve.accuracy;
+    }
+    logs["lr"] = lr;
+    logs["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    char buf[256];
+    std::string line;
+    for (const char* key : {"loss", "accuracy", "val_loss", "val_accuracy"}) {
+      auto it = logs.find(key);
+      if (it == logs.end()) continue;
+      std::snprintf(buf, sizeof buf, "%s%s: %.4f", line.empty() ? "" : " - ", key, it->second);
+      line += buf;
+    }
+    std::snprintf(buf, sizeof buf, " - lr: %.3g - %.0f img/s", static_cast<double>(lr),
+                  static_cast<double>(seen) / logs["seconds"]);
+    line += buf;
+    progress.end_epoch(line);
+    history.epochs.push_back(logs);
+    if (history.interrupted) {
+      progress.message("Interrupted: stopped after the current batch (epoch " +
+                       std::to_string(epoch) + ").");
+      break;
+    }
+    TrainControl control;
+    control.lr_multiplier = lr_mult;
+    for (auto& cb : opt.callbacks) cb->on_epoch_end(*this, epoch, logs, control);
+    lr_mult = control.lr_multiplier;
+    if (control.stop) {
+      history.stopped_early = true;
+      progress.message("Early stopping after epoch " + std::to_string(epoch) + ".");
+      break;
+    }
+  }
+  for (auto& cb : opt.callbacks) cb->on_train_end(*this);
+  metadata_["history"] = history.to_json();
+  return history;
+}
+
+}  // namespace digitnet
