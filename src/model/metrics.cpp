@@ -8,7 +8,7 @@
 #include <sstream>
 
 #include "digitnet/core/error.hpp"
-#include "io/atomic_file.hpp"
+#include "digitnet/io/atomic_file.hpp"
 
 namespace digitnet {
 

@@ -1,0 +1,24 @@
+// digitnet/digitnet.hpp — everything a program needs, in one include.
+#pragma once
+
+#include "digitnet/core/error.hpp"
+#include "digitnet/core/rng.hpp"
+#include "digitnet/core/tensor.hpp"
+#include "digitnet/core/thread_pool.hpp"
+#include "digitnet/data/dataset.hpp"
+#include "digitnet/data/idx.hpp"
+#include "digitnet/data/mnist.hpp"
+#include "digitnet/io/atomic_file.hpp"
+#include "digitnet/io/model_file.hpp"
+#include "digitnet/io/spec.hpp"
+#include "digitnet/layers/layers.hpp"
+#include "digitnet/model/callbacks.hpp"
+#include "digitnet/model/loss.hpp"
+#include "digitnet/model/metrics.hpp"
+#include "digitnet/model/optimizer.hpp"
+#include "digitnet/model/sequential.hpp"
+
+namespace digitnet {
+// The library's version, "0.1.0".
+const char* version();
+}  // namespace digitnet
