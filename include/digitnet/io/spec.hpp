@@ -3,11 +3,10 @@
 // The text and JSON formats are documented in docs/SPEC.md.
 #pragma once
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <utility>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "digitnet/core/tensor.hpp"
 #include "digitnet/model/sequential.hpp"

@@ -89,6 +89,7 @@ class Sequential {
   const OptimizerPtr& optimizer() const { return optimizer_; }
   const LossPtr& loss() const { return loss_; }
   bool compiled() const { return optimizer_ && loss_; }
+  const std::vector<std::string>& metrics() const { return metrics_; }
 
   // Free-form record saved with the model: training settings, final metrics.
   nlohmann::json& metadata() { return metadata_; }
