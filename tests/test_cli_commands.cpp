@@ -1,0 +1,122 @@
+// The command line: exit codes, messages and outputs a script can rely on.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "test_support.hpp"
+
+using digitnet::testing::CommandResult;
+using digitnet::testing::run_command;
+using digitnet::testing::TempDir;
+
+namespace {
+CommandResult dn(const std::string& args) { return run_command(std::string(DIGITNET_CLI_PATH) + " " + args); }
+}  // namespace
+
+TEST(Cli, UsageErrorsExitWithTwo) {
+  EXPECT_EQ(dn("").exit_code, 2);
+  EXPECT_EQ(dn("frobnicate").exit_code, 2);
+  const auto r = dn("train --epochs zero");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("--epochs"), std::string::npos) << r.err;
+  EXPECT_EQ(dn("train --optimizer adagrad").exit_code, 2);
+  EXPECT_EQ(dn("summary --preset cnn --spec /nonexistent.txt").exit_code, 2);
+  EXPECT_EQ(dn("evaluate").exit_code, 2);  // --model is required
+}
+
+TEST(Cli, HelpAndVersionExitWithZero) {
+  for (const char* verb : {"", "fetch ", "train ", "evaluate ", "predict ", "summary "}) {
+    const auto r = dn(std::string(verb) + "--help");
+    EXPECT_EQ(r.exit_code, 0) << verb;
+    EXPECT_NE(r.out.find("--"), std::string::npos) << verb;
+  }
+  const auto v = dn("--version");
+  EXPECT_EQ(v.exit_code, 0);
+  EXPECT_NE(v.out.find("digitnet"), std::string::npos);
+}
+
+TEST(Cli, SummaryOfPresetsWithoutTraining) {
+  const auto r = dn("summary --preset cnn");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("Total params: 1,199,882"), std::string::npos) << r.out;
+  const auto m = dn("summary --preset mlp --json");
+  ASSERT_EQ(m.exit_code, 0) << m.err;
+  const auto j = nlohmann::json::parse(m.out);
+  EXPECT_EQ(j["total_params"], 101770);
+  const auto bad = dn("summary --preset resnet");
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_NE(bad.err.find("resnet"), std::string::npos) << bad.err;
+  EXPECT_NE(bad.err.find("cnn"), std::string::npos) << "the message lists the presets: " << bad.err;
+}
+
+TEST(Cli, SpecFileErrorsNameTheLine) {
+  TempDir dir;
+  digitnet::testing::write_file(dir.file("net.txt"), "input 1 28 28\nflatten\ndense ten relu\n");
+  const auto r = dn("summary --spec " + dir.file("net.txt"));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("net.txt:3"), std::string::npos) << r.err;
+}
+
+TEST(Cli, BadModelFilesAreClearErrors) {
+  TempDir dir;
+  digitnet::testing::write_file(dir.file("junk.dnm"), "this is not a model");
+  const auto r = dn("evaluate --model " + dir.file("junk.dnm"));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("junk.dnm"), std::string::npos) << r.err;
+  const auto p = dn("predict --model " + dir.file("missing.dnm"));
+  EXPECT_EQ(p.exit_code, 2);
+}
+
+TEST(Cli, FetchFailureNamesEachSource) {
+  TempDir dir;
+  const auto r = dn("fetch --no-npm --mirror http://127.0.0.1:9/ --data-dir " + dir.file("cache"));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("127.0.0.1"), std::string::npos) << r.err;
+}
+
+TEST(Cli, TrainEvaluatePredictOnASubset) {
+  TempDir dir;
+  const std::string model = dir.file("mlp.dnm");
+  const auto t = dn("train --preset mlp --epochs 1 --max-train 1000 --batch-size 50 --threads 2 --quiet -o " + model);
+  ASSERT_EQ(t.exit_code, 0) << t.err;
+  EXPECT_TRUE(std::filesystem::exists(model));
+  EXPECT_TRUE(std::filesystem::exists(dir.file("mlp.history.csv")));
+  EXPECT_TRUE(std::filesystem::exists(dir.file("mlp.history.json")));
+  EXPECT_NE(t.out.find("test accuracy"), std::string::npos) << t.out;
+
+  const auto e = dn("evaluate --json --model " + model + " -o " + dir.file("eval.json"));
+  ASSERT_EQ(e.exit_code, 0) << e.err;
+  const auto ej = nlohmann::json::parse(e.out);
+  EXPECT_GT(ej["accuracy"].get<double>(), 0.7);
+  EXPECT_EQ(ej["confusion_matrix"].size(), 10u);
+  EXPECT_EQ(ej["classes"].size(), 10u);
+  EXPECT_TRUE(std::filesystem::exists(dir.file("eval.json")));
+
+  const auto p = dn("predict --json --range 0:5 --model " + model);
+  ASSERT_EQ(p.exit_code, 0) << p.err;
+  const auto pj = nlohmann::json::parse(p.out);
+  ASSERT_TRUE(pj.is_array());
+  ASSERT_EQ(pj.size(), 5u);
+  for (size_t i = 0; i < 5; ++i) {
+    EXPECT_EQ(pj[i]["index"], i);
+    EXPECT_EQ(pj[i]["probabilities"].size(), 10u);
+    const int d = pj[i]["digit"];
+    EXPECT_FLOAT_EQ(pj[i]["probability"].get<float>(), pj[i]["probabilities"][static_cast<size_t>(d)].get<float>());
+  }
+  const auto text = dn("predict --range 10:13 --model " + model);
+  ASSERT_EQ(text.exit_code, 0) << text.err;
+  EXPECT_NE(text.out.find("    10  digit"), std::string::npos) << text.out;
+  EXPECT_EQ(dn("predict --range 5:2 --model " + model).exit_code, 1);
+  EXPECT_EQ(dn("predict --range 0:99999 --model " + model).exit_code, 1);
+}
+
+TEST(Cli, SameSeedSameModelBytes) {
+  TempDir dir;
+  const std::string args = "train --preset mlp --epochs 1 --max-train 500 --threads 2 --quiet --seed 5 -o ";
+  ASSERT_EQ(dn(args + dir.file("a.dnm")).exit_code, 0);
+  ASSERT_EQ(dn(args + dir.file("b.dnm")).exit_code, 0);
+  const auto a = nlohmann::json::parse(dn("predict --json --range 0:50 --model " + dir.file("a.dnm")).out);
+  const auto b = nlohmann::json::parse(dn("predict --json --range 0:50 --model " + dir.file("b.dnm")).out);
+  EXPECT_EQ(a, b);
+}

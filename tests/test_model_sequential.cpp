@@ -1,0 +1,279 @@
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+
+#include "digitnet/digitnet.hpp"
+#include "synthetic.hpp"
+#include "test_support.hpp"
+
+using namespace digitnet;
+using digitnet::testing::band_dataset;
+using digitnet::testing::TempDir;
+
+namespace {
+
+Sequential small_cnn(uint64_t seed, int threads) {
+  Sequential m({1, 12, 12}, seed, threads);
+  m.add(Conv2D(4, 3, relu));
+  m.add(MaxPooling2D(2));
+  m.add(Dropout(0.2f));
+  m.add(Flatten());
+  m.add(Dense(16, relu));
+  m.add(Dense(4, softmax));
+  m.compile(Adam(3e-3f), sparse_categorical_crossentropy(), {accuracy});
+  return m;
+}
+
+bool same_weights(const Sequential& a, const Sequential& b) {
+  const auto wa = a.get_weights(), wb = b.get_weights();
+  if (wa.size() != wb.size()) return false;
+  for (size_t i = 0; i < wa.size(); ++i) {
+    if (wa[i].shape() != wb[i].shape()) return false;
+    if (std::memcmp(wa[i].data(), wb[i].data(), sizeof(float) * static_cast<size_t>(wa[i].size())) != 0)
+      return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+TEST(Sequential, SummaryListsLayersShapesAndKerasParamCounts) {
+  Sequential m({1, 28, 28});
+  m.add(Conv2D(32, 3, relu));
+  m.add(Conv2D(64, 3, relu));
+  m.add(MaxPooling2D(2));
+  m.add(Dropout(0.25f));
+  m.add(Flatten());
+  m.add(Dense(128, relu));
+  m.add(Dropout(0.5f));
+  m.add(Dense(10, softmax));
+  // conv 1·9·32+32, conv 32·9·64+64, dense 12·12·64·128+128, dense 128·10+10
+  const int64_t expected = (9 * 32 + 32) + (32 * 9 * 64 + 64) + (12 * 12 * 64 * 128 + 128) + (128 * 10 + 10);
+  EXPECT_EQ(m.count_params(), expected);
+  const std::string s = m.summary();
+  EXPECT_NE(s.find("conv2d (Conv2D)"), std::string::npos) << s;
+  EXPECT_NE(s.find("conv2d_1 (Conv2D)"), std::string::npos) << s;
+  EXPECT_NE(s.find("max_pooling2d (MaxPooling2D)"), std::string::npos) << s;
+  EXPECT_NE(s.find("dropout_1 (Dropout)"), std::string::npos) << s;
+  EXPECT_NE(s.find("(None, 64, 12, 12)"), std::string::npos) << s;
+  EXPECT_NE(s.find("(None, 9216)"), std::string::npos) << s;
+  EXPECT_NE(s.find("Total params: 1,199,882"), std::string::npos) << s;
+  EXPECT_EQ(m.output_shape(), (Shape{10}));
+}
+
+TEST(Sequential, ShapeErrorsNameTheLayer) {
+  Sequential m({1, 4, 4});
+  try {
+    m.add(Conv2D(2, 5, relu));
+    FAIL() << "a 5x5 kernel on a 4x4 image must not build";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("conv2d"), std::string::npos) << e.what();
+  }
+  Sequential flat({1, 4, 4});
+  flat.add(Flatten());
+  flat.add(Dense(3));
+  EXPECT_THROW(flat.compile(nullptr, sparse_categorical_crossentropy()), Error);
+  Sequential image_out({1, 4, 4});
+  image_out.add(Conv2D(2, 3));
+  EXPECT_THROW(image_out.compile(Adam(), sparse_categorical_crossentropy()), Error);
+}
+
+TEST(Sequential, FitLearnsASmallProblemAndRecordsHistory) {
+  const Dataset train = band_dataset(600, 4, 12, 12, 1), test = band_dataset(200, 4, 12, 12, 2);
+  Sequential m = small_cnn(7, 2);
+  const Evaluation before = m.evaluate(test);
+  FitOptions fo;
+  fo.epochs = 4;
+  fo.batch_size = 32;
+  fo.validation = test;
+  fo.verbose = 0;
+  const History h = m.fit(train, fo);
+  ASSERT_EQ(h.epochs.size(), 4u);
+  const auto loss = h.values("loss"), val = h.values("val_accuracy");
+  EXPECT_LT(loss.back(), loss.front());
+  EXPECT_GE(val.back(), 0.95);
+  const Evaluation after = m.evaluate(test);
+  EXPECT_DOUBLE_EQ(after.accuracy, val.back());
+  EXPECT_LT(after.loss, before.loss);
+  // confusion matrix counts every test image once
+  int64_t total = 0;
+  for (const auto& row : after.confusion)
+    for (int64_t v : row) total += v;
+  EXPECT_EQ(total, test.size());
+  // predictions are probabilities
+  const Tensor p = m.predict(test, 0, 10);
+  ASSERT_EQ(p.shape(), (Shape{10, 4}));
+  for (int i = 0; i < 10; ++i) {
+    double s = 0;
+    for (int k = 0; k < 4; ++k) s += p[i * 4 + k];
+    EXPECT_NEAR(s, 1.0, 1e-5);
+  }
+  EXPECT_EQ(m.metadata()["training"]["epochs"], 4);
+}
+
+TEST(Sequential, SameSeedAndThreadsGiveBitIdenticalWeightsAndMetrics) {
+  const Dataset train = band_dataset(300, 4, 12, 12, 3);
+  for (int threads : {1, 2}) {
+    FitOptions fo;
+    fo.epochs = 2;
+    fo.batch_size = 16;
+    fo.verbose = 0;
+    fo.validation_split = 0.2;
+    Sequential a = small_cnn(11, threads), b = small_cnn(11, threads);
+    const History ha = a.fit(train, fo), hb = b.fit(train, fo);
+    EXPECT_TRUE(same_weights(a, b)) << "threads=" << threads;
+    EXPECT_EQ(ha.to_csv().substr(0, ha.to_csv().find("seconds")), hb.to_csv().substr(0, hb.to_csv().find("seconds")));
+    EXPECT_EQ(ha.values("loss"), hb.values("loss"));
+    EXPECT_EQ(ha.values("val_loss"), hb.values("val_loss"));
+    Sequential c = small_cnn(12, threads);
+    c.fit(train, fo);
+    EXPECT_FALSE(same_weights(a, c)) << "a different seed must give different weights";
+  }
+}
+
+TEST(Sequential, ValidationSplitHoldsOutTheLastFraction) {
+  const Dataset train = band_dataset(100, 4, 12, 12, 4);
+  Sequential m = small_cnn(1, 1);
+  FitOptions fo;
+  fo.epochs = 1;
+  fo.verbose = 0;
+  fo.validation_split = 0.25;
+  const History h = m.fit(train, fo);
+  EXPECT_EQ(m.metadata()["training"]["train_samples"], 75);
+  EXPECT_EQ(m.metadata()["training"]["validation_samples"], 25);
+  EXPECT_FALSE(std::isnan(h.values("val_loss")[0]));
+}
+
+TEST(Sequential, StopRequestEndsAfterTheCurrentBatch) {
+  const Dataset train = band_dataset(256, 4, 12, 12, 5);
+  Sequential m = small_cnn(1, 1);
+  std::atomic<bool> stop{true};
+  FitOptions fo;
+  fo.epochs = 5;
+  fo.batch_size = 32;
+  fo.verbose = 0;
+  fo.stop_requested = &stop;
+  const auto w0 = m.get_weights();
+  const History h = m.fit(train, fo);
+  EXPECT_TRUE(h.interrupted);
+  EXPECT_EQ(h.epochs.size(), 1u);
+  EXPECT_EQ(m.optimizer()->iterations, 1);  // exactly one batch was trained
+  EXPECT_NE(std::memcmp(w0[0].data(), m.get_weights()[0].data(), sizeof(float) * 4), 0);
+}
+
+TEST(Callbacks, EarlyStoppingStopsAndRestoresBestWeights) {
+  // With min_delta so large that only the first epoch counts as an improvement,
+  // patience 2 stops after epoch 3 and restores the weights of epoch 1.
+  const Dataset train = band_dataset(200, 4, 12, 12, 6), val = band_dataset(100, 4, 12, 12, 7);
+  Sequential m({1, 12, 12}, 3, 1);
+  m.add(Flatten());
+  m.add(Dense(4, softmax));
+  m.compile(SGD(0.1f), sparse_categorical_crossentropy());
+  struct Spy : Callback {
+    std::vector<Tensor> first;
+    void on_epoch_end(Sequential& model, int epoch, const EpochLogs&, TrainControl&) override {
+      if (epoch == 1) first = model.get_weights();
+    }
+  };
+  auto spy = std::make_shared<Spy>();
+  FitOptions fo;
+  fo.epochs = 30;
+  fo.batch_size = 20;
+  fo.verbose = 0;
+  fo.validation = val;
+  fo.callbacks = {spy, EarlyStopping("val_loss", 2, 1e9, true)};
+  const History h = m.fit(train, fo);
+  ASSERT_TRUE(h.stopped_early) << h.to_csv();
+  EXPECT_EQ(h.epochs.size(), 3u);
+  const auto w = m.get_weights();
+  ASSERT_EQ(w.size(), spy->first.size());
+  for (size_t i = 0; i < w.size(); ++i)
+    EXPECT_EQ(std::memcmp(w[i].data(), spy->first[i].data(), sizeof(float) * static_cast<size_t>(w[i].size())), 0);
+  // Without restoring, the last epoch's weights stay.
+  Sequential m2({1, 12, 12}, 3, 1);
+  m2.add(Flatten());
+  m2.add(Dense(4, softmax));
+  m2.compile(SGD(0.1f), sparse_categorical_crossentropy());
+  fo.callbacks = {EarlyStopping("val_loss", 2, 1e9, false)};
+  m2.fit(train, fo);
+  EXPECT_NE(std::memcmp(m2.get_weights()[0].data(), spy->first[0].data(), sizeof(float) * 16), 0);
+  // A monitored metric that does not exist is an error that says so.
+  fo.validation = DatasetRef();
+  fo.callbacks = {EarlyStopping("val_loss", 2)};
+  EXPECT_THROW(m2.fit(train, fo), Error);
+}
+
+TEST(Callbacks, ReduceLROnPlateauLowersTheRate) {
+  const Dataset train = band_dataset(64, 4, 12, 12, 8);
+  Sequential m({1, 12, 12}, 3, 1);
+  m.add(Flatten());
+  m.add(Dense(4, softmax));
+  m.compile(SGD(0.0f + 1e-9f), sparse_categorical_crossentropy());  // loss cannot improve
+  FitOptions fo;
+  fo.epochs = 5;
+  fo.verbose = 0;
+  fo.callbacks = {ReduceLROnPlateau("loss", 0.5f, 1, 0.0f, 1e-3)};
+  const History h = m.fit(train, fo);
+  const auto lr = h.values("lr");
+  ASSERT_EQ(lr.size(), 5u);
+  EXPECT_FLOAT_EQ(static_cast<float>(lr[0]), 1e-9f);
+  EXPECT_LT(lr[4], lr[1]);
+  EXPECT_THROW(ReduceLROnPlateau("loss", 1.5f), Error);
+}
+
+TEST(Callbacks, ModelCheckpointSavesALoadableModel) {
+  TempDir dir;
+  const Dataset train = band_dataset(100, 4, 12, 12, 9);
+  Sequential m = small_cnn(2, 1);
+  FitOptions fo;
+  fo.epochs = 2;
+  fo.verbose = 0;
+  fo.callbacks = {ModelCheckpoint(dir.file("best.dnm"), "loss", true)};
+  m.fit(train, fo);
+  ASSERT_TRUE(std::filesystem::exists(dir.file("best.dnm")));
+  Sequential loaded = load_model(dir.file("best.dnm"));
+  EXPECT_EQ(loaded.count_params(), m.count_params());
+  EXPECT_TRUE(loaded.metadata().contains("checkpoint"));
+}
+
+TEST(Evaluation, PerClassMetricsFromAConfusionMatrix) {
+  Evaluation e;
+  // true 0: 8 right, 2 called 1; true 1: 1 called 0, 9 right.
+  e.confusion = {{8, 2}, {1, 9}};
+  e.finish_from_confusion();
+  EXPECT_DOUBLE_EQ(e.accuracy, 17.0 / 20.0);
+  EXPECT_DOUBLE_EQ(e.classes[0].precision, 8.0 / 9.0);
+  EXPECT_DOUBLE_EQ(e.classes[0].recall, 8.0 / 10.0);
+  EXPECT_DOUBLE_EQ(e.classes[1].precision, 9.0 / 11.0);
+  EXPECT_DOUBLE_EQ(e.classes[1].recall, 9.0 / 10.0);
+  const double f0 = 2 * (8.0 / 9) * 0.8 / (8.0 / 9 + 0.8);
+  EXPECT_NEAR(e.classes[0].f1, f0, 1e-12);
+  EXPECT_EQ(e.classes[1].support, 10);
+  const auto j = e.to_json();
+  EXPECT_EQ(j["confusion_matrix"][1][0], 1);
+  EXPECT_NE(e.to_table().find("Confusion matrix"), std::string::npos);
+}
+
+TEST(History, CsvRoundTripAndLineNumberedErrors) {
+  TempDir dir;
+  History h;
+  h.epochs.push_back({{"epoch", 1}, {"loss", 0.5}, {"accuracy", 0.8}, {"val_loss", 0.4}});
+  h.epochs.push_back({{"epoch", 2}, {"loss", 0.25}, {"accuracy", 0.9}, {"val_loss", 0.3}});
+  h.write_csv(dir.file("h.csv"));
+  const History r = History::read_csv(dir.file("h.csv"));
+  EXPECT_EQ(r.values("loss"), h.values("loss"));
+  EXPECT_EQ(r.values("val_loss"), h.values("val_loss"));
+  EXPECT_EQ(r.keys().front(), "epoch");
+  digitnet::testing::write_file(dir.file("bad.csv"), "epoch,loss\n1,0.5\n2,zebra\n");
+  try {
+    History::read_csv(dir.file("bad.csv"));
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("line 3"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("bad.csv"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(History::from_json(h.to_json()).values("accuracy"), h.values("accuracy"));
+}
