@@ -1,0 +1,218 @@
+// src/layers/conv2d.cpp — 2-D convolution with a fused activation (im2col + GEMM).
+//
+// Per sample, with K = C·k·k and P = OH·OW:
+//   forward:  col = im2col(x)                    x (C, H, W) -> col (K, P)
+//             z = W·col + b,  y = act(z)         W (F, K), b (F), y (F, OH, OW)
+//   backward: dz = dy ⊙ act'(y)                  (F, P)
+//             dW += dz·colᵀ,  db += Σ_p dz       (F, K), (F)
+//             dx = col2im(Wᵀ·dz)                 (K, P) -> (C, H, W)
+// The batch is split over the pool; each thread owns a one-sample col / dz
+// scratch and partial dW / db sums, which are added in thread order (bit-identical
+// results for a given thread count). Padding follows TensorFlow ('same': the odd
+// padding row/column goes at the bottom/right).
+#include <algorithm>
+
+#include "digitnet/core/kernels.hpp"
+#include "layers/layer_util.hpp"
+
+namespace digitnet {
+namespace {
+
+class Conv2DLayer final : public Layer {
+ public:
+  Conv2DLayer(int filters, int k, Activation act, int stride, Padding padding, bool use_bias)
+      : filters_(filters),
+        k_(k),
+        stride_(stride),
+        act_(act),
+        padding_(padding),
+        use_bias_(use_bias) {
+    if (filters <= 0)
+      throw Error("Conv2D: filters must be >= 1 (got " + std::to_string(filters) + ")");
+    if (k <= 0) throw Error("Conv2D: kernel_size must be >= 1 (got " + std::to_string(k) + ")");
+    if (stride <= 0)
+      throw Error("Conv2D: strides must be >= 1 (got " + std::to_string(stride) + ")");
+  }
+
+  std::string type() const override { return "Conv2D"; }
+
+  Shape build(const Shape& input_shape, Rng& rng) override {
+    if (input_shape.size() != 3 || shape_size(input_shape) <= 0)
+      throw Error(detail::layer_label(*this) + ": expects a (channels, height, width) input, got " +
+                  shape_str(input_shape));
+    if (act_ == Activation::softmax)
+      throw Error(
+          detail::layer_label(*this) +
+          ": softmax needs a flat per-sample output; use Flatten() and Dense(..., softmax)");
+    c_ = static_cast<int>(input_shape[0]);
+    h_ = static_cast<int>(input_shape[1]);
+    w_ = static_cast<int>(input_shape[2]);
+    const detail::Axis ah = detail::spatial_axis(h_, k_, stride_, padding_);
+    const detail::Axis aw = detail::spatial_axis(w_, k_, stride_, padding_);
+    if (ah.out <= 0 || aw.out <= 0)
+      throw Error(detail::layer_label(*this) + ": kernel " + std::to_string(k_) + "x" +
+                  std::to_string(k_) + " is larger than the input " + shape_str(input_shape) +
+                  " with 'valid' padding");
+    oh_ = ah.out;
+    ow_ = aw.out;
+    pad_top_ = ah.pad_before;
+    pad_left_ = aw.pad_before;
+    const int64_t kk = int64_t{c_} * k_ * k_;
+    kernel_ = Param{"kernel", Tensor({filters_, c_, k_, k_}), Tensor({filters_, c_, k_, k_}), true};
+    detail::glorot_uniform(kernel_.value, kk, int64_t{filters_} * k_ * k_, rng);
+    bias_ = Param{"bias", Tensor({filters_}), Tensor({filters_}), false};
+    input_shape_ = input_shape;
+    output_shape_ = {filters_, oh_, ow_};
+    return output_shape_;
+  }
+
+  // x (N, C, H, W) -> y (N, F, OH, OW)
+  void forward(const Tensor& x, Tensor& y, const Context& ctx) override {
+    detail::check_forward_input(*this, x);
+    const int64_t n = x.dim(0);
+    y.resize(with_batch(n, output_shape_));
+    const int K = c_ * k_ * k_, P = oh_ * ow_;
+    ensure_scratch(ctx.pool->size(), false);
+    const float* W = kernel_.value.data();
+    const float* b = bias_.value.data();
+    ctx.pool->parallel_for(n, [&](int64_t s0, int64_t s1, int t) {
+      float* col = col_[static_cast<std::size_t>(t)].data();
+      for (int64_t s = s0; s < s1; ++s) {
+        float* ys = y.sample(s);
+        kernels::im2col(x.sample(s), c_, h_, w_, k_, k_, stride_, pad_top_, pad_left_, oh_, ow_,
+                        col);
+        kernels::sgemm(false, false, filters_, P, K, 1.0f, W, K, col, P, 0.0f, ys, P);
+        if (use_bias_)
+          for (int f = 0; f < filters_; ++f)
+            for (int p = 0; p < P; ++p) ys[f * P + p] += b[f];
+        detail::activation_forward(act_, kAlpha, ys, 1, int64_t{filters_} * P);
+      }
+    });
+  }
+
+  // x (N, C, H, W), y, dy (N, F, OH, OW) -> dW (F, C, k, k), db (F), dx (N, C, H, W)
+  void backward(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx,
+                const Context& ctx) override {
+    detail::check_backward_grad(*this, y, dy);
+    const int64_t n = x.dim(0);
+    const int K = c_ * k_ * k_, P = oh_ * ow_, F = filters_;
+    const int threads = ctx.pool->size();
+    ensure_scratch(threads, true);
+    if (dx) dx->resize(x.shape());
+    const float* W = kernel_.value.data();
+    ctx.pool->run([&](int t) {
+      const std::size_t ti = static_cast<std::size_t>(t);
+      float* dw = dw_part_[ti].data();
+      float* db = db_part_[ti].data();
+      std::fill(dw, dw + int64_t{F} * K, 0.0f);
+      std::fill(db, db + F, 0.0f);
+      const auto [s0, s1] = ThreadPool::chunk(n, threads, t);
+      float* col = col_[ti].data();
+      for (int64_t s = s0; s < s1; ++s) {
+        const float* dz = dy.sample(s);
+        if (act_ != Activation::linear) {
+          detail::activation_backward_from_y(act_, kAlpha, y.sample(s), dy.sample(s),
+                                             dz_[ti].data(), 1, int64_t{F} * P);
+          dz = dz_[ti].data();
+        }
+        kernels::im2col(x.sample(s), c_, h_, w_, k_, k_, stride_, pad_top_, pad_left_, oh_, ow_,
+                        col);
+        kernels::sgemm(false, true, F, K, P, 1.0f, dz, P, col, P, 1.0f, dw, K);
+        if (use_bias_)
+          for (int f = 0; f < F; ++f) {
+            float acc = 0.0f;
+            for (int p = 0; p < P; ++p) acc += dz[f * P + p];
+            db[f] += acc;
+          }
+        if (dx) {
+          kernels::sgemm(true, false, K, P, F, 1.0f, W, K, dz, P, 0.0f, col, P);
+          float* dxs = dx->sample(s);
+          std::fill(dxs, dxs + int64_t{c_} * h_ * w_, 0.0f);
+          kernels::col2im(col, c_, h_, w_, k_, k_, stride_, pad_top_, pad_left_, oh_, ow_, dxs);
+        }
+      }
+    });
+    // Reduce the partial sums in thread order.
+    float* gw = kernel_.grad.data();
+    float* gb = bias_.grad.data();
+    std::copy(dw_part_[0].begin(), dw_part_[0].begin() + int64_t{F} * K, gw);
+    std::copy(db_part_[0].begin(), db_part_[0].begin() + F, gb);
+    for (int t = 1; t < threads; ++t) {
+      const float* pw = dw_part_[static_cast<std::size_t>(t)].data();
+      const float* pb = db_part_[static_cast<std::size_t>(t)].data();
+      for (int64_t i = 0; i < int64_t{F} * K; ++i) gw[i] += pw[i];
+      for (int f = 0; f < F; ++f) gb[f] += pb[f];
+    }
+  }
+
+  std::vector<Param*> params() override {
+    if (use_bias_) return {&kernel_, &bias_};
+    return {&kernel_};
+  }
+
+  nlohmann::json config() const override {
+    return {{"filters", filters_},
+            {"kernel_size", k_},
+            {"activation", activation_name(act_)},
+            {"strides", stride_},
+            {"padding", detail::padding_name(padding_)},
+            {"use_bias", use_bias_}};
+  }
+
+  int64_t forward_macs() const override { return int64_t{oh_} * ow_ * filters_ * c_ * k_ * k_; }
+
+ private:
+  // Per-thread buffers sized for one sample; they only grow, so steady-state
+  // training allocates nothing.
+  void ensure_scratch(int threads, bool for_backward) {
+    const std::size_t nt = static_cast<std::size_t>(threads);
+    const std::size_t K = static_cast<std::size_t>(c_) * k_ * k_;
+    const std::size_t P = static_cast<std::size_t>(oh_) * ow_;
+    const std::size_t F = static_cast<std::size_t>(filters_);
+    auto grow = [nt](std::vector<std::vector<float>>& v, std::size_t size) {
+      if (v.size() < nt) v.resize(nt);
+      for (std::size_t t = 0; t < nt; ++t)
+        if (v[t].size() < size) v[t].resize(size);
+    };
+    grow(col_, K * P);
+    if (for_backward) {
+      grow(dz_, F * P);
+      grow(dw_part_, F * K);
+      grow(db_part_, F);
+    }
+  }
+
+  static constexpr float kAlpha = 0.3f;  // leaky_relu slope
+  int filters_, k_, stride_;
+  Activation act_;
+  Padding padding_;
+  bool use_bias_;
+  int c_ = 0, h_ = 0, w_ = 0, oh_ = 0, ow_ = 0, pad_top_ = 0, pad_left_ = 0;
+  Param kernel_, bias_;
+  std::vector<std::vector<float>> col_, dz_, dw_part_, db_part_;
+};
+
+}  // namespace
+
+LayerPtr Conv2D(int filters, int kernel_size, Activation activation, int stride, Padding padding,
+                bool use_bias) {
+  return std::make_unique<Conv2DLayer>(filters, kernel_size, activation, stride, padding, use_bias);
+}
+
+namespace detail {
+LayerPtr conv2d_from_config(const nlohmann::json& cfg) {
+  const std::string t = "Conv2D";
+  config_object(t, cfg);
+  const int filters = config_int(t, cfg, "filters");
+  if (filters <= 0) throw Error(t + " config: field 'filters' must be >= 1");
+  const int k = config_int(t, cfg, "kernel_size");
+  if (k <= 0) throw Error(t + " config: field 'kernel_size' must be >= 1");
+  const int stride = config_int(t, cfg, "strides", 1);
+  if (stride <= 0) throw Error(t + " config: field 'strides' must be >= 1");
+  return Conv2D(filters, k, config_activation(t, cfg, Activation::linear), stride,
+                padding_from_name(t, config_string(t, cfg, "padding", "valid")),
+                config_bool(t, cfg, "use_bias", true));
+}
+}  // namespace detail
+
+}  // namespace digitnet

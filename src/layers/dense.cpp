@@ -1,0 +1,142 @@
+// src/layers/dense.cpp — fully connected layer with a fused activation.
+//
+//   forward:  z = x·W + b,  y = act(z)          x (N, in), W (in, units), b (units), y (N, units)
+//   backward: dz = dy ⊙ act'(y)                  (softmax: Jacobian-vector product per row;
+//                                                 logits output: dz = dy)
+//             dW = xᵀ·dz,  db = Σ_n dz,  dx = dz·Wᵀ
+// The batch is split over the pool by rows for the products that are per row (y, dx)
+// and by rows of W for dW, so no cross-thread reduction is needed: results do not
+// depend on the thread count.
+#include <algorithm>
+
+#include "digitnet/core/kernels.hpp"
+#include "layers/layer_util.hpp"
+
+namespace digitnet {
+namespace {
+
+class DenseLayer final : public Layer {
+ public:
+  DenseLayer(int units, Activation act, bool use_bias)
+      : units_(units), act_(act), use_bias_(use_bias) {
+    if (units <= 0) throw Error("Dense: units must be >= 1 (got " + std::to_string(units) + ")");
+  }
+
+  std::string type() const override { return "Dense"; }
+
+  Shape build(const Shape& input_shape, Rng& rng) override {
+    if (input_shape.size() != 1 || input_shape[0] <= 0)
+      throw Error(detail::layer_label(*this) + ": expects a flat per-sample input (rank 1), got " +
+                  shape_str(input_shape) + "; add Flatten() before it");
+    in_ = input_shape[0];
+    kernel_ = Param{"kernel", Tensor({in_, units_}), Tensor({in_, units_}), true};
+    detail::glorot_uniform(kernel_.value, in_, units_, rng);
+    bias_ = Param{"bias", Tensor({units_}), Tensor({units_}), false};
+    input_shape_ = input_shape;
+    output_shape_ = {units_};
+    return output_shape_;
+  }
+
+  Activation effective() const {
+    return act_ == Activation::softmax && logits_ ? Activation::linear : act_;
+  }
+
+  // x (N, in) -> y (N, units)
+  void forward(const Tensor& x, Tensor& y, const Context& ctx) override {
+    detail::check_forward_input(*this, x);
+    const int64_t n = x.dim(0), u = units_;
+    y.resize({n, u});
+    const Activation a = effective();
+    const float* W = kernel_.value.data();
+    const float* b = bias_.value.data();
+    ctx.pool->parallel_for(n, [&](int64_t r0, int64_t r1, int) {
+      float* yr = y.data() + r0 * u;
+      kernels::sgemm(false, false, static_cast<int>(r1 - r0), static_cast<int>(u),
+                     static_cast<int>(in_), 1.0f, x.data() + r0 * in_, static_cast<int>(in_), W,
+                     static_cast<int>(u), 0.0f, yr, static_cast<int>(u));
+      if (use_bias_)
+        for (int64_t r = 0; r < r1 - r0; ++r)
+          for (int64_t j = 0; j < u; ++j) yr[r * u + j] += b[j];
+      detail::activation_forward(a, kAlpha, yr, r1 - r0, u);
+    });
+  }
+
+  // x (N, in), y, dy (N, units) -> dW (in, units), db (units), dx (N, in)
+  void backward(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx,
+                const Context& ctx) override {
+    detail::check_backward_grad(*this, y, dy);
+    const int64_t n = x.dim(0), u = units_;
+    const Activation a = effective();
+    const float* dz = dy.data();
+    if (a != Activation::linear) {
+      dz_.resize({n, u});
+      ctx.pool->parallel_for(n, [&](int64_t r0, int64_t r1, int) {
+        detail::activation_backward_from_y(a, kAlpha, y.data() + r0 * u, dy.data() + r0 * u,
+                                           dz_.data() + r0 * u, r1 - r0, u);
+      });
+      dz = dz_.data();
+    }
+    // dW[i0:i1, :] = x[:, i0:i1]ᵀ · dz
+    ctx.pool->parallel_for(in_, [&](int64_t i0, int64_t i1, int) {
+      kernels::sgemm(true, false, static_cast<int>(i1 - i0), static_cast<int>(u),
+                     static_cast<int>(n), 1.0f, x.data() + i0, static_cast<int>(in_), dz,
+                     static_cast<int>(u), 0.0f, kernel_.grad.data() + i0 * u, static_cast<int>(u));
+    });
+    float* db = bias_.grad.data();
+    std::fill(db, db + u, 0.0f);
+    if (use_bias_)
+      for (int64_t r = 0; r < n; ++r)
+        for (int64_t j = 0; j < u; ++j) db[j] += dz[r * u + j];
+    if (!dx) return;
+    dx->resize(x.shape());
+    ctx.pool->parallel_for(n, [&](int64_t r0, int64_t r1, int) {
+      kernels::sgemm(false, true, static_cast<int>(r1 - r0), static_cast<int>(in_),
+                     static_cast<int>(u), 1.0f, dz + r0 * u, static_cast<int>(u),
+                     kernel_.value.data(), static_cast<int>(u), 0.0f, dx->data() + r0 * in_,
+                     static_cast<int>(in_));
+    });
+  }
+
+  std::vector<Param*> params() override {
+    if (use_bias_) return {&kernel_, &bias_};
+    return {&kernel_};
+  }
+
+  nlohmann::json config() const override {
+    return {{"units", units_}, {"activation", activation_name(act_)}, {"use_bias", use_bias_}};
+  }
+
+  int64_t forward_macs() const override { return in_ * units_; }
+
+  bool has_softmax_output() const override { return act_ == Activation::softmax; }
+  void set_logits_output(bool on) override { logits_ = on && act_ == Activation::softmax; }
+
+ private:
+  static constexpr float kAlpha = 0.3f;  // leaky_relu slope (Keras LeakyReLU default)
+  int64_t units_;
+  Activation act_;
+  bool use_bias_;
+  bool logits_ = false;
+  int64_t in_ = 0;
+  Param kernel_, bias_;
+  Tensor dz_;  // dLoss/dz scratch, kept between calls
+};
+
+}  // namespace
+
+LayerPtr Dense(int units, Activation activation, bool use_bias) {
+  return std::make_unique<DenseLayer>(units, activation, use_bias);
+}
+
+namespace detail {
+LayerPtr dense_from_config(const nlohmann::json& cfg) {
+  const std::string t = "Dense";
+  config_object(t, cfg);
+  const int units = config_int(t, cfg, "units");
+  if (units <= 0) throw Error(t + " config: field 'units' must be >= 1");
+  return Dense(units, config_activation(t, cfg, Activation::linear),
+               config_bool(t, cfg, "use_bias", true));
+}
+}  // namespace detail
+
+}  // namespace digitnet
