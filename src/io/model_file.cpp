@@ -255,8 +255,9 @@ CheckedFile read_checked(const std::string& path) {
       const uint64_t data_start = align_up(kHeaderBytes + json_length);
       if (data_bytes < (uint64_t{1} << 62) && data_start + data_bytes + kChecksumBytes > size)
         throw Error(path + ": truncated: the file has " + std::to_string(size) +
-                    " bytes but its header describes " +
-                    std::to_string(data_start + data_bytes + kChecksumBytes));
+                    " bytes but its JSON section describes " +
+                    std::to_string(data_start + data_bytes + kChecksumBytes) +
+                    " (corrupt: checksum mismatch)");
     }
     throw Error(path + ": corrupt: checksum mismatch (SHA-256 stored at byte " +
                 std::to_string(checksum_at) + ")");
