@@ -49,12 +49,16 @@ std::vector<std::string> History::keys() const {
 std::string History::to_csv() const {
   const auto ks = keys();
   std::string out;
-  for (size_t i = 0; i < ks.size(); ++i) out += (i ? "," : "") + ks[i];
-  out += "\n";
+  for (size_t i = 0; i < ks.size(); ++i) {
+    if (i) out += ',';
+    out += ks[i];
+  }
+  out += '\n';
   for (const auto& e : epochs) {
     for (size_t i = 0; i < ks.size(); ++i) {
       auto it = e.find(ks[i]);
-      out += (i ? "," : "") + (it == e.end() ? std::string() : num(it->second));
+      if (i) out += ',';
+      if (it != e.end()) out += num(it->second);
     }
     out += "\n";
   }

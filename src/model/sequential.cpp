@@ -58,7 +58,6 @@ void softmax_rows(Tensor& t) {
   }
 }
 
-bool minimise(const std::string& key) { return key.find("loss") != std::string::npos; }
 
 }  // namespace
 
