@@ -46,7 +46,7 @@ TEST(MnistSubset, CnnLearnsFromOneThousandImages) {
   model.add(Dense(10, softmax));
   model.compile(Adam(2e-3f), sparse_categorical_crossentropy(), {accuracy});
   FitOptions fo;
-  fo.epochs = 3;
+  fo.epochs = 6;
   fo.batch_size = 32;
   fo.verbose = 0;
   fo.max_train_samples = 1000;
