@@ -119,6 +119,14 @@ TEST(Optimizer, AdamHandComputed) {
   for (int i = 0; i < 3; ++i)
     w2[i] = w1[i] - 0.1 * (m2[i] / 0.19) / (std::sqrt(v2[i] / 0.001999) + 1e-7);
   expect_values(p, w2, 1e-6, "step 2");
+
+  // A large ε shows where it sits: outside the square root, w −= 0.1·g/(|g| + 0.1).
+  auto big_eps = Adam(0.1f, 0.9f, 0.999f, 0.1f);
+  Param q = make_param(kW0);
+  std::vector<Param*> qs = {&q};
+  set_grad(q, kG1);
+  big_eps->step(qs, 0.1f);
+  expect_values(q, {1.0 - 0.1 * 0.5 / 0.6, -2.0 + 0.1 * 0.25 / 0.35, 0.5}, 1e-6, "ε = 0.1");
 }
 
 TEST(Optimizer, AdamWHandComputedAndDecayOnlyWhereAllowed) {
@@ -156,6 +164,14 @@ TEST(Optimizer, RmspropHandComputed) {
   const double ms2[] = {0.0475, 0.011875, 0.1};
   for (int i = 0; i < 3; ++i) w2[i] = w1[i] - 0.01 * g2[i] / (std::sqrt(ms2[i]) + 1e-7);
   expect_values(p, w2, 1e-6, "step 2");
+
+  // ε = 0.1 with ρ = 0: w −= 0.01·g/(|g| + 0.1).
+  auto big_eps = RMSprop(0.01f, 0.0f, 0.0f, 0.1f);
+  Param q = make_param(kW0);
+  std::vector<Param*> qs = {&q};
+  set_grad(q, kG1);
+  big_eps->step(qs, 0.01f);
+  expect_values(q, {1.0 - 0.01 * 0.5 / 0.6, -2.0 + 0.01 * 0.25 / 0.35, 0.5}, 1e-7, "ε = 0.1");
 }
 
 TEST(Optimizer, RmspropMomentumHandComputed) {
