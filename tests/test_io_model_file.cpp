@@ -256,6 +256,11 @@ TEST_F(ModelFile, NoTemporaryFileLeftBehind) {
     entries.push_back(e.path().filename().string());
   EXPECT_EQ(entries, (std::vector<std::string>{"small.dnm"}));
 
+  // A model without layers is refused (it could not be loaded back).
+  const std::string empty_path = dir_.file("empty.dnm");
+  EXPECT_CONTAINS(error_of([&] { save_model(Sequential({1, 28, 28}), empty_path); }), "no layers");
+  EXPECT_FALSE(fs::exists(empty_path));
+
   // Into a directory that does not exist.
   const std::string missing = dir_.file("no/such/dir/m.dnm");
   std::string msg = error_of([&] { save_model(model_, missing); });

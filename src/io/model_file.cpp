@@ -14,13 +14,10 @@
 // JSON against the architecture it describes.
 #include "digitnet/io/model_file.hpp"
 
-#include <fcntl.h>
 #include <openssl/evp.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <bit>
-#include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -30,6 +27,7 @@
 #include <system_error>
 
 #include "digitnet/core/error.hpp"
+#include "digitnet/io/atomic_file.hpp"
 #include "digitnet/io/spec.hpp"
 
 namespace digitnet {
@@ -100,59 +98,6 @@ std::vector<std::pair<std::string, Tensor*>> model_tensors(const Sequential& mod
   for (Layer* layer : layers)
     for (auto& [name, t] : layer->buffers()) out.emplace_back(layer->name + "/" + name, t);
   return out;
-}
-
-// ------------------------------------------------------------------- writing
-
-struct FdCloser {
-  int fd = -1;
-  ~FdCloser() {
-    if (fd >= 0) ::close(fd);
-  }
-};
-
-// Removes the temporary file unless disarmed (after a successful rename).
-struct TempFileGuard {
-  std::string path;
-  bool armed = false;
-  ~TempFileGuard() {
-    if (armed) ::unlink(path.c_str());
-  }
-};
-
-[[noreturn]] void throw_errno(const std::string& path, const std::string& what, int err) {
-  throw Error(path + ": " + what + ": " + std::strerror(err));
-}
-
-void write_atomically(const std::string& path, const std::string& bytes) {
-  const std::string tmp = path + ".tmp-" + std::to_string(::getpid());
-  TempFileGuard guard{tmp, false};
-  FdCloser fd;
-  fd.fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd.fd < 0) throw_errno(path, "cannot write model file (temporary " + tmp + ")", errno);
-  guard.armed = true;
-  std::size_t done = 0;
-  while (done < bytes.size()) {
-    const ssize_t n = ::write(fd.fd, bytes.data() + done, bytes.size() - done);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      throw_errno(path, "cannot write model file", errno);
-    }
-    done += static_cast<std::size_t>(n);
-  }
-  if (::fsync(fd.fd) != 0) throw_errno(path, "cannot write model file (fsync)", errno);
-  const int fd_value = fd.fd;
-  fd.fd = -1;
-  if (::close(fd_value) != 0) throw_errno(path, "cannot write model file (close)", errno);
-  if (::rename(tmp.c_str(), path.c_str()) != 0)
-    throw_errno(path, "cannot write model file (rename from " + tmp + ")", errno);
-  guard.armed = false;
-  // Make the rename itself durable; failure here does not lose the file.
-  std::string dir = std::filesystem::path(path).parent_path().string();
-  if (dir.empty()) dir = ".";
-  FdCloser dfd;
-  dfd.fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd.fd >= 0) (void)::fsync(dfd.fd);
 }
 
 // ------------------------------------------------------------------- reading
@@ -411,6 +356,7 @@ std::array<unsigned char, 32> sha256(std::string_view bytes) {
 }
 
 void save_model(const Sequential& model, const std::string& path) {
+  if (model.layers().empty()) throw Error(path + ": cannot save a model with no layers");
   const auto tensors = model_tensors(model);
 
   nlohmann::json index = nlohmann::json::array();
@@ -459,7 +405,7 @@ void save_model(const Sequential& model, const std::string& path) {
   }
   const auto digest = sha256(bytes);
   bytes.append(reinterpret_cast<const char*>(digest.data()), digest.size());
-  write_atomically(path, bytes);
+  write_file_atomic(path, bytes);
 }
 
 nlohmann::json read_model_json(const std::string& path) { return read_checked(path).json; }
