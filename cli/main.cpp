@@ -121,6 +121,7 @@ struct TrainFlags {
   int reduce_lr = 0;
   int64_t max_train = 0;
   bool no_shuffle = false;
+  std::string checkpoint;
 };
 
 dn::OptimizerPtr make_opt(const TrainFlags& t) {
@@ -157,6 +158,8 @@ int cmd_train(const Common& c, const TrainFlags& t) {
   fo.max_train_samples = t.max_train;
   if (t.early_stopping > 0)
     fo.callbacks.push_back(dn::EarlyStopping("val_loss", t.early_stopping, 0.0, true));
+  if (!t.checkpoint.empty())
+    fo.callbacks.push_back(dn::ModelCheckpoint(t.checkpoint, "val_loss", true));
   if (t.reduce_lr > 0) fo.callbacks.push_back(dn::ReduceLROnPlateau("val_loss", 0.2f, t.reduce_lr));
 
   std::signal(SIGINT, on_sigint);
@@ -353,6 +356,8 @@ int main(int argc, char** argv) {
   train->add_option("--max-train", t.max_train, "Train on only the first N images (quick runs)")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
   train->add_flag("--no-shuffle", t.no_shuffle, "Keep the training order");
+  train->add_option("--checkpoint", t.checkpoint,
+                    "Also save the model with the best val_loss to this file");
   train->add_flag("-q,--quiet", c.quiet, "No summary or progress bar");
 
   std::string split = "test";

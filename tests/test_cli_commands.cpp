@@ -11,7 +11,9 @@ using digitnet::testing::run_command;
 using digitnet::testing::TempDir;
 
 namespace {
-CommandResult dn(const std::string& args) { return run_command(std::string(DIGITNET_CLI_PATH) + " " + args); }
+CommandResult dn(const std::string& args) {
+  return run_command(std::string(DIGITNET_CLI_PATH) + " " + args);
+}
 }  // namespace
 
 TEST(Cli, UsageErrorsExitWithTwo) {
@@ -78,7 +80,9 @@ TEST(Cli, FetchFailureNamesEachSource) {
 TEST(Cli, TrainEvaluatePredictOnASubset) {
   TempDir dir;
   const std::string model = dir.file("mlp.dnm");
-  const auto t = dn("train --preset mlp --epochs 1 --max-train 1000 --batch-size 50 --threads 2 --quiet -o " + model);
+  const auto t =
+      dn("train --preset mlp --epochs 1 --max-train 1000 --batch-size 50 --threads 2 --quiet -o " +
+         model);
   ASSERT_EQ(t.exit_code, 0) << t.err;
   EXPECT_TRUE(std::filesystem::exists(model));
   EXPECT_TRUE(std::filesystem::exists(dir.file("mlp.history.csv")));
@@ -102,7 +106,8 @@ TEST(Cli, TrainEvaluatePredictOnASubset) {
     EXPECT_EQ(pj[i]["index"], i);
     EXPECT_EQ(pj[i]["probabilities"].size(), 10u);
     const int d = pj[i]["digit"];
-    EXPECT_FLOAT_EQ(pj[i]["probability"].get<float>(), pj[i]["probabilities"][static_cast<size_t>(d)].get<float>());
+    EXPECT_FLOAT_EQ(pj[i]["probability"].get<float>(),
+                    pj[i]["probabilities"][static_cast<size_t>(d)].get<float>());
   }
   const auto text = dn("predict --range 10:13 --model " + model);
   ASSERT_EQ(text.exit_code, 0) << text.err;
@@ -111,12 +116,31 @@ TEST(Cli, TrainEvaluatePredictOnASubset) {
   EXPECT_EQ(dn("predict --range 0:99999 --model " + model).exit_code, 1);
 }
 
+TEST(Cli, CallbacksFromFlags) {
+  TempDir dir;
+  const auto t =
+      dn("train --preset mlp --epochs 3 --max-train 600 --validation-split 0.5 --early-stopping 1 "
+         "--checkpoint " +
+         dir.file("best.dnm") + " --schedule cosine --optimizer sgd --nesterov --quiet -o " +
+         dir.file("m.dnm"));
+  ASSERT_EQ(t.exit_code, 0) << t.err;
+  EXPECT_TRUE(std::filesystem::exists(dir.file("best.dnm")));
+  const auto h = nlohmann::json::parse(digitnet::testing::read_file(dir.file("m.history.json")));
+  ASSERT_GE(h["epochs"].size(), 1u);
+  EXPECT_TRUE(h["epochs"][0].contains("val_loss"));
+  const auto s = dn("summary --json --model " + dir.file("best.dnm"));
+  ASSERT_EQ(s.exit_code, 0) << s.err;
+}
+
 TEST(Cli, SameSeedSameModelBytes) {
   TempDir dir;
-  const std::string args = "train --preset mlp --epochs 1 --max-train 500 --threads 2 --quiet --seed 5 -o ";
+  const std::string args =
+      "train --preset mlp --epochs 1 --max-train 500 --threads 2 --quiet --seed 5 -o ";
   ASSERT_EQ(dn(args + dir.file("a.dnm")).exit_code, 0);
   ASSERT_EQ(dn(args + dir.file("b.dnm")).exit_code, 0);
-  const auto a = nlohmann::json::parse(dn("predict --json --range 0:50 --model " + dir.file("a.dnm")).out);
-  const auto b = nlohmann::json::parse(dn("predict --json --range 0:50 --model " + dir.file("b.dnm")).out);
+  const auto a =
+      nlohmann::json::parse(dn("predict --json --range 0:50 --model " + dir.file("a.dnm")).out);
+  const auto b =
+      nlohmann::json::parse(dn("predict --json --range 0:50 --model " + dir.file("b.dnm")).out);
   EXPECT_EQ(a, b);
 }
