@@ -1,0 +1,132 @@
+#!/usr/bin/env python3
+"""digitnet vs PyTorch on the reference networks, side by side in one run.
+
+  /usr/bin/python3 bench/compare.py [--reps 5] [--steps 30] [--threads 2] [--nets K,S,L,M]
+                                    [--build build-speed] [--json bench/results/compare.json]
+
+Each repetition runs, for every network, digitnet (bench/train_bench) and PyTorch
+(bench/torch_bench.py, torch.set_num_threads(threads)) one after the other, in
+alternating order, each in its own process (so peak RSS is per framework), plus
+the machine's sgemm rate (every thread running single-threaded OpenBLAS sgemm)
+and digitnet's K on one thread (scaling). Reports medians and min-max over the
+repetitions, and ratios of medians against the issue's targets. Absolute
+figures on a shared machine are noise; the ratios are what is compared.
+Networks: K classic Keras CNN, S tutorial CNN, L LeNet-5, M tutorial MLP.
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run(cmd):
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def stats(values):
+    return statistics.median(values), min(values), max(values)
+
+
+def fmt(values, digits=1):
+    m, lo, hi = stats(values)
+    return f"{m:.{digits}f} ({lo:.{digits}f}–{hi:.{digits}f})"
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--steps", type=int, default=30)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--nets", default="K,S,L,M")
+    ap.add_argument("--build", default=os.path.join(ROOT, "build-speed"))
+    ap.add_argument("--json", default=os.path.join(ROOT, "bench", "results", "compare.json"))
+    a = ap.parse_args()
+    dn = os.path.join(a.build, "bench", "train_bench")
+    if not os.path.exists(dn):
+        sys.exit(f"{dn} not found: cmake -B {a.build} -DDIGITNET_BUILD_BENCH=ON && "
+                 f"cmake --build {a.build} --target train_bench")
+    nets = a.nets.split(",")
+    common = ["--threads", str(a.threads), "--steps", str(a.steps)]
+    res = {n: {"digitnet": [], "pytorch": []} for n in nets}
+    sgemm, scale1 = [], []
+    for rep in range(a.reps):
+        sgemm.append(run([dn, "--sgemm", "--threads", str(a.threads)])["sgemm_gflops"])
+        for i, n in enumerate(nets):
+            order = ["digitnet", "pytorch"] if (rep + i) % 2 == 0 else ["pytorch", "digitnet"]
+            for fw in order:
+                if fw == "digitnet":
+                    r = run([dn, "--net", n] + common)
+                else:
+                    r = run(["/usr/bin/python3", os.path.join(ROOT, "bench", "torch_bench.py"),
+                             "--net", n] + common)
+                res[n][fw].append(r)
+        if "K" in nets:
+            scale1.append(run([dn, "--net", "K", "--threads", "1", "--steps",
+                               str(max(a.steps // 2, 5))])["train_images_per_s"])
+        print(f"repetition {rep + 1}/{a.reps} done", file=sys.stderr)
+
+    def col(n, fw, key):
+        return [r[key] for r in res[n][fw]]
+
+    lines = []
+    p = lines.append
+    p(f"sgemm rate ({a.threads} threads, 512³ per thread): {fmt(sgemm)} GFLOP/s")
+    p("")
+    p("| net | metric | digitnet | PyTorch | ratio (median) | target | met |")
+    p("| --- | --- | --- | --- | --- | --- | --- |")
+    targets_train = {"K": 2.5, "S": 2.5, "L": 5.0, "M": 3.0}
+    verdicts = []
+
+    def row(n, metric, key, target, higher_is_better=True, digits=1):
+        d, t = col(n, "digitnet", key), col(n, "pytorch", key)
+        ratio = statistics.median(d) / statistics.median(t)
+        if higher_is_better:
+            ok = target is None or ratio >= target
+            tgt = "" if target is None else f"≥ {target}×"
+        else:
+            ok = target is None or ratio <= target
+            tgt = "" if target is None else f"≤ 1/{round(1 / target)}"
+        met = "" if target is None else ("yes" if ok else "no")
+        if target is not None:
+            verdicts.append(ok)
+        p(f"| {n} | {metric} | {fmt(d, digits)} | {fmt(t, digits)} | {ratio:.2f}× | {tgt} | {met} |")
+
+    for n in nets:
+        row(n, "train images/s", "train_images_per_s", targets_train.get(n))
+        row(n, "infer images/s (batch 1000)", "infer1000_images_per_s", 3.0 if n == "K" else None)
+        row(n, "latency ms (batch 1)", "latency1_ms", 0.1 if n in ("K", "L") else None,
+            higher_is_better=False, digits=3)
+        row(n, "peak RSS MB (training)", "peak_rss_mb", 1 / 6 if n == "K" else None,
+            higher_is_better=False)
+    p("")
+    if "K" in nets:
+        fl = res["K"]["digitnet"][0]["train_gflop_per_image"]
+        dk = col("K", "digitnet", "train_images_per_s")
+        tk = col("K", "pytorch", "train_images_per_s")
+        eff = [x * fl / s for x, s in zip(dk, sgemm)]
+        teff = [x * fl / s for x, s in zip(tk, sgemm)]
+        p(f"K training FLOPs: {fl:.5f} GFLOP/image (forward 2·MACs, backward 4·MACs, 2·MACs for "
+          "the first layer)")
+        p(f"K training rate: digitnet {fmt([x * fl for x in dk])} GFLOP/s = "
+          f"{fmt([100 * e for e in eff])} % of sgemm; PyTorch {fmt([x * fl for x in tk])} GFLOP/s = "
+          f"{fmt([100 * e for e in teff])} % (target digitnet ≥ 70 %: "
+          f"{'yes' if statistics.median(eff) >= 0.7 else 'no'})")
+        sc = [x / y for x, y in zip(dk, scale1)]
+        p(f"K scaling: 1 thread {fmt(scale1)} images/s; {a.threads} threads / 1 thread = "
+          f"{fmt(sc, 2)} (target ≥ 1.8: {'yes' if statistics.median(sc) >= 1.8 else 'no'})")
+    p(f"Repetitions: {a.reps}, {a.steps} timed steps each, batch 128, Adam, {a.threads} threads; "
+      "median (min–max).")
+    print("\n".join(lines))
+    os.makedirs(os.path.dirname(a.json), exist_ok=True)
+    with open(a.json, "w") as f:
+        json.dump({"sgemm_gflops": sgemm, "k_one_thread": scale1, "runs": res,
+                   "report": lines}, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,237 @@
+// bench/train_bench.cpp — times digitnet on the reference networks.
+//
+//   train_bench --net K|S|L|M [--threads 2] [--steps 30] [--warmup 3] [--batch 128]
+//               [--infer-reps 5] [--data-dir DIR] [--profile]
+//   train_bench --sgemm [--threads 2] [--size 512]
+//
+// Training: Adam 1e-3 on real MNIST batches (the full training set is loaded
+// as bytes and converted per batch, as fit() does). Inference: predict() on the
+// first 1000 test images (batch 1000) and single-image latency (batch 1).
+// Prints one JSON object on stdout: images/s, FLOP counts, peak RSS.
+// --profile adds the wall time of each layer's forward and backward.
+// --sgemm measures the machine's sgemm rate: every pool thread runs an
+// independent single-threaded size³ product (the way the layers use BLAS).
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "digitnet/core/kernels.hpp"
+#include "digitnet/digitnet.hpp"
+
+using namespace digitnet;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+double peak_rss_mb() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return static_cast<double>(ru.ru_maxrss) / 1024.0;  // ru_maxrss is in KiB on Linux
+}
+
+Sequential make_net(const std::string& net, int threads) {
+  if (net == "K") return build_model(preset_spec("cnn"), 42, threads);
+  if (net == "L") return build_model(preset_spec("lenet"), 42, threads);
+  if (net == "M") return build_model(preset_spec("mlp"), 42, threads);
+  if (net == "S") {
+    Sequential m({1, 28, 28}, 42, threads);
+    m.add(Conv2D(64, 3, relu));
+    m.add(Conv2D(32, 3, relu));
+    m.add(MaxPooling2D(2));
+    m.add(Flatten());
+    m.add(Dense(10, softmax));
+    return m;
+  }
+  throw Error("train_bench: unknown --net '" + net + "' (K, S, L, M)");
+}
+
+// FLOPs of one training step per sample: forward 2·MACs; backward 2·MACs for
+// the weight gradient plus 2·MACs for the input gradient (not for the first
+// layer, whose input gradient is never computed).
+double train_flops_per_sample(const Sequential& m) {
+  double f = 0.0;
+  const auto layers = m.layers();
+  for (std::size_t i = 0; i < layers.size(); ++i) {
+    const double macs = static_cast<double>(layers[i]->forward_macs());
+    f += 2.0 * macs * (i == 0 ? 2.0 : 3.0);
+  }
+  return f;
+}
+
+int run_sgemm(int threads, int size) {
+  ThreadPool pool(threads);
+  kernels::use_single_threaded_blas();
+  const std::size_t n = static_cast<std::size_t>(size) * size;
+  std::vector<std::vector<float>> a(static_cast<std::size_t>(threads), std::vector<float>(n, 0.5f));
+  std::vector<std::vector<float>> b = a, c = a;
+  auto once = [&] {
+    pool.run([&](int t) {
+      const std::size_t ti = static_cast<std::size_t>(t);
+      kernels::sgemm(false, false, size, size, size, 1.0f, a[ti].data(), size, b[ti].data(), size,
+                     0.0f, c[ti].data(), size);
+    });
+  };
+  once();
+  int reps = 0;
+  const auto t0 = Clock::now();
+  while (seconds_since(t0) < 1.0 || reps < 3) {
+    once();
+    ++reps;
+  }
+  const double s = seconds_since(t0);
+  const double gflops = 2.0 * size * double(size) * size * threads * reps / s / 1e9;
+  std::printf("{\"sgemm_gflops\":%.2f,\"threads\":%d,\"size\":%d}\n", gflops, threads, size);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) try {
+  std::string net = "K", data_dir;
+  int threads = 2, steps = 30, warmup = 3, batch = 128, infer_reps = 5, size = 512;
+  bool sgemm = false, profile = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto next = [&]() -> std::string {
+      if (i + 1 >= argc) throw Error("train_bench: " + a + " needs a value");
+      return argv[++i];
+    };
+    if (a == "--net")
+      net = next();
+    else if (a == "--threads")
+      threads = std::stoi(next());
+    else if (a == "--steps")
+      steps = std::stoi(next());
+    else if (a == "--warmup")
+      warmup = std::stoi(next());
+    else if (a == "--batch")
+      batch = std::stoi(next());
+    else if (a == "--infer-reps")
+      infer_reps = std::stoi(next());
+    else if (a == "--size")
+      size = std::stoi(next());
+    else if (a == "--data-dir")
+      data_dir = next();
+    else if (a == "--sgemm")
+      sgemm = true;
+    else if (a == "--profile")
+      profile = true;
+    else
+      throw Error("train_bench: unknown flag " + a);
+  }
+  if (sgemm) return run_sgemm(threads, size);
+
+  const Mnist mnist = load_mnist(data_dir.empty() ? mnist_cache_dir() : data_dir, false);
+  Sequential model = make_net(net, threads);
+  model.compile(Adam(1e-3f), sparse_categorical_crossentropy(), {accuracy});
+
+  // Training on consecutive real batches of a shuffled epoch.
+  Rng rng(7);
+  const std::vector<int64_t> order = shuffled_indices(mnist.train.size(), rng);
+  Tensor xb;
+  std::vector<int32_t> yb;
+  int64_t cursor = 0;
+  auto next_batch = [&] {
+    if (cursor + batch > mnist.train.size()) cursor = 0;
+    mnist.train.batch(std::span<const int64_t>(order).subspan(static_cast<std::size_t>(cursor),
+                                                              static_cast<std::size_t>(batch)),
+                      xb, yb);
+    cursor += batch;
+  };
+  double last_loss = 0.0;
+  for (int s = 0; s < warmup; ++s) {
+    next_batch();
+    last_loss = model.train_step(xb, yb, 1e-3f).first;
+  }
+  double train_s = 0.0;
+  for (int s = 0; s < steps; ++s) {
+    const auto t0 = Clock::now();
+    next_batch();  // batch assembly (bytes -> floats) counts, as in fit()
+    last_loss = model.train_step(xb, yb, 1e-3f).first;
+    train_s += seconds_since(t0);
+  }
+  const double train_ips = static_cast<double>(steps) * batch / train_s;
+  const double train_rss_mb = peak_rss_mb();  // peak while training (before inference)
+
+  // Per-layer profile: forward and backward of each layer, timed separately.
+  std::string prof;
+  if (profile) {
+    ThreadPool pool(threads);
+    Rng prng(3);
+    Context ctx{true, &pool, &prng};
+    const auto layers = model.layers();
+    const std::size_t L = layers.size();
+    std::vector<Tensor> acts(L), grads(L);
+    std::vector<double> tf(L, 0.0), tb(L, 0.0);
+    const int reps = std::max(steps / 2, 3);
+    for (int r = 0; r < reps + 1; ++r) {
+      next_batch();
+      for (std::size_t i = 0; i < L; ++i) {
+        const auto t0 = Clock::now();
+        layers[i]->forward(i == 0 ? xb : acts[i - 1], acts[i], ctx);
+        if (r > 0) tf[i] += seconds_since(t0);
+      }
+      grads[L - 1] = acts[L - 1];  // any dy of the right shape
+      for (std::size_t i = L; i-- > 0;) {
+        const auto t0 = Clock::now();
+        layers[i]->backward(i == 0 ? xb : acts[i - 1], acts[i], grads[i],
+                            i == 0 ? nullptr : &grads[i - 1], ctx);
+        if (r > 0) tb[i] += seconds_since(t0);
+      }
+    }
+    prof = ",\"profile_ms_per_step\":[";
+    for (std::size_t i = 0; i < L; ++i) {
+      char buf[256];
+      std::snprintf(buf, sizeof buf, "%s{\"layer\":\"%s\",\"forward\":%.3f,\"backward\":%.3f}",
+                    i ? "," : "", layers[i]->name.c_str(), 1e3 * tf[i] / reps, 1e3 * tb[i] / reps);
+      prof += buf;
+    }
+    prof += "]";
+  }
+
+  // Inference at batch 1000 and batch 1.
+  const Tensor x1000 = mnist.test.images(0, 1000);
+  const Tensor x1 = mnist.test.images(0, 1);
+  if (infer_reps > 0) (void)model.predict(x1000, 1000);
+  std::vector<double> t1000, t1;
+  for (int r = 0; r < infer_reps; ++r) {
+    const auto t0 = Clock::now();
+    const Tensor p = model.predict(x1000, 1000);
+    t1000.push_back(seconds_since(t0));
+    if (p.dim(0) != 1000) throw Error("train_bench: predict returned the wrong batch");
+  }
+  for (int r = 0; r < (infer_reps > 0 ? 20 : 0); ++r) (void)model.predict(x1, 1);
+  for (int r = 0; r < infer_reps * 40; ++r) {
+    const auto t0 = Clock::now();
+    (void)model.predict(x1, 1);
+    t1.push_back(seconds_since(t0));
+  }
+  std::sort(t1000.begin(), t1000.end());
+  std::sort(t1.begin(), t1.end());
+  const double ips1000 = t1000.empty() ? 0.0 : 1000.0 / t1000[t1000.size() / 2];
+  const double lat1 = t1.empty() ? 0.0 : 1e3 * t1[t1.size() / 2];
+
+  std::printf(
+      "{\"framework\":\"digitnet\",\"net\":\"%s\",\"threads\":%d,\"batch\":%d,\"steps\":%d,"
+      "\"train_images_per_s\":%.2f,\"train_gflop_per_image\":%.6f,\"train_gflops\":%.2f,"
+      "\"infer1000_images_per_s\":%.2f,\"latency1_ms\":%.4f,\"peak_rss_mb\":%.1f,"
+      "\"final_loss\":%.4f%s}\n",
+      net.c_str(), threads, batch, steps, train_ips, train_flops_per_sample(model) / 1e9,
+      train_ips * train_flops_per_sample(model) / 1e9, ips1000, lat1, train_rss_mb, last_loss,
+      prof.c_str());
+  return 0;
+} catch (const std::exception& e) {
+  std::cerr << e.what() << "\n";
+  return 1;
+}
