@@ -44,9 +44,10 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--nets", default="K,S,L,M")
     ap.add_argument("--build", default=os.path.join(ROOT, "build-speed"))
+    ap.add_argument("--train-bench", default=None, help="digitnet driver (default BUILD/bench/train_bench)")
     ap.add_argument("--json", default=os.path.join(ROOT, "bench", "results", "compare.json"))
     a = ap.parse_args()
-    dn = os.path.join(a.build, "bench", "train_bench")
+    dn = a.train_bench or os.path.join(a.build, "bench", "train_bench")
     if not os.path.exists(dn):
         sys.exit(f"{dn} not found: cmake -B {a.build} -DDIGITNET_BUILD_BENCH=ON && "
                  f"cmake --build {a.build} --target train_bench")

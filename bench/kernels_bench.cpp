@@ -13,7 +13,9 @@
 namespace {
 
 using digitnet::kernels::col2im;
+using digitnet::kernels::col2im_ref;
 using digitnet::kernels::im2col;
+using digitnet::kernels::im2col_ref;
 using digitnet::kernels::sgemm;
 using digitnet::kernels::sgemm_ref;
 
@@ -34,7 +36,7 @@ void BM_Sgemm(benchmark::State& state) {
     sgemm(false, false, M, N, K, 1.0f, a.data(), K, b.data(), N, 0.0f, c.data(), N);
     benchmark::DoNotOptimize(c.data());
   }
-  state.counters["GFLOP/s"] = benchmark::Counter(
+  state.counters["FLOP/s"] = benchmark::Counter(
       2.0 * M * N * K, benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1000);
 }
 // Square sizes (the machine's rate), then K's per-sample conv2 GEMMs
@@ -58,36 +60,40 @@ void BM_SgemmRef(benchmark::State& state) {
     sgemm_ref(false, false, M, N, K, 1.0f, a.data(), K, b.data(), N, 0.0f, c.data(), N);
     benchmark::DoNotOptimize(c.data());
   }
-  state.counters["GFLOP/s"] = benchmark::Counter(
+  state.counters["FLOP/s"] = benchmark::Counter(
       2.0 * M * N * K, benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1000);
 }
 BENCHMARK(BM_SgemmRef)->Args({64, 576, 288});
 
 // im2col / col2im of K's second convolution: 32×26×26 input, 3×3, output 24×24.
+template <bool kRef>
 void BM_Im2col(benchmark::State& state) {
   const int C = 32, H = 26, W = 26, k = 3, O = 24;
   auto x = filled(std::size_t(C) * H * W);
   std::vector<float> col(std::size_t(C) * k * k * O * O);
   for (auto _ : state) {
-    im2col(x.data(), C, H, W, k, k, 1, 0, 0, O, O, col.data());
+    (kRef ? im2col_ref : im2col)(x.data(), C, H, W, k, k, 1, 0, 0, O, O, col.data());
     benchmark::DoNotOptimize(col.data());
   }
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * col.size() * sizeof(float)));
 }
-BENCHMARK(BM_Im2col);
+BENCHMARK(BM_Im2col<false>);
+BENCHMARK(BM_Im2col<true>);
 
+template <bool kRef>
 void BM_Col2im(benchmark::State& state) {
   const int C = 32, H = 26, W = 26, k = 3, O = 24;
   auto col = filled(std::size_t(C) * k * k * O * O);
   std::vector<float> dx(std::size_t(C) * H * W);
   for (auto _ : state) {
     std::fill(dx.begin(), dx.end(), 0.0f);
-    col2im(col.data(), C, H, W, k, k, 1, 0, 0, O, O, dx.data());
+    (kRef ? col2im_ref : col2im)(col.data(), C, H, W, k, k, 1, 0, 0, O, O, dx.data());
     benchmark::DoNotOptimize(dx.data());
   }
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * col.size() * sizeof(float)));
 }
-BENCHMARK(BM_Col2im);
+BENCHMARK(BM_Col2im<false>);
+BENCHMARK(BM_Col2im<true>);
 
 }  // namespace
 

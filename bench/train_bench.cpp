@@ -211,8 +211,9 @@ int main(int argc, char** argv) try {
     t1000.push_back(seconds_since(t0));
     if (p.dim(0) != 1000) throw Error("train_bench: predict returned the wrong batch");
   }
-  for (int r = 0; r < (infer_reps > 0 ? 20 : 0); ++r) (void)model.predict(x1, 1);
-  for (int r = 0; r < infer_reps * 40; ++r) {
+  for (int r = 0; r < (infer_reps > 0 ? 5 : 0); ++r) (void)model.predict(x1, 1);
+  const auto lat_start = Clock::now();  // up to 100 calls or 3 s, at least 5 calls
+  while (infer_reps > 0 && (t1.size() < 5 || (t1.size() < 100 && seconds_since(lat_start) < 3.0))) {
     const auto t0 = Clock::now();
     (void)model.predict(x1, 1);
     t1.push_back(seconds_since(t0));

@@ -2,14 +2,17 @@
 
 #include <cblas.h>
 
+#include <algorithm>
+#include <cstring>
+
 namespace digitnet::kernels {
 
 void use_single_threaded_blas() { openblas_set_num_threads(1); }
 
 void sgemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float* A, int lda,
            const float* B, int ldb, float beta, float* C, int ldc) {
-  cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
-              M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
+              trans_b ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 void sgemm_ref(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float* A,
@@ -27,8 +30,8 @@ void sgemm_ref(bool trans_a, bool trans_b, int M, int N, int K, float alpha, con
     }
 }
 
-void im2col(const float* x, int C, int H, int W, int KH, int KW, int stride, int pad_top,
-            int pad_left, int OH, int OW, float* col) {
+void im2col_ref(const float* x, int C, int H, int W, int KH, int KW, int stride, int pad_top,
+                int pad_left, int OH, int OW, float* col) {
   for (int c = 0; c < C; ++c)
     for (int kh = 0; kh < KH; ++kh)
       for (int kw = 0; kw < KW; ++kw) {
@@ -49,8 +52,8 @@ void im2col(const float* x, int C, int H, int W, int KH, int KW, int stride, int
       }
 }
 
-void col2im(const float* col, int C, int H, int W, int KH, int KW, int stride, int pad_top,
-            int pad_left, int OH, int OW, float* dx) {
+void col2im_ref(const float* col, int C, int H, int W, int KH, int KW, int stride, int pad_top,
+                int pad_left, int OH, int OW, float* dx) {
   for (int c = 0; c < C; ++c)
     for (int kh = 0; kh < KH; ++kh)
       for (int kw = 0; kw < KW; ++kw) {
@@ -63,6 +66,97 @@ void col2im(const float* col, int C, int H, int W, int KH, int KW, int stride, i
           for (int ow = 0; ow < OW; ++ow) {
             const int iw = ow * stride - pad_left + kw;
             if (iw >= 0 && iw < W) out[iw] += in[ow];
+          }
+        }
+      }
+}
+
+float sum(const float* v, int64_t n) {
+  float lane[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int j = 0; j < 8; ++j) lane[j] += v[i + j];
+  for (int j = 0; i < n; ++i, ++j) lane[j] += v[i];
+  return ((lane[0] + lane[4]) + (lane[1] + lane[5])) + ((lane[2] + lane[6]) + (lane[3] + lane[7]));
+}
+
+float sum_ref(const float* v, int64_t n) {
+  double acc = 0.0;
+  for (int64_t i = 0; i < n; ++i) acc += v[i];
+  return static_cast<float>(acc);
+}
+
+// The valid output columns [lo, hi) of one kernel tap kw: those whose input
+// column ow·stride - pad_left + kw lies in [0, W).
+namespace {
+struct Span {
+  int lo, hi;
+};
+Span valid_columns(int W, int stride, int pad_left, int kw, int OW) {
+  const int off = kw - pad_left;  // iw = ow·stride + off
+  int lo = off >= 0 ? 0 : (-off + stride - 1) / stride;
+  int hi = W - off <= 0 ? 0 : (W - off + stride - 1) / stride;  // first ow with iw >= W
+  lo = std::min(lo, OW);
+  hi = std::clamp(hi, lo, OW);
+  return {lo, hi};
+}
+}  // namespace
+
+// Same result as im2col_ref; the column range of each tap is computed once, so
+// the inner loop is a plain copy (stride 1) or a gather without bounds tests.
+void im2col(const float* x, int C, int H, int W, int KH, int KW, int stride, int pad_top,
+            int pad_left, int OH, int OW, float* col) {
+  for (int kw = 0; kw < KW; ++kw) {
+    const Span sp = valid_columns(W, stride, pad_left, kw, OW);
+    const int off = kw - pad_left;
+    for (int c = 0; c < C; ++c)
+      for (int kh = 0; kh < KH; ++kh) {
+        float* row = col + ((c * KH + kh) * KW + kw) * (OH * OW);
+        for (int oh = 0; oh < OH; ++oh) {
+          const int ih = oh * stride - pad_top + kh;
+          float* out = row + oh * OW;
+          if (ih < 0 || ih >= H) {
+            std::memset(out, 0, sizeof(float) * static_cast<std::size_t>(OW));
+            continue;
+          }
+          const float* in = x + (c * H + ih) * W;
+          for (int ow = 0; ow < sp.lo; ++ow) out[ow] = 0.0f;
+          if (stride == 1) {
+            if (sp.hi > sp.lo)
+              std::memcpy(out + sp.lo, in + sp.lo + off,
+                          sizeof(float) * static_cast<std::size_t>(sp.hi - sp.lo));
+          } else {
+            for (int ow = sp.lo; ow < sp.hi; ++ow) out[ow] = in[ow * stride + off];
+          }
+          for (int ow = sp.hi; ow < OW; ++ow) out[ow] = 0.0f;
+        }
+      }
+  }
+}
+
+// Same result as col2im_ref (the same additions in the same order per element).
+void col2im(const float* col, int C, int H, int W, int KH, int KW, int stride, int pad_top,
+            int pad_left, int OH, int OW, float* dx) {
+  for (int c = 0; c < C; ++c)
+    for (int kh = 0; kh < KH; ++kh)
+      for (int kw = 0; kw < KW; ++kw) {
+        const Span sp = valid_columns(W, stride, pad_left, kw, OW);
+        const int off = kw - pad_left;
+        const float* row = col + ((c * KH + kh) * KW + kw) * (OH * OW);
+        for (int oh = 0; oh < OH; ++oh) {
+          const int ih = oh * stride - pad_top + kh;
+          if (ih < 0 || ih >= H) continue;
+          float* out = dx + (c * H + ih) * W;
+          const float* in = row + oh * OW;
+          if (stride == 1) {
+            if (sp.hi > sp.lo) {
+              float* o = out + sp.lo + off;
+              const float* i = in + sp.lo;
+              const int n = sp.hi - sp.lo;
+              for (int j = 0; j < n; ++j) o[j] += i[j];
+            }
+          } else {
+            for (int ow = sp.lo; ow < sp.hi; ++ow) out[ow * stride + off] += in[ow];
           }
         }
       }

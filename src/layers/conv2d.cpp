@@ -82,10 +82,15 @@ class Conv2DLayer final : public Layer {
         kernels::im2col(x.sample(s), c_, h_, w_, k_, k_, stride_, pad_top_, pad_left_, oh_, ow_,
                         col);
         kernels::sgemm(false, false, filters_, P, K, 1.0f, W, K, col, P, 0.0f, ys, P);
-        if (use_bias_)
-          for (int f = 0; f < filters_; ++f)
-            for (int p = 0; p < P; ++p) ys[f * P + p] += b[f];
-        detail::activation_forward(act_, kAlpha, ys, 1, int64_t{filters_} * P);
+        // Bias and activation in one pass over each output plane (still in cache).
+        for (int f = 0; f < filters_; ++f) {
+          float* row = ys + int64_t{f} * P;
+          if (use_bias_) {
+            const float bf = b[f];
+            for (int p = 0; p < P; ++p) row[p] += bf;
+          }
+          detail::activation_forward(act_, kAlpha, row, 1, P);
+        }
       }
     });
   }
@@ -110,20 +115,20 @@ class Conv2DLayer final : public Layer {
       float* col = col_[ti].data();
       for (int64_t s = s0; s < s1; ++s) {
         const float* dz = dy.sample(s);
+        // dz = dy ⊙ act'(y) and the bias gradient, one output plane at a time.
         if (act_ != Activation::linear) {
-          detail::activation_backward_from_y(act_, kAlpha, y.sample(s), dy.sample(s),
-                                             dz_[ti].data(), 1, int64_t{F} * P);
+          for (int f = 0; f < F; ++f) {
+            const int64_t o = int64_t{f} * P;
+            detail::activation_backward_from_y(act_, kAlpha, y.sample(s) + o, dy.sample(s) + o,
+                                               dz_[ti].data() + o, 1, P);
+          }
           dz = dz_[ti].data();
         }
+        if (use_bias_)
+          for (int f = 0; f < F; ++f) db[f] += kernels::sum(dz + int64_t{f} * P, P);
         kernels::im2col(x.sample(s), c_, h_, w_, k_, k_, stride_, pad_top_, pad_left_, oh_, ow_,
                         col);
         kernels::sgemm(false, true, F, K, P, 1.0f, dz, P, col, P, 1.0f, dw, K);
-        if (use_bias_)
-          for (int f = 0; f < F; ++f) {
-            float acc = 0.0f;
-            for (int p = 0; p < P; ++p) acc += dz[f * P + p];
-            db[f] += acc;
-          }
         if (dx) {
           kernels::sgemm(true, false, K, P, F, 1.0f, W, K, dz, P, 0.0f, col, P);
           float* dxs = dx->sample(s);

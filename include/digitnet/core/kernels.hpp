@@ -17,13 +17,23 @@ void sgemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const f
 void sgemm_ref(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float* A,
                int lda, const float* B, int ldb, float beta, float* C, int ldc);
 
+// Σ v[0..n): sum keeps 8 partial sums (lane i adds v[i], v[i+8], ...) and adds
+// them in a fixed order, so it vectorises and is deterministic; sum_ref adds in
+// double precision, left to right.
+float sum(const float* v, int64_t n);
+float sum_ref(const float* v, int64_t n);
+
 // im2col for one image: x is (C, H, W); col is (C·KH·KW, OH·OW), row-major.
 // Out-of-image taps (padding) read as 0.
 void im2col(const float* x, int C, int H, int W, int KH, int KW, int stride, int pad_top,
             int pad_left, int OH, int OW, float* col);
+void im2col_ref(const float* x, int C, int H, int W, int KH, int KW, int stride, int pad_top,
+                int pad_left, int OH, int OW, float* col);
 // col2im for one image: adds col (C·KH·KW, OH·OW) back into dx (C, H, W),
 // which the caller has zeroed.
 void col2im(const float* col, int C, int H, int W, int KH, int KW, int stride, int pad_top,
             int pad_left, int OH, int OW, float* dx);
+void col2im_ref(const float* col, int C, int H, int W, int KH, int KW, int stride, int pad_top,
+                int pad_left, int OH, int OW, float* dx);
 
 }  // namespace digitnet::kernels

@@ -1,0 +1,90 @@
+// Fast kernels against their plain references on odd shapes (padding, strides,
+// kernels wider than the padded input on one side, single rows and columns).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <vector>
+
+#include "digitnet/core/kernels.hpp"
+#include "digitnet/core/rng.hpp"
+
+using namespace digitnet;
+
+namespace {
+
+struct ConvShape {
+  int C, H, W, K, stride, pad_top, pad_left;
+};
+
+int out_size(int in, int k, int stride, int pad_before, int pad_after) {
+  return (in + pad_before + pad_after - k) / stride + 1;
+}
+
+std::vector<float> random_vector(std::size_t n, Rng& rng) {
+  std::vector<float> v(n);
+  for (float& x : v) x = static_cast<float>(rng.uniform()) * 2.0f - 1.0f;
+  return v;
+}
+
+const std::vector<ConvShape> kShapes = {
+    {1, 28, 28, 3, 1, 0, 0}, {3, 7, 5, 3, 1, 1, 1}, {2, 9, 11, 5, 2, 2, 2}, {1, 1, 1, 1, 1, 0, 0},
+    {4, 6, 13, 3, 3, 0, 1},  {2, 5, 5, 5, 1, 2, 2}, {1, 4, 9, 4, 2, 1, 2},  {5, 3, 17, 2, 1, 0, 0},
+    {1, 6, 6, 7, 1, 3, 3},   {2, 8, 3, 3, 2, 1, 0}};
+
+}  // namespace
+
+TEST(KernelsFast, Im2colEqualsReferenceBitForBit) {
+  Rng rng(11);
+  for (const ConvShape& s : kShapes) {
+    const int OH = out_size(s.H, s.K, s.stride, s.pad_top, s.pad_top);
+    const int OW = out_size(s.W, s.K, s.stride, s.pad_left, s.pad_left + 1);  // odd pad at right
+    ASSERT_GT(OH, 0);
+    ASSERT_GT(OW, 0);
+    const auto x = random_vector(static_cast<std::size_t>(s.C) * s.H * s.W, rng);
+    const std::size_t n = static_cast<std::size_t>(s.C) * s.K * s.K * OH * OW;
+    std::vector<float> fast(n, std::nanf("")), ref(n, std::nanf(""));
+    kernels::im2col(x.data(), s.C, s.H, s.W, s.K, s.K, s.stride, s.pad_top, s.pad_left, OH, OW,
+                    fast.data());
+    kernels::im2col_ref(x.data(), s.C, s.H, s.W, s.K, s.K, s.stride, s.pad_top, s.pad_left, OH, OW,
+                        ref.data());
+    for (std::size_t i = 0; i < n; ++i)
+      ASSERT_EQ(fast[i], ref[i]) << "element " << i << " of shape C" << s.C << " H" << s.H << " W"
+                                 << s.W << " k" << s.K << " s" << s.stride;
+  }
+}
+
+TEST(KernelsFast, Col2imEqualsReferenceBitForBit) {
+  Rng rng(12);
+  for (const ConvShape& s : kShapes) {
+    const int OH = out_size(s.H, s.K, s.stride, s.pad_top, s.pad_top);
+    const int OW = out_size(s.W, s.K, s.stride, s.pad_left, s.pad_left + 1);
+    const auto col = random_vector(static_cast<std::size_t>(s.C) * s.K * s.K * OH * OW, rng);
+    // Start from the same non-zero image: col2im adds into it.
+    const auto base = random_vector(static_cast<std::size_t>(s.C) * s.H * s.W, rng);
+    std::vector<float> fast = base, ref = base;
+    kernels::col2im(col.data(), s.C, s.H, s.W, s.K, s.K, s.stride, s.pad_top, s.pad_left, OH, OW,
+                    fast.data());
+    kernels::col2im_ref(col.data(), s.C, s.H, s.W, s.K, s.K, s.stride, s.pad_top, s.pad_left, OH,
+                        OW, ref.data());
+    bool changed = false;
+    for (std::size_t i = 0; i < fast.size(); ++i) {
+      ASSERT_EQ(fast[i], ref[i]) << "element " << i << " of shape C" << s.C << " H" << s.H << " W"
+                                 << s.W << " k" << s.K << " s" << s.stride;
+      changed = changed || fast[i] != base[i];
+    }
+    EXPECT_TRUE(changed) << "col2im added nothing";
+  }
+}
+
+TEST(KernelsFast, SumMatchesReferenceOnOddLengths) {
+  Rng rng(13);
+  for (int64_t n : {0, 1, 7, 8, 9, 15, 17, 576, 677, 4099}) {
+    const auto v = random_vector(static_cast<std::size_t>(n), rng);
+    const float ref = kernels::sum_ref(v.data(), n);
+    float abs_sum = 0.0f;
+    for (float x : v) abs_sum += std::fabs(x);
+    EXPECT_NEAR(kernels::sum(v.data(), n), ref, 1e-6f * (abs_sum + 1.0f)) << "n = " << n;
+  }
+  const std::vector<float> ones(1001, 1.0f);
+  EXPECT_EQ(kernels::sum(ones.data(), 1001), 1001.0f);  // exact for integers
+}
