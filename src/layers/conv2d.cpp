@@ -18,6 +18,26 @@
 namespace digitnet {
 namespace {
 
+// z = y > 0 ? g : 0 over n elements; returns Σ z, added in the lane order of
+// kernels::sum (so it equals kernels::sum(z, n)).
+float relu_backward_sum(const float* __restrict y, const float* __restrict g, float* __restrict z,
+                        int64_t n) {
+  float lane[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int j = 0; j < 8; ++j) {
+      const float v = y[i + j] > 0.0f ? g[i + j] : 0.0f;
+      z[i + j] = v;
+      lane[j] += v;
+    }
+  for (int j = 0; i < n; ++i, ++j) {
+    const float v = y[i] > 0.0f ? g[i] : 0.0f;
+    z[i] = v;
+    lane[j] += v;
+  }
+  return ((lane[0] + lane[4]) + (lane[1] + lane[5])) + ((lane[2] + lane[6]) + (lane[3] + lane[7]));
+}
+
 class Conv2DLayer final : public Layer {
  public:
   Conv2DLayer(int filters, int k, Activation act, int stride, Padding padding, bool use_bias)
@@ -116,7 +136,15 @@ class Conv2DLayer final : public Layer {
       for (int64_t s = s0; s < s1; ++s) {
         const float* dz = dy.sample(s);
         // dz = dy ⊙ act'(y) and the bias gradient, one output plane at a time.
-        if (act_ != Activation::linear) {
+        const bool fused = act_ == Activation::relu && use_bias_;
+        if (fused) {
+          // The common case in one pass per plane: relu' and the bias sum together.
+          for (int f = 0; f < F; ++f) {
+            const int64_t o = int64_t{f} * P;
+            db[f] += relu_backward_sum(y.sample(s) + o, dy.sample(s) + o, dz_[ti].data() + o, P);
+          }
+          dz = dz_[ti].data();
+        } else if (act_ != Activation::linear) {
           for (int f = 0; f < F; ++f) {
             const int64_t o = int64_t{f} * P;
             detail::activation_backward_from_y(act_, kAlpha, y.sample(s) + o, dy.sample(s) + o,
@@ -124,7 +152,7 @@ class Conv2DLayer final : public Layer {
           }
           dz = dz_[ti].data();
         }
-        if (use_bias_)
+        if (use_bias_ && !fused)
           for (int f = 0; f < F; ++f) db[f] += kernels::sum(dz + int64_t{f} * P, P);
         kernels::im2col(x.sample(s), c_, h_, w_, k_, k_, stride_, pad_top_, pad_left_, oh_, ow_,
                         col);

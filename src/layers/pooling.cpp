@@ -58,6 +58,17 @@ class Pool2DLayer final : public Layer {
                   out_plane = int64_t{oh_} * ow_;
     y.resize(with_batch(n, output_shape_));
     if (is_max_) argmax_.resize(static_cast<std::size_t>(planes * out_plane));
+    // The common 2×2, stride 2 max pooling with every window inside the image:
+    // the same comparisons in the same order, unrolled.
+    if (is_max_ && pool_ == 2 && stride_ == 2 && pad_top_ == 0 && pad_left_ == 0 && 2 * oh_ <= h_ &&
+        2 * ow_ <= w_) {
+      ctx.pool->parallel_for(planes, [&](int64_t p0, int64_t p1, int) {
+        for (int64_t p = p0; p < p1; ++p)
+          max_pool_2x2(x.data() + p * in_plane, y.data() + p * out_plane,
+                       argmax_.data() + p * out_plane);
+      });
+      return;
+    }
     ctx.pool->parallel_for(planes, [&](int64_t p0, int64_t p1, int) {
       for (int64_t p = p0; p < p1; ++p) {
         const float* xp = x.data() + p * in_plane;
@@ -131,6 +142,33 @@ class Pool2DLayer final : public Layer {
   }
 
  private:
+  void max_pool_2x2(const float* xp, float* yp, int32_t* am) const {
+    for (int oh = 0; oh < oh_; ++oh) {
+      const int r = 2 * oh;
+      const float* a = xp + r * w_;
+      const float* b = a + w_;
+      for (int ow = 0; ow < ow_; ++ow) {
+        const int q = 2 * ow;
+        // Selects instead of branches (the winner is data-dependent and unpredictable).
+        const int32_t i0 = r * w_ + q, i2 = i0 + w_;
+        float best = -std::numeric_limits<float>::infinity();
+        int32_t at = i0;
+        best = a[q] > best ? a[q] : best;
+        const bool t1 = a[q + 1] > best;
+        best = t1 ? a[q + 1] : best;
+        at = t1 ? i0 + 1 : at;
+        const bool t2 = b[q] > best;
+        best = t2 ? b[q] : best;
+        at = t2 ? i2 : at;
+        const bool t3 = b[q + 1] > best;
+        best = t3 ? b[q + 1] : best;
+        at = t3 ? i2 + 1 : at;
+        yp[oh * ow_ + ow] = best;
+        am[oh * ow_ + ow] = at;
+      }
+    }
+  }
+
   bool is_max_;
   int pool_, stride_;
   Padding padding_;
