@@ -13,6 +13,8 @@
 #include <optional>
 #include <thread>
 
+#include "cmd_pictures.hpp"
+
 namespace dn = digitnet;
 namespace fs = std::filesystem;
 
@@ -172,6 +174,7 @@ int cmd_train(const Common& c, const TrainFlags& t) {
   dn::save_model(model, out);
   history.write_csv(sibling(out, ".history.csv"));
   history.write_json(sibling(out, ".history.json"));
+  const auto pictures = dn::cli::write_training_pictures(out, history, !c.quiet && !c.json);
   if (c.json) {
     print_json({{"model", out},
                 {"history", history.to_json()},
@@ -181,12 +184,13 @@ int cmd_train(const Common& c, const TrainFlags& t) {
     std::printf("\nTest loss: %.4f - test accuracy: %.4f\n", ev.loss, ev.accuracy);
     std::printf("Saved the model to %s (history: %s)\n", out.c_str(),
                 sibling(out, ".history.csv").c_str());
+    for (const auto& p : pictures) std::printf("Wrote %s\n", p.c_str());
   }
   return history.interrupted ? kExitInterrupted : 0;
 }
 
 // ---------------------------------------------------------------- evaluate
-int cmd_evaluate(const Common& c, const std::string& split) {
+int cmd_evaluate(const Common& c, const std::string& split, bool pictures) {
   dn::Sequential model = dn::load_model(c.model, c.threads > 0 ? c.threads : default_threads());
   const dn::Dataset data = load_split(c, split, true);
   const dn::Evaluation ev = model.evaluate(data);
@@ -196,10 +200,15 @@ int cmd_evaluate(const Common& c, const std::string& split) {
     j["split"] = split;
     dn::write_file_atomic(c.output, j.dump(2) + "\n");
   }
-  if (c.json)
+  const auto written = pictures
+                           ? dn::cli::write_evaluation_pictures(c.model, split, model, data, ev)
+                           : std::vector<std::string>{};
+  if (c.json) {
     print_json(ev.to_json());
-  else
+  } else {
     std::cout << ev.to_table();
+    for (const auto& p : written) std::cout << "Wrote " << p << "\n";
+  }
   return 0;
 }
 
@@ -370,6 +379,9 @@ int main(int argc, char** argv) {
   evaluate->add_option("-o,--output", c.output, "Also write the evaluation as JSON to this file");
   evaluate->add_option("--split", split, "test (default) or train")
       ->check(CLI::IsMember({"test", "train"}));
+  bool no_pictures = false;
+  evaluate->add_flag("--no-pictures", no_pictures,
+                     "Do not write MODEL.confusion.png and MODEL.mistakes.png");
 
   std::string range, idx_file;
   auto* predict = app.add_subcommand("predict", "Predict digits for test images or an IDX file");
@@ -390,6 +402,9 @@ int main(int argc, char** argv) {
   summary->add_option("--model", c.model, "Model file")->check(CLI::ExistingFile);
   summary->add_option("--seed", c.seed, "Random seed");
 
+  dn::cli::PictureFlags pictures;
+  dn::cli::add_picture_verbs(app, pictures);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -399,9 +414,10 @@ int main(int argc, char** argv) {
   try {
     if (*fetch) return cmd_fetch(c, no_npm, mirrors);
     if (*train) return cmd_train(c, t);
-    if (*evaluate) return cmd_evaluate(c, split);
+    if (*evaluate) return cmd_evaluate(c, split, !no_pictures);
     if (*predict) return cmd_predict(c, range, idx_file, split);
     if (*summary) return cmd_summary(c);
+    if (const int rc = dn::cli::run_picture_verbs(pictures); rc >= 0) return rc;
   } catch (const CLI::ValidationError& e) {
     std::cerr << "digitnet: " << e.what() << "\n";
     return kExitUsage;

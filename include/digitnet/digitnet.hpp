@@ -17,6 +17,8 @@
 #include "digitnet/model/metrics.hpp"
 #include "digitnet/model/optimizer.hpp"
 #include "digitnet/model/sequential.hpp"
+#include "digitnet/report/figure.hpp"
+#include "digitnet/report/html.hpp"
 
 namespace digitnet {
 // The library's version, "0.1.0".

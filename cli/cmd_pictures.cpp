@@ -1,0 +1,245 @@
+// digitnet show | plot | inspect | report, and the pictures of train/evaluate.
+#include "cmd_pictures.hpp"
+
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <thread>
+
+namespace fs = std::filesystem;
+
+// fontconfig (under cairo's text) keeps its caches behind pointers that
+// LeakSanitizer cannot follow and reports them at exit, with the cairo font
+// and recording data they reach ("indirect" leaks). A standalone program that
+// draws, replays and frees a Figure shows no leak, so both libraries are
+// suppressed. Only built into sanitizer builds.
+#if defined(__SANITIZE_ADDRESS__)
+extern "C" const char* __lsan_default_suppressions() {
+  return "leak:libfontconfig.so\nleak:libcairo.so\n";
+}
+#endif
+
+namespace digitnet::cli {
+
+namespace {
+
+int threads_or_default(int t) {
+  return t > 0 ? t : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+}
+
+Dataset load_split(const PictureFlags& f, const std::string& split) {
+  Mnist m = load_mnist(mnist_cache_dir(f.data_dir), true);
+  return split == "train" ? std::move(m.train) : std::move(m.test);
+}
+
+// A run's history from a history CSV or JSON, or from a model file's metadata.
+History read_history(const std::string& path) {
+  const std::string ext = fs::path(path).extension().string();
+  if (ext == ".csv") return History::read_csv(path);
+  nlohmann::json j;
+  if (ext == ".dnm") {
+    const nlohmann::json m = read_model_json(path);
+    if (!m.contains("metadata") || !m["metadata"].contains("history"))
+      throw Error(path + ": the model file has no training history (metadata.history)");
+    j = m["metadata"]["history"];
+  } else {
+    std::ifstream in(path);
+    if (!in) throw Error(path + ": cannot open");
+    try {
+      j = nlohmann::json::parse(in);
+    } catch (const nlohmann::json::exception& e) {
+      throw Error(path + ": not a history CSV or JSON file: " + e.what());
+    }
+  }
+  try {
+    return History::from_json(j);
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(path + ": not a history: " + e.what());
+  }
+}
+
+// "runs/cnn.history.csv" -> "cnn"
+std::string run_name(const std::string& path) {
+  std::string s = fs::path(path).stem().string();
+  if (s.size() > 8 && s.ends_with(".history")) s.resize(s.size() - 8);
+  return s;
+}
+
+int cmd_show(const PictureFlags& f) {
+  const Dataset data = load_split(f, f.split);
+  const std::vector<DigitTile> tiles = sample_tiles(data, f.count, f.digit);
+  if (tiles.empty())
+    throw Error("no digit " + std::to_string(f.digit) + " in the " + f.split + " set");
+  if (f.ascii) {
+    for (size_t i = 0; i < tiles.size() && i < 4; ++i) std::cout << ascii_digit(tiles[i]);
+    if (f.output.empty()) return 0;
+  }
+  const std::string out = f.output.empty() ? "digits.png" : f.output;
+  std::string title = "MNIST " + f.split + ": first " + std::to_string(tiles.size());
+  title += f.digit >= 0 ? " images of " + std::to_string(f.digit) : " images with their labels";
+  digit_grid(tiles, title, f.columns, f.scale).save(out);
+  std::cout << "Wrote " << out << "\n";
+  return 0;
+}
+
+int cmd_plot(const PictureFlags& f) {
+  std::vector<Run> runs;
+  for (size_t i = 0; i < f.histories.size(); ++i)
+    runs.push_back(
+        {i < f.names.size() ? f.names[i] : run_name(f.histories[i]), read_history(f.histories[i])});
+  std::string out = f.output;
+  if (out.empty()) {
+    fs::path p(f.histories.front());
+    out = (p.parent_path() / (p.stem().string() + ".png")).string();
+  }
+  const std::string title = !f.title.empty() ? f.title
+                            : runs.size() == 1
+                                ? "Training history: " + runs[0].name
+                                : "Training history: " + std::to_string(runs.size()) + " runs";
+  const Figure fig = history_figure(runs, title);
+  fig.save(out);
+  std::cout << "Wrote " << out << "\n";
+  // Without -o, also the SVG beside the PNG.
+  if (f.output.empty()) {
+    const std::string svg = fs::path(out).replace_extension(".svg").string();
+    fig.save(svg);
+    std::cout << "Wrote " << svg << "\n";
+  }
+  for (const auto& r : runs) {
+    const std::string note = overfitting_note(r.history);
+    if (!note.empty()) std::cout << r.name << ": " << note << "\n";
+  }
+  return 0;
+}
+
+int cmd_inspect(const PictureFlags& f) {
+  const Sequential model = load_model(f.model, 1);
+  const Dataset data = load_split(f, f.split);
+  if (f.index < 0 || f.index >= data.size())
+    throw Error("--index " + std::to_string(f.index) + " is outside the " + f.split + " set (0.." +
+                std::to_string(data.size() - 1) + ")");
+  const std::string filters_out =
+      f.filters_out.empty() ? sibling_path(f.model, ".filters.png") : f.filters_out;
+  const std::string features_out =
+      f.features_out.empty() ? sibling_path(f.model, ".features.png") : f.features_out;
+  if (const auto kernel = first_conv_kernel(model)) {
+    filters_figure(*kernel).save(filters_out);
+    std::cout << "Wrote " << filters_out << "\n";
+  } else {
+    std::cout << "The model has no Conv2D layer: no filters to draw.\n";
+  }
+  const Tensor image = data.images(f.index, f.index + 1);
+  const auto maps = feature_maps(model, image);
+  feature_maps_figure(image, maps).save(features_out);
+  std::cout << "Wrote " << features_out << " (test image " << f.index << ", label "
+            << data.labels[static_cast<size_t>(f.index)] << ", " << maps.size()
+            << " layers with feature maps)\n";
+  return 0;
+}
+
+int cmd_report(const PictureFlags& f) {
+  const Sequential model = load_model(f.model, threads_or_default(f.threads));
+  const Dataset test = load_split(f, "test");
+  const std::string out = f.output.empty() ? sibling_path(f.model, ".report.html") : f.output;
+  write_file_atomic(out, html_report(model, f.model, test));
+  std::cout << "Report: " << fs::absolute(out).string() << "\n";
+  return 0;
+}
+
+}  // namespace
+
+std::string sibling_path(const std::string& model_path, const std::string& suffix) {
+  fs::path p(model_path);
+  return (p.parent_path() / (p.stem().string() + suffix)).string();
+}
+
+void add_picture_verbs(CLI::App& app, PictureFlags& f) {
+  auto data_dir = [&](CLI::App* a) {
+    a->add_option("--data-dir", f.data_dir,
+                  "MNIST cache directory (default: $DIGITNET_DATA or ~/.cache/digitnet/mnist)");
+  };
+  f.show = app.add_subcommand("show", "Draw a grid of MNIST digits with their labels");
+  data_dir(f.show);
+  f.show->add_option("--split", f.split, "train or test (default)")
+      ->check(CLI::IsMember({"test", "train"}));
+  f.show->add_option("--count", f.count, "How many digits (default 36)")
+      ->check(CLI::Range(1, 2000));
+  f.show->add_option("--digit", f.digit, "Only this digit")->check(CLI::Range(0, 9));
+  f.show->add_option("--columns", f.columns, "Columns (default: a near-square grid)")
+      ->check(CLI::Range(1, 200));
+  f.show->add_option("--scale", f.scale, "Screen pixels per image pixel (default 3)")
+      ->check(CLI::Range(1, 32));
+  f.show->add_option("-o,--output", f.output,
+                     "Picture to write: .png, .svg or .pdf (default digits.png)");
+  f.show->add_flag("--ascii", f.ascii,
+                   "Print the first digits as block characters (writes a picture only with -o)");
+
+  f.plot = app.add_subcommand(
+      "plot", "Draw training curves from history files (several files: overlaid runs)");
+  f.plot->add_option("histories", f.histories, "History CSV/JSON files or model files (.dnm)")
+      ->required()
+      ->check(CLI::ExistingFile);
+  f.plot->add_option("--name", f.names, "Name of each run in the legend (repeat, in order)");
+  f.plot->add_option("--title", f.title, "Picture title");
+  f.plot->add_option("-o,--output", f.output,
+                     "Picture to write: .png, .svg or .pdf (default: FIRST.png and FIRST.svg)");
+
+  f.inspect = app.add_subcommand(
+      "inspect", "Draw the first convolution's filters and one digit's feature maps");
+  data_dir(f.inspect);
+  f.inspect->add_option("--model", f.model, "Model file")->required()->check(CLI::ExistingFile);
+  f.inspect->add_option("--index", f.index, "Which image of the set (default 0)");
+  f.inspect->add_option("--split", f.split, "test (default) or train")
+      ->check(CLI::IsMember({"test", "train"}));
+  f.inspect->add_option("--filters-out", f.filters_out, "Default MODEL.filters.png");
+  f.inspect->add_option("--features-out", f.features_out, "Default MODEL.features.png");
+
+  f.report = app.add_subcommand(
+      "report", "Write one self-contained HTML report of a model (curves, metrics, mistakes)");
+  data_dir(f.report);
+  f.report->add_option("model", f.model, "Model file")->required()->check(CLI::ExistingFile);
+  f.report->add_option("-o,--output", f.output, "HTML file to write (default MODEL.report.html)");
+  f.report->add_option("--threads", f.threads, "Worker threads (default: all cores)")
+      ->check(CLI::Range(1, 256));
+}
+
+int run_picture_verbs(const PictureFlags& f) {
+  if (*f.show) return cmd_show(f);
+  if (*f.plot) return cmd_plot(f);
+  if (*f.inspect) return cmd_inspect(f);
+  if (*f.report) return cmd_report(f);
+  return -1;
+}
+
+std::vector<std::string> write_training_pictures(const std::string& model_path,
+                                                 const History& history, bool verbose) {
+  std::vector<std::string> written;
+  if (history.epochs.empty()) return written;
+  const std::string name = fs::path(model_path).stem().string();
+  const Figure fig = history_figure({{name, history}}, "Training history: " + name);
+  for (const char* ext : {".history.png", ".history.svg"}) {
+    written.push_back(sibling_path(model_path, ext));
+    fig.save(written.back());
+  }
+  if (verbose) {
+    const std::string note = overfitting_note(history);
+    if (!note.empty()) std::cerr << "Note: " << note << "\n";
+  }
+  return written;
+}
+
+std::vector<std::string> write_evaluation_pictures(const std::string& model_path,
+                                                   const std::string& split,
+                                                   const Sequential& model, const Dataset& data,
+                                                   const Evaluation& ev) {
+  const std::string prefix = split == "test" ? "" : "." + split;
+  std::vector<std::string> written = {sibling_path(model_path, prefix + ".confusion.png"),
+                                      sibling_path(model_path, prefix + ".mistakes.png")};
+  confusion_figure(ev.confusion, "Confusion matrix (" + split + " set)").save(written[0]);
+  const Tensor probs = model.predict(data, 0, data.size());
+  mistakes_figure(data, find_mistakes(probs, data.labels), 36).save(written[1]);
+  return written;
+}
+
+}  // namespace digitnet::cli
