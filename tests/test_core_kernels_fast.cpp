@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 #include <vector>
 
 #include "digitnet/core/kernels.hpp"
@@ -87,4 +88,29 @@ TEST(KernelsFast, SumMatchesReferenceOnOddLengths) {
   }
   const std::vector<float> ones(1001, 1.0f);
   EXPECT_EQ(kernels::sum(ones.data(), 1001), 1001.0f);  // exact for integers
+}
+
+TEST(KernelsFast, TanhMatchesReferenceWithinAFewUlp) {
+  Rng rng(14);
+  for (int64_t n : {1, 3, 4, 5, 64, 1001}) {
+    std::vector<float> v(static_cast<std::size_t>(n));
+    for (float& x : v) x = (static_cast<float>(rng.uniform()) * 2.0f - 1.0f) * 12.0f;
+    v[0] = n > 1 ? 1e-6f : -0.0f;  // tiny and signed-zero inputs
+    std::vector<float> fast = v, ref = v;
+    kernels::tanh(fast.data(), n);
+    kernels::tanh_ref(ref.data(), n);
+    for (std::size_t i = 0; i < v.size(); ++i) {
+      const float tol = 8.0f * std::numeric_limits<float>::epsilon() * std::fabs(ref[i]);
+      ASSERT_NEAR(fast[i], ref[i], tol) << "tanh(" << v[i] << "), n = " << n;
+      ASSERT_LE(std::fabs(fast[i]), 1.0f);
+    }
+  }
+  // Saturation and the exact points.
+  std::vector<float> e = {0.0f, 20.0f, -20.0f, 100.0f, -100.0f};
+  kernels::tanh(e.data(), static_cast<int64_t>(e.size()));
+  EXPECT_EQ(e[0], 0.0f);
+  EXPECT_EQ(e[1], 1.0f);
+  EXPECT_EQ(e[2], -1.0f);
+  EXPECT_EQ(e[3], 1.0f);
+  EXPECT_EQ(e[4], -1.0f);
 }

@@ -3,7 +3,15 @@
 #include <cblas.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
+
+#if defined(__x86_64__) && defined(__SSE2__) && defined(__GLIBC__)
+#include <immintrin.h>
+// glibc's libmvec (linked through libm): tanhf on 4 floats (SSE ABI, max 4 ulp).
+extern "C" __m128 _ZGVbN4v_tanhf(__m128 x);
+#define DIGITNET_HAVE_LIBMVEC 1
+#endif
 
 namespace digitnet::kernels {
 
@@ -84,6 +92,25 @@ float sum_ref(const float* v, int64_t n) {
   double acc = 0.0;
   for (int64_t i = 0; i < n; ++i) acc += v[i];
   return static_cast<float>(acc);
+}
+
+void tanh(float* v, int64_t n) {
+#ifdef DIGITNET_HAVE_LIBMVEC
+  int64_t i = 0;
+  for (; i + 4 <= n; i += 4) _mm_storeu_ps(v + i, _ZGVbN4v_tanhf(_mm_loadu_ps(v + i)));
+  if (i < n) {
+    float block[4] = {0, 0, 0, 0};
+    std::memcpy(block, v + i, sizeof(float) * static_cast<std::size_t>(n - i));
+    _mm_storeu_ps(block, _ZGVbN4v_tanhf(_mm_loadu_ps(block)));
+    std::memcpy(v + i, block, sizeof(float) * static_cast<std::size_t>(n - i));
+  }
+#else
+  tanh_ref(v, n);
+#endif
+}
+
+void tanh_ref(float* v, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) v[i] = std::tanh(v[i]);
 }
 
 // The valid output columns [lo, hi) of one kernel tap kw: those whose input

@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "digitnet/core/kernels.hpp"
 #include "layers/layer_util.hpp"
 
 namespace digitnet {
@@ -82,7 +83,7 @@ void activation_forward(Activation a, float alpha, float* v, int64_t rows, int64
       for (int64_t i = 0; i < n; ++i) v[i] = sigmoid_f(v[i]);
       return;
     case Activation::tanh:
-      for (int64_t i = 0; i < n; ++i) v[i] = std::tanh(v[i]);
+      kernels::tanh(v, n);
       return;
     case Activation::softmax:
       for (int64_t r = 0; r < rows; ++r) softmax_row(v + r * cols, cols);

@@ -6,6 +6,8 @@
 //   inference: y = x, dx = dy
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <vector>
 
 #include "layers/layer_util.hpp"
 
@@ -38,15 +40,19 @@ class DropoutLayer final : public Layer {
       return;
     }
     if (!ctx.rng) throw Error(detail::layer_label(*this) + ": training needs a random generator");
-    mask_.resize(x.shape());
-    const float scale = 1.0f / (1.0f - rate_);
-    for (int64_t i = 0; i < x.size(); ++i) mask_[i] = ctx.rng->uniform() >= rate_ ? scale : 0.0f;
-    for (int64_t i = 0; i < x.size(); ++i) y[i] = x[i] * mask_[i];
+    // The draws stay serial (the mask must not depend on the thread count); the
+    // mask is kept as bytes and the products are split over the pool.
+    // keep ? v·scale : v·0 gives the same bits as v·m did with a float mask.
+    const int64_t n = x.size();
+    keep_.resize(static_cast<std::size_t>(n));
+    for (int64_t i = 0; i < n; ++i)
+      keep_[static_cast<std::size_t>(i)] = ctx.rng->uniform() >= rate_ ? 1 : 0;
+    apply_mask(x.data(), y.data(), n, *ctx.pool);
   }
 
   // dy (N, ...) -> dx (N, ...)
   void backward(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx,
-                const Context&) override {
+                const Context& ctx) override {
     detail::check_backward_grad(*this, y, dy);
     if (!dx) return;
     dx->resize(x.shape());
@@ -54,15 +60,24 @@ class DropoutLayer final : public Layer {
       std::copy(dy.data(), dy.data() + dy.size(), dx->data());
       return;
     }
-    for (int64_t i = 0; i < dy.size(); ++i) (*dx)[i] = dy[i] * mask_[i];
+    apply_mask(dy.data(), dx->data(), dy.size(), *ctx.pool);
   }
 
   nlohmann::json config() const override { return {{"rate", rate_}}; }
 
  private:
+  // out = in ⊙ m with m_i = keep_i / (1 - rate), over the pool.
+  void apply_mask(const float* in, float* out, int64_t n, ThreadPool& pool) const {
+    const float scale = 1.0f / (1.0f - rate_);
+    const uint8_t* keep = keep_.data();
+    pool.parallel_for(n, [&](int64_t i0, int64_t i1, int) {
+      for (int64_t i = i0; i < i1; ++i) out[i] = in[i] * (keep[i] ? scale : 0.0f);
+    });
+  }
+
   float rate_;
-  bool masked_ = false;  // whether the last forward applied a mask
-  Tensor mask_;          // (N, ...) 0 or 1/(1-rate), from the last training forward
+  bool masked_ = false;        // whether the last forward applied a mask
+  std::vector<uint8_t> keep_;  // (N·...) 1 where kept, from the last training forward
 };
 
 }  // namespace

@@ -23,6 +23,13 @@ void sgemm_ref(bool trans_a, bool trans_b, int M, int N, int K, float alpha, con
 float sum(const float* v, int64_t n);
 float sum_ref(const float* v, int64_t n);
 
+// v[i] = tanh(v[i]) in place. On x86-64 with glibc, tanh uses libmvec's 4-wide
+// tanhf for every element (the tail through a padded block, so an element's
+// result does not depend on where a chunk ends); elsewhere std::tanh.
+// tanh_ref is std::tanh element by element. They agree within a few ulp.
+void tanh(float* v, int64_t n);
+void tanh_ref(float* v, int64_t n);
+
 // im2col for one image: x is (C, H, W); col is (C·KH·KW, OH·OW), row-major.
 // Out-of-image taps (padding) read as 0.
 void im2col(const float* x, int C, int H, int W, int KH, int KW, int stride, int pad_top,
