@@ -129,6 +129,9 @@ TEST(ReportHistory, OverfittingFromTheEpochAfterTheBestValidationLoss) {
   // A wiggle below the tolerance, or a dip back to the best, is not a turn.
   EXPECT_FALSE(overfitting_epoch(make_history({1.0, 0.6, 0.4, 0.3}, {0.8, 0.5, 0.501, 0.502})));
   EXPECT_FALSE(overfitting_epoch(make_history({1.0, 0.6, 0.4, 0.3}, {0.8, 0.5, 0.7, 0.5})));
+  // One higher epoch at the end is not yet a turn; two are.
+  EXPECT_FALSE(overfitting_epoch(make_history({1.0, 0.6, 0.4, 0.3}, {0.8, 0.6, 0.5, 0.6})));
+  EXPECT_EQ(overfitting_epoch(make_history({1.0, 0.6, 0.4, 0.3}, {0.8, 0.5, 0.6, 0.62})), 3);
   // No validation.
   EXPECT_FALSE(overfitting_epoch(make_history({1.0, 0.6, 0.4}, {})));
   EXPECT_EQ(best_epoch(make_history({1.0, 0.6, 0.7}, {})), 2);

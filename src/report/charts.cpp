@@ -165,7 +165,8 @@ std::optional<int> overfitting_epoch(const History& h, double tolerance) {
   std::optional<size_t> best;
   for (size_t i = 0; i < val.size(); ++i)
     if (std::isfinite(val[i]) && (!best || val[i] < val[*best])) best = i;
-  if (!best || *best + 1 >= val.size()) return std::nullopt;
+  // At least two epochs after the best: one higher epoch alone may be noise.
+  if (!best || *best + 2 >= val.size()) return std::nullopt;
   const size_t b = *best, last = val.size() - 1;
   // Validation loss stays above its best after it and ends clearly above it...
   for (size_t i = b + 1; i <= last; ++i)
@@ -257,7 +258,7 @@ Figure history_figure(const std::vector<Run>& runs, const std::string& title) {
         if (const auto from = overfitting_epoch(h)) {
           const double xs = p.px(*from - 0.5), xe = p.px(e.back() + 0.5);
           cv.fill_rect(xs, p.y + 1, std::min(xe, p.x + p.w) - xs, p.h - 2, kRed, 0.07);
-          cv.text("overfitting \u2192", xs + 4, p.y + 14, 10, 0, kRed);
+          cv.text("overfitting", p.x + p.w - 4, p.y + 14, 10, 1, kRed);
         }
       draw_series(cv, p, e, h.values(metrics[m].key), c, false);
       draw_series(cv, p, e, h.values(metrics[m].val_key), c, true);

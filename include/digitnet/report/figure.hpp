@@ -74,7 +74,8 @@ struct Run {
 };
 
 // The epoch (1-based) from which the model overfits: validation loss turns up
-// after its best epoch and stays above it, while training loss keeps falling.
+// after its best epoch and stays above it for at least two epochs (one higher
+// epoch alone may be noise), while training loss keeps falling.
 // nullopt when there is no validation loss or no such turn. `tolerance` is the
 // relative rise of validation loss over its best that counts as a turn.
 std::optional<int> overfitting_epoch(const History& h, double tolerance = 0.01);
