@@ -20,5 +20,6 @@ if [ "${1:-}" != "--quick" ]; then
     -DDIGITNET_BUILD_EXAMPLES=ON >/dev/null
   cmake --build build-asan -j"$(nproc)"
   (cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+    LSAN_OPTIONS="suppressions=$(pwd)/../tests/lsan.supp" \
     ctest --output-on-failure -j2 --timeout 1200)
 fi
