@@ -81,7 +81,7 @@ TEST(Cli, TrainEvaluatePredictOnASubset) {
   TempDir dir;
   const std::string model = dir.file("mlp.dnm");
   const auto t =
-      dn("train --preset mlp --epochs 1 --max-train 1000 --batch-size 50 --threads 2 --quiet -o " +
+      dn("train --preset mlp --epochs 1 --max-train 2000 --batch-size 32 --threads 2 --quiet -o " +
          model);
   ASSERT_EQ(t.exit_code, 0) << t.err;
   EXPECT_TRUE(std::filesystem::exists(model));
