@@ -9,17 +9,6 @@
 
 namespace fs = std::filesystem;
 
-// fontconfig (under cairo's text) keeps its caches behind pointers that
-// LeakSanitizer cannot follow and reports them at exit, with the cairo font
-// and recording data they reach ("indirect" leaks). A standalone program that
-// draws, replays and frees a Figure shows no leak, so both libraries are
-// suppressed. Only built into sanitizer builds.
-#if defined(__SANITIZE_ADDRESS__)
-extern "C" const char* __lsan_default_suppressions() {
-  return "leak:libfontconfig.so\nleak:libcairo.so\n";
-}
-#endif
-
 namespace digitnet::cli {
 
 namespace {

@@ -12,6 +12,8 @@
 #include "digitnet/data/idx.hpp"
 #include "test_support.hpp"
 
+using digitnet::testing::error_of;
+
 namespace digitnet {
 namespace {
 
@@ -36,18 +38,6 @@ std::string header(uint8_t type, const std::vector<uint32_t>& dims) {
   s += static_cast<char>(dims.size());
   for (uint32_t d : dims) s += be32(d);
   return s;
-}
-
-// Runs f, expects a digitnet::Error, returns its message.
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "expected digitnet::Error";
-  return "";
 }
 
 std::string gz(const std::string& s) { return detail::gzip(s); }

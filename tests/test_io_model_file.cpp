@@ -18,21 +18,12 @@
 #include "digitnet/model/optimizer.hpp"
 #include "test_support.hpp"
 
+using digitnet::testing::error_of;
+
 using namespace digitnet;
 namespace fs = std::filesystem;
 
 namespace {
-
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "expected digitnet::Error";
-  return "";
-}
 
 #define EXPECT_CONTAINS(haystack, needle) \
   EXPECT_NE(std::string(haystack).find(needle), std::string::npos) << (haystack)

@@ -10,21 +10,11 @@
 #include "digitnet/layers/layers.hpp"
 #include "test_support.hpp"
 
+using digitnet::testing::error_of;
+
 using namespace digitnet;
 
 namespace {
-
-// The Error message of `f()`, or a failure if it does not throw one.
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "expected digitnet::Error";
-  return "";
-}
 
 std::string parse_error(const std::string& text, const std::string& source = "net.txt") {
   return error_of([&] { parse_spec(text, source); });

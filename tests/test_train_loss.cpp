@@ -12,6 +12,9 @@
 #include "digitnet/core/error.hpp"
 #include "digitnet/core/rng.hpp"
 #include "digitnet/model/loss.hpp"
+#include "test_support.hpp"
+
+using digitnet::testing::error_of;
 
 using namespace digitnet;
 
@@ -22,17 +25,6 @@ Tensor make_tensor(const Shape& shape, const std::vector<float>& values) {
   EXPECT_EQ(static_cast<std::size_t>(t.size()), values.size());
   for (std::size_t i = 0; i < values.size(); ++i) t[static_cast<int64_t>(i)] = values[i];
   return t;
-}
-
-// Runs fn and returns the digitnet::Error message it throws (fails if none).
-std::string error_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "expected digitnet::Error";
-  return {};
 }
 
 nlohmann::json load_golden(const std::string& file) {

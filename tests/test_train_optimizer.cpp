@@ -11,6 +11,9 @@
 
 #include "digitnet/core/error.hpp"
 #include "digitnet/model/optimizer.hpp"
+#include "test_support.hpp"
+
+using digitnet::testing::error_of;
 
 using namespace digitnet;
 
@@ -36,16 +39,6 @@ void expect_values(const Param& p, const std::vector<double>& expected, double t
   ASSERT_EQ(static_cast<std::size_t>(p.value.size()), expected.size());
   for (std::size_t i = 0; i < expected.size(); ++i)
     EXPECT_NEAR(p.value[static_cast<int64_t>(i)], expected[i], tol) << what << " element " << i;
-}
-
-std::string error_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "expected digitnet::Error";
-  return {};
 }
 
 // Two steps: w0 = (1, −2, 0.5), g1 = (0.5, −0.25, 0), g2 = (−0.5, −0.25, 1).

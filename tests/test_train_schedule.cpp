@@ -11,22 +11,15 @@
 
 #include "digitnet/core/error.hpp"
 #include "digitnet/model/optimizer.hpp"
+#include "test_support.hpp"
+
+using digitnet::testing::error_of;
 
 using namespace digitnet;
 
 namespace {
 
 constexpr double kPi = std::numbers::pi;
-
-std::string error_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "expected digitnet::Error";
-  return {};
-}
 
 }  // namespace
 

@@ -1,7 +1,11 @@
 // Shared helpers for the tests.
 #pragma once
+#include <gtest/gtest.h>
+
 #include <filesystem>
 #include <string>
+
+#include "digitnet/core/error.hpp"
 
 namespace digitnet::testing {
 
@@ -18,6 +22,19 @@ class TempDir {
  private:
   std::filesystem::path path_;
 };
+
+// Runs f, expects it to throw digitnet::Error, and returns the message (a
+// test failure, and "", when nothing is thrown).
+template <class F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const digitnet::Error& e) {
+    return e.what();
+  }
+  ADD_FAILURE() << "expected digitnet::Error";
+  return "";
+}
 
 // Writes bytes to a file (throws on failure).
 void write_file(const std::string& path, const std::string& bytes);
