@@ -7,6 +7,7 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <memory>
 #include <utility>
 
 #include "digitnet/core/error.hpp"
@@ -64,32 +65,29 @@ int Figure::width() const { return impl_->width; }
 int Figure::height() const { return impl_->height; }
 const std::vector<std::string>& Figure::texts() const { return impl_->texts; }
 
+namespace {
+// Owns a cairo surface: destroyed on every path out of scope.
+using SurfacePtr = std::unique_ptr<cairo_surface_t, decltype(&cairo_surface_destroy)>;
+SurfacePtr own(cairo_surface_t* s) { return SurfacePtr(s, &cairo_surface_destroy); }
+}  // namespace
+
 std::string Figure::png() const {
-  cairo_surface_t* s = cairo_image_surface_create(CAIRO_FORMAT_RGB24, impl_->width, impl_->height);
   std::string out;
-  try {
-    replay(*impl_, s, false);
-  } catch (...) {
-    cairo_surface_destroy(s);
-    throw;
+  {
+    SurfacePtr s = own(cairo_image_surface_create(CAIRO_FORMAT_RGB24, impl_->width, impl_->height));
+    replay(*impl_, s.get(), false);
+    check(cairo_surface_write_to_png_stream(s.get(), append_bytes, &out), "writing PNG");
   }
-  const cairo_status_t st = cairo_surface_write_to_png_stream(s, append_bytes, &out);
-  cairo_surface_destroy(s);
-  check(st, "writing PNG");
   return out;
 }
 
 std::string Figure::svg() const {
   std::string out;
-  cairo_surface_t* s =
-      cairo_svg_surface_create_for_stream(append_bytes, &out, impl_->width, impl_->height);
-  try {
-    replay(*impl_, s);
-  } catch (...) {
-    cairo_surface_destroy(s);
-    throw;
-  }
-  cairo_surface_destroy(s);
+  {
+    SurfacePtr s =
+        own(cairo_svg_surface_create_for_stream(append_bytes, &out, impl_->width, impl_->height));
+    replay(*impl_, s.get());
+  }  // destroying the surface flushes the last bytes into `out`
   // cairo draws text as glyph outlines; add the words themselves as an
   // accessible title and an invisible, selectable text layer on top.
   std::string layer = "<g id=\"text-layer\" fill-opacity=\"0\" font-family=\"DejaVu Sans\">\n";
@@ -113,15 +111,11 @@ std::string Figure::svg() const {
 
 std::string Figure::pdf() const {
   std::string out;
-  cairo_surface_t* s =
-      cairo_pdf_surface_create_for_stream(append_bytes, &out, impl_->width, impl_->height);
-  try {
-    replay(*impl_, s);
-  } catch (...) {
-    cairo_surface_destroy(s);
-    throw;
+  {
+    SurfacePtr s =
+        own(cairo_pdf_surface_create_for_stream(append_bytes, &out, impl_->width, impl_->height));
+    replay(*impl_, s.get());
   }
-  cairo_surface_destroy(s);
   return out;
 }
 
