@@ -18,8 +18,7 @@ int threads_or_default(int t) {
 }
 
 Dataset load_split(const PictureFlags& f, const std::string& split) {
-  Mnist m = load_mnist(mnist_cache_dir(f.data_dir), true);
-  return split == "train" ? std::move(m.train) : std::move(m.test);
+  return load_mnist_split(f.data_dir, split);
 }
 
 // A run's history from a history CSV or JSON, or from a model file's metadata.

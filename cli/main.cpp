@@ -68,10 +68,8 @@ void add_arch(CLI::App* app, Common& c) {
   p->excludes(s);
 }
 
-dn::Dataset load_split(const Common& c, const std::string& split, bool fetch) {
-  const dn::Mnist m = dn::load_mnist(dn::mnist_cache_dir(c.data_dir), fetch);
-  if (split == "train") return m.train;
-  return m.test;
+dn::Dataset load_split(const Common& c, const std::string& split) {
+  return dn::load_mnist_split(c.data_dir, split);
 }
 
 dn::ModelSpec arch_from_flags(const Common& c, const std::string& fallback) {
@@ -192,7 +190,7 @@ int cmd_train(const Common& c, const TrainFlags& t) {
 // ---------------------------------------------------------------- evaluate
 int cmd_evaluate(const Common& c, const std::string& split, bool pictures) {
   dn::Sequential model = dn::load_model(c.model, c.threads > 0 ? c.threads : default_threads());
-  const dn::Dataset data = load_split(c, split, true);
+  const dn::Dataset data = load_split(c, split);
   const dn::Evaluation ev = model.evaluate(data);
   if (!c.output.empty()) {
     nlohmann::json j = ev.to_json();
@@ -250,7 +248,7 @@ int cmd_predict(const Common& c, const std::string& range, const std::string& id
     first = b;
     x = d.images(b, e);
   } else {
-    const dn::Dataset d = load_split(c, split, true);
+    const dn::Dataset d = load_split(c, split);
     auto [b, e] =
         range.empty() ? std::pair<int64_t, int64_t>{0, d.size()} : parse_range(range, d.size());
     first = b;

@@ -54,3 +54,12 @@ TEST(MnistSubset, CnnLearnsFromOneThousandImages) {
   // Stated target: >= 85 % on 1,000 test images.
   EXPECT_GE(model.evaluate(m.test.slice(0, 1000)).accuracy, 0.85);
 }
+
+TEST(MnistSubset, OneSplitMatchesTheFullLoadAndBadSplitsAreErrors) {
+  const Mnist m = load();
+  const Dataset test = load_mnist_split(mnist_cache_dir(), "test", /*fetch=*/false);
+  EXPECT_EQ(test.labels, m.test.labels);
+  EXPECT_EQ(test.pixels, m.test.pixels);
+  EXPECT_EQ(test.image_shape, m.test.image_shape);
+  EXPECT_THROW(load_mnist_split(mnist_cache_dir(), "validation", false), Error);
+}

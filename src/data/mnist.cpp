@@ -25,8 +25,8 @@
 #include "data/gzip.hpp"
 #include "data/sha256.hpp"
 #include "digitnet/core/error.hpp"
-#include "digitnet/io/atomic_file.hpp"
 #include "digitnet/data/idx.hpp"
+#include "digitnet/io/atomic_file.hpp"
 
 extern char** environ;
 
@@ -596,25 +596,34 @@ void fetch_mnist(const FetchOptions& o) {
   throw Error(msg);
 }
 
-Mnist load_mnist(const std::string& data_dir, bool fetch) {
+Dataset load_mnist_split(const std::string& data_dir, const std::string& split, bool fetch) {
+  if (split != "train" && split != "test")
+    throw Error("MNIST split must be 'train' or 'test', got '" + split + "'");
   const std::string dir = mnist_cache_dir(data_dir);
-  const auto& files = mnist_files();
+  const auto& files = mnist_files();  // train-images, train-labels, t10k-images, t10k-labels
+  const size_t first = split == "train" ? 0 : 2;
   if (fetch) {
     FetchOptions o;
     o.data_dir = dir;
+    o.files = {files[first], files[first + 1]};
     fetch_mnist(o);
   } else {
-    for (const auto& f : files) {
-      const std::string p = (fs::path(dir) / f.name).string();
+    for (size_t i = first; i < first + 2; ++i) {
+      const std::string p = (fs::path(dir) / files[i].name).string();
       if (!fs::exists(p)) throw Error(p + ": not in the MNIST cache; fetch MNIST first");
       const std::string got = sha256_file(p);
-      if (got != f.sha256) throw Error(p + ": " + mismatch(f.name, got, f.sha256));
+      if (got != files[i].sha256)
+        throw Error(p + ": " + mismatch(files[i].name, got, files[i].sha256));
     }
   }
-  auto path = [&](size_t i) { return (fs::path(dir) / files[i].name).string(); };
+  return load_idx_dataset((fs::path(dir) / files[first].name).string(),
+                          (fs::path(dir) / files[first + 1].name).string());
+}
+
+Mnist load_mnist(const std::string& data_dir, bool fetch) {
   Mnist m;
-  m.train = load_idx_dataset(path(0), path(1));
-  m.test = load_idx_dataset(path(2), path(3));
+  m.train = load_mnist_split(data_dir, "train", fetch);
+  m.test = load_mnist_split(data_dir, "test", fetch);
   return m;
 }
 

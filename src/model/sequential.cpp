@@ -58,7 +58,6 @@ void softmax_rows(Tensor& t) {
   }
 }
 
-
 }  // namespace
 
 Sequential::Sequential(Shape input_shape, uint64_t seed, int threads)
@@ -185,14 +184,14 @@ Tensor Sequential::predict(const Tensor& x, int batch_size) const {
   if (x.rank() < 1 || x.dim(0) == 0) throw Error("predict: empty input");
   if (batch_size <= 0) throw Error("predict: batch size must be positive");
   const int64_t n = x.dim(0), per = x.size() / n;
+  if (shape_size(input_shape_) != per)
+    throw Error("predict: input of shape " + shape_str(x.shape()) +
+                " does not match the model's input " + shape_str(input_shape_));
   std::vector<Tensor> acts;
   Tensor out, xb;
   for (int64_t b = 0; b < n; b += batch_size) {
     const int64_t e = std::min<int64_t>(n, b + batch_size);
     xb.resize(with_batch(e - b, input_shape_));
-    if (shape_size(input_shape_) != per)
-      throw Error("predict: input of shape " + shape_str(x.shape()) +
-                  " does not match the model's input " + shape_str(input_shape_));
     std::copy(x.data() + b * per, x.data() + e * per, xb.data());
     forward(xb, false, acts, nullptr);
     const Tensor& y = acts.back();
