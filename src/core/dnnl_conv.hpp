@@ -1,0 +1,65 @@
+// src/core/dnnl_conv.hpp — 2-D convolution kernels from oneDNN (libdnnl), run on
+// the calling thread only. They know nothing of layers.
+//
+// Why: on this project's machine (AMD EPYC, AVX-512) oneDNN's JIT kernels run the
+// Keras CNN's 32->64 3x3 convolution 2.5x (direct) to 5x (Winograd F(4x4,3x3))
+// faster than im2col + OpenBLAS sgemm; docs/PERFORMANCE.md has the measurements.
+//
+// Threading: every call executes single-threaded on the calling thread (it sets
+// the calling thread's OpenMP team size to 1), so the caller's ThreadPool stays
+// the one source of parallelism: the pool splits the batch and each participant
+// drives its own DnnlConv. One object must not be used by two threads at once.
+// With the same shapes the same kernels run in the same order: results are
+// bit-identical run after run.
+//
+// User buffers are plain row-major NCHW activations and (F, C, KH, KW) weights;
+// reorders to oneDNN's blocked layouts happen inside, into buffers the object
+// owns (no allocation per call).
+#pragma once
+#include <memory>
+#include <string>
+
+namespace digitnet::kernels {
+
+struct ConvGeometry {
+  int n = 1;                  // batch
+  int c = 1, h = 1, w = 1;    // input channels, height, width
+  int f = 1, kh = 1, kw = 1;  // filters, kernel height and width
+  int stride = 1;             // same stride on both axes
+  int pad_top = 0, pad_left = 0;
+  int oh = 1, ow = 1;  // output height and width (bottom/right padding follows)
+};
+
+enum class ConvAlgo { direct, winograd };
+
+class DnnlConv {
+ public:
+  // Returns null when oneDNN has no implementation of `algo` for this geometry on
+  // this CPU (e.g. Winograd needs AVX-512 and a 3x3 stride-1 kernel). `training`
+  // prepares backward too; `relu` fuses y = max(z, 0) into forward; `bias`
+  // says whether forward adds a per-filter bias.
+  static std::unique_ptr<DnnlConv> create(const ConvGeometry& g, ConvAlgo algo, bool training,
+                                          bool bias, bool relu);
+  ~DnnlConv();
+  DnnlConv(const DnnlConv&) = delete;
+  DnnlConv& operator=(const DnnlConv&) = delete;
+
+  const ConvGeometry& geometry() const;
+  // oneDNN's name for the kernels chosen, e.g. "jit_wino_4x3:avx512_core".
+  std::string implementation() const;
+
+  // x (n, c, h, w), w (f, c, kh, kw), b (f) or null -> y (n, f, oh, ow):
+  // y = act(Σ_{c,i,j} w[f,c,i,j]·x[c, oh·s+i-pt, ow·s+j-pl] + b[f]).
+  void forward(const float* x, const float* w, const float* b, float* y);
+  // dz (n, f, oh, ow) = dLoss/d(pre-activation). Overwrites dw (f, c, kh, kw) with
+  // Σ_n dz ⋆ x, and, when dx is not null, dx (n, c, h, w) with the transposed
+  // convolution of dz by w. Needs `training`.
+  void backward(const float* x, const float* dz, const float* w, float* dx, float* dw);
+
+ private:
+  struct Impl;
+  explicit DnnlConv(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace digitnet::kernels

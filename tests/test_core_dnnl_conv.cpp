@@ -1,0 +1,198 @@
+// oneDNN convolution kernels (src/core/dnnl_conv.*) against a plain direct
+// convolution in double precision, on odd shapes: forward (with and without
+// bias, fused relu), the weight gradient and the input gradient, for the
+// direct and the Winograd algorithm.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "core/dnnl_conv.hpp"
+#include "digitnet/core/rng.hpp"
+
+using namespace digitnet;
+using kernels::ConvAlgo;
+using kernels::ConvGeometry;
+using kernels::DnnlConv;
+
+namespace {
+
+std::vector<float> random_vector(std::size_t n, Rng& rng) {
+  std::vector<float> v(n);
+  for (float& x : v) x = static_cast<float>(rng.uniform()) * 2.0f - 1.0f;
+  return v;
+}
+
+ConvGeometry geometry(int n, int c, int h, int w, int f, int k, int stride, int pt, int pl, int pb,
+                      int pr) {
+  ConvGeometry g;
+  g.n = n, g.c = c, g.h = h, g.w = w, g.f = f, g.kh = k, g.kw = k, g.stride = stride;
+  g.pad_top = pt, g.pad_left = pl;
+  g.oh = (h + pt + pb - k) / stride + 1;
+  g.ow = (w + pl + pr - k) / stride + 1;
+  return g;
+}
+
+// Index of the input pixel a tap reads, or -1 in the padding.
+int tap(const ConvGeometry& g, int o, int k, int pad, int size) {
+  const int i = o * g.stride - pad + k;
+  return i >= 0 && i < size ? i : -1;
+}
+
+// Direct convolution in double: y = act(conv(x, w) + b).
+std::vector<float> forward_ref(const ConvGeometry& g, const std::vector<float>& x,
+                               const std::vector<float>& w, const float* b, bool relu) {
+  std::vector<float> y(static_cast<std::size_t>(g.n) * g.f * g.oh * g.ow);
+  for (int n = 0; n < g.n; ++n)
+    for (int f = 0; f < g.f; ++f)
+      for (int oh = 0; oh < g.oh; ++oh)
+        for (int ow = 0; ow < g.ow; ++ow) {
+          double acc = b ? b[f] : 0.0;
+          for (int c = 0; c < g.c; ++c)
+            for (int i = 0; i < g.kh; ++i)
+              for (int j = 0; j < g.kw; ++j) {
+                const int ih = tap(g, oh, i, g.pad_top, g.h), iw = tap(g, ow, j, g.pad_left, g.w);
+                if (ih < 0 || iw < 0) continue;
+                acc += double(w[((size_t(f) * g.c + c) * g.kh + i) * g.kw + j]) *
+                       x[((size_t(n) * g.c + c) * g.h + ih) * g.w + iw];
+              }
+          y[((size_t(n) * g.f + f) * g.oh + oh) * g.ow + ow] =
+              static_cast<float>(relu ? std::max(acc, 0.0) : acc);
+        }
+  return y;
+}
+
+// dw = Σ dz ⋆ x and dx = convᵀ(dz, w), in double.
+void backward_ref(const ConvGeometry& g, const std::vector<float>& x, const std::vector<float>& dz,
+                  const std::vector<float>& w, std::vector<float>& dx, std::vector<float>& dw) {
+  std::vector<double> ddx(x.size(), 0.0), ddw(w.size(), 0.0);
+  for (int n = 0; n < g.n; ++n)
+    for (int f = 0; f < g.f; ++f)
+      for (int oh = 0; oh < g.oh; ++oh)
+        for (int ow = 0; ow < g.ow; ++ow) {
+          const double d = dz[((size_t(n) * g.f + f) * g.oh + oh) * g.ow + ow];
+          for (int c = 0; c < g.c; ++c)
+            for (int i = 0; i < g.kh; ++i)
+              for (int j = 0; j < g.kw; ++j) {
+                const int ih = tap(g, oh, i, g.pad_top, g.h), iw = tap(g, ow, j, g.pad_left, g.w);
+                if (ih < 0 || iw < 0) continue;
+                const size_t xi = ((size_t(n) * g.c + c) * g.h + ih) * g.w + iw;
+                const size_t wi = ((size_t(f) * g.c + c) * g.kh + i) * g.kw + j;
+                ddw[wi] += d * x[xi];
+                ddx[xi] += d * w[wi];
+              }
+        }
+  dx.assign(ddx.begin(), ddx.end());
+  dw.assign(ddw.begin(), ddw.end());
+}
+
+// |a - b| <= tol · (1 + max|b|) element by element.
+void expect_close(const std::vector<float>& got, const std::vector<float>& want, double tol,
+                  const std::string& what) {
+  ASSERT_EQ(got.size(), want.size()) << what;
+  double scale = 1.0;
+  for (float v : want) scale = std::max(scale, double(std::fabs(v)));
+  for (std::size_t i = 0; i < got.size(); ++i)
+    ASSERT_NEAR(got[i], want[i], tol * scale) << what << ", element " << i;
+}
+
+struct Case {
+  int n, c, h, w, f, k, stride, pt, pl, pb, pr;
+};
+
+// Returns false when oneDNN has no such kernel (allowed for Winograd only).
+bool check_case(const Case& s, ConvAlgo algo, bool bias, bool relu, double tol) {
+  const ConvGeometry g = geometry(s.n, s.c, s.h, s.w, s.f, s.k, s.stride, s.pt, s.pl, s.pb, s.pr);
+  const std::string what = "n" + std::to_string(s.n) + " c" + std::to_string(s.c) + " " +
+                           std::to_string(s.h) + "x" + std::to_string(s.w) + " f" +
+                           std::to_string(s.f) + " k" + std::to_string(s.k) + " s" +
+                           std::to_string(s.stride) + (bias ? " bias" : "") + (relu ? " relu" : "");
+  auto conv = DnnlConv::create(g, algo, true, bias, relu);
+  if (!conv) {
+    EXPECT_EQ(algo, ConvAlgo::winograd) << "oneDNN has no direct convolution for " << what;
+    return false;
+  }
+  Rng rng(static_cast<uint64_t>(s.c * 131 + s.h * 7 + s.f));
+  const auto x = random_vector(size_t(g.n) * g.c * g.h * g.w, rng);
+  const auto w = random_vector(size_t(g.f) * g.c * g.kh * g.kw, rng);
+  const auto b = random_vector(size_t(g.f), rng);
+  const auto dz = random_vector(size_t(g.n) * g.f * g.oh * g.ow, rng);
+
+  std::vector<float> y(size_t(g.n) * g.f * g.oh * g.ow, std::nanf(""));
+  conv->forward(x.data(), w.data(), bias ? b.data() : nullptr, y.data());
+  if (::testing::Test::HasFatalFailure()) return true;
+  expect_close(y, forward_ref(g, x, w, bias ? b.data() : nullptr, relu), tol,
+               what + " forward (" + conv->implementation() + ")");
+
+  std::vector<float> dx(x.size(), std::nanf("")), dw(w.size(), std::nanf("")), rdx, rdw;
+  conv->backward(x.data(), dz.data(), w.data(), dx.data(), dw.data());
+  backward_ref(g, x, dz, w, rdx, rdw);
+  expect_close(dw, rdw, tol, what + " weight gradient");
+  expect_close(dx, rdx, tol, what + " input gradient");
+
+  // Without dx the weight gradient is the same, bit for bit, and a repeat run
+  // gives the same bits (determinism).
+  std::vector<float> dw2(w.size(), std::nanf(""));
+  conv->backward(x.data(), dz.data(), w.data(), nullptr, dw2.data());
+  for (std::size_t i = 0; i < dw.size(); ++i) EXPECT_EQ(dw[i], dw2[i]) << what << " dw " << i;
+  std::vector<float> y2(y.size(), std::nanf(""));
+  conv->forward(x.data(), w.data(), bias ? b.data() : nullptr, y2.data());
+  for (std::size_t i = 0; i < y.size(); ++i) EXPECT_EQ(y[i], y2[i]) << what << " y " << i;
+  return true;
+}
+
+const std::vector<Case> kCases = {
+    // n, c, h, w, f, k, stride, pad top/left/bottom/right
+    {3, 9, 10, 11, 5, 3, 1, 0, 0, 0, 0},    // valid, odd sizes
+    {2, 32, 12, 12, 64, 3, 1, 0, 0, 0, 0},  // the Keras CNN's second convolution, smaller image
+    {1, 1, 28, 28, 32, 3, 1, 0, 0, 0, 0},   // one input channel (the first layer)
+    {2, 3, 7, 5, 4, 3, 1, 1, 1, 1, 1},      // 'same'
+    {2, 6, 14, 14, 16, 5, 1, 0, 0, 0, 0},   // LeNet's second convolution
+    {2, 2, 9, 11, 3, 5, 2, 1, 2, 2, 2},     // stride 2, uneven padding (TensorFlow 'same')
+    {1, 4, 6, 13, 5, 3, 3, 0, 1, 0, 1},     // stride 3, last rows unused
+};
+
+}  // namespace
+
+TEST(DnnlConv, DirectMatchesReference) {
+  for (const Case& s : kCases) {
+    check_case(s, ConvAlgo::direct, true, false, 1e-5);
+    check_case(s, ConvAlgo::direct, false, true, 1e-5);
+  }
+}
+
+TEST(DnnlConv, WinogradMatchesReferenceForStrideOne3x3) {
+  // F(4x4, 3x3) Winograd trades a little float precision for 4x fewer products.
+  int ran = 0;
+  for (const Case& s : kCases) {
+    if (s.k != 3 || s.stride != 1) continue;
+    ran += check_case(s, ConvAlgo::winograd, true, true, 2e-4);
+    ran += check_case(s, ConvAlgo::winograd, false, false, 2e-4);
+  }
+  if (ran == 0) GTEST_SKIP() << "oneDNN has no Winograd kernel on this CPU";
+}
+
+TEST(DnnlConv, InferenceOnlyForwardMatchesTraining) {
+  const ConvGeometry g = geometry(2, 8, 9, 9, 6, 3, 1, 1, 1, 1, 1);
+  auto train = DnnlConv::create(g, ConvAlgo::direct, true, true, true);
+  auto infer = DnnlConv::create(g, ConvAlgo::direct, false, true, true);
+  ASSERT_TRUE(train && infer);
+  Rng rng(5);
+  const auto x = random_vector(size_t(g.n) * g.c * g.h * g.w, rng);
+  const auto w = random_vector(size_t(g.f) * g.c * g.kh * g.kw, rng);
+  const auto b = random_vector(size_t(g.f), rng);
+  std::vector<float> y1(size_t(g.n) * g.f * g.oh * g.ow), y2(y1.size());
+  train->forward(x.data(), w.data(), b.data(), y1.data());
+  infer->forward(x.data(), w.data(), b.data(), y2.data());
+  expect_close(y2, y1, 1e-6, "inference vs training forward");
+}
+
+TEST(DnnlConv, ImpossibleGeometryIsRefused) {
+  ConvGeometry g = geometry(1, 2, 5, 5, 3, 3, 2, 0, 0, 0, 0);
+  g.ow = 1;  // stride 2 over 5 columns gives 2 outputs: no padding yields 1
+  EXPECT_EQ(DnnlConv::create(g, ConvAlgo::direct, true, true, false), nullptr);
+  g = geometry(1, 2, 5, 5, 3, 3, 1, 0, 0, 0, 0);
+  g.n = 0;
+  EXPECT_EQ(DnnlConv::create(g, ConvAlgo::direct, true, true, false), nullptr);
+}
