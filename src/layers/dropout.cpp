@@ -1,9 +1,19 @@
 // src/layers/dropout.cpp — inverted dropout.
 //
-//   training:  m_i = [u_i >= rate] / (1 - rate), u_i ~ U[0,1) from ctx.rng drawn
-//              serially in element order (so the mask does not depend on threads)
-//              y = x ⊙ m,  dx = dy ⊙ m
+//   training:  m_i = keep_i / (1 - rate),  y = x ⊙ m,  dx = dy ⊙ m
 //   inference: y = x, dx = dy
+//
+// The mask stream (thread-count independent, counter based). Every training
+// forward draws ONE seed s = ctx.rng->next_u64(). Element i of the flattened
+// (N·...) tensor takes 32 bits of the j-th SplitMix64 output, j = i / 2:
+//   h_j = mix(s + (j + 1)·0x9E3779B97F4A7C15)      (mix: SplitMix64's finaliser)
+//   u_i = i even ? low 32 bits of h_j : high 32 bits of h_j
+//   keep_i = u_i >= t,  t = floor(rate · 2^32)      (P(keep) = 1 - t / 2^32)
+// Any thread can compute any element, so the mask depends only on the seed, not
+// on the thread count or the chunking. It is kept as bits (64 elements per word)
+// for backward. y_i = x_i · (keep_i ? scale : 0), scale = 1 / (1 - rate).
+// Dropout may run in place (y sharing x's storage): element i is read before it
+// is written, and backward reads only the shapes of x and y.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -13,6 +23,15 @@
 
 namespace digitnet {
 namespace {
+
+// SplitMix64's output function applied to a counter: the j-th output of a
+// SplitMix64 generator started at `seed` is mix64(seed + (j + 1)·golden).
+inline uint64_t mix64(uint64_t z) {
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+constexpr uint64_t kGolden = 0x9E3779B97F4A7C15ull;
 
 class DropoutLayer final : public Layer {
  public:
@@ -30,54 +49,71 @@ class DropoutLayer final : public Layer {
     return output_shape_;
   }
 
-  // x (N, ...) -> y (N, ...)
+  // x (N, ...) -> y (N, ...); y may share x's storage.
   void forward(const Tensor& x, Tensor& y, const Context& ctx) override {
     detail::check_forward_input(*this, x);
     y.resize(x.shape());
     masked_ = ctx.training && rate_ > 0.0f;
     if (!masked_) {
-      std::copy(x.data(), x.data() + x.size(), y.data());
+      if (y.data() != x.data()) std::copy(x.data(), x.data() + x.size(), y.data());
       return;
     }
     if (!ctx.rng) throw Error(detail::layer_label(*this) + ": training needs a random generator");
-    // The draws stay serial (the mask must not depend on the thread count); the
-    // mask is kept as bytes and the products are split over the pool.
-    // keep ? v·scale : v·0 gives the same bits as v·m did with a float mask.
-    const int64_t n = x.size();
-    keep_.resize(static_cast<std::size_t>(n));
-    for (int64_t i = 0; i < n; ++i)
-      keep_[static_cast<std::size_t>(i)] = ctx.rng->uniform() >= rate_ ? 1 : 0;
-    apply_mask(x.data(), y.data(), n, *ctx.pool);
+    const uint64_t seed = ctx.rng->next_u64();
+    const uint64_t t = static_cast<uint64_t>(static_cast<double>(rate_) * 4294967296.0);
+    const int64_t n = x.size(), words = (n + 63) / 64;
+    bits_.resize(static_cast<std::size_t>(words));
+    const float scale = 1.0f / (1.0f - rate_);
+    const float* in = x.data();
+    float* out = y.data();
+    uint64_t* bits = bits_.data();
+    ctx.pool->parallel_for(words, [&](int64_t w0, int64_t w1, int) {
+      for (int64_t w = w0; w < w1; ++w) {
+        uint64_t word = 0;
+        // Elements 64w .. 64w+63 use SplitMix64 outputs j = 32w .. 32w+31.
+        uint64_t z = seed + static_cast<uint64_t>(32 * w + 1) * kGolden;
+        for (int k = 0; k < 32; ++k, z += kGolden) {
+          const uint64_t h = mix64(z);
+          word |= static_cast<uint64_t>((h & 0xFFFFFFFFull) >= t) << (2 * k);
+          word |= static_cast<uint64_t>((h >> 32) >= t) << (2 * k + 1);
+        }
+        bits[w] = word;
+        const int64_t i0 = 64 * w, m = std::min<int64_t>(64, n - i0);
+        for (int64_t k = 0; k < m; ++k) out[i0 + k] = in[i0 + k] * ((word >> k) & 1 ? scale : 0.0f);
+      }
+    });
   }
 
-  // dy (N, ...) -> dx (N, ...)
+  // dy (N, ...) -> dx (N, ...); reads no values of x or y.
   void backward(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx,
                 const Context& ctx) override {
     detail::check_backward_grad(*this, y, dy);
     if (!dx) return;
     dx->resize(x.shape());
     if (!masked_) {
-      std::copy(dy.data(), dy.data() + dy.size(), dx->data());
+      if (dx->data() != dy.data()) std::copy(dy.data(), dy.data() + dy.size(), dx->data());
       return;
     }
-    apply_mask(dy.data(), dx->data(), dy.size(), *ctx.pool);
+    const int64_t n = dy.size(), words = (n + 63) / 64;
+    const float scale = 1.0f / (1.0f - rate_);
+    const float* in = dy.data();
+    float* out = dx->data();
+    const uint64_t* bits = bits_.data();
+    ctx.pool->parallel_for(words, [&](int64_t w0, int64_t w1, int) {
+      for (int64_t w = w0; w < w1; ++w) {
+        const uint64_t word = bits[w];
+        const int64_t i0 = 64 * w, m = std::min<int64_t>(64, n - i0);
+        for (int64_t k = 0; k < m; ++k) out[i0 + k] = in[i0 + k] * ((word >> k) & 1 ? scale : 0.0f);
+      }
+    });
   }
 
   nlohmann::json config() const override { return {{"rate", rate_}}; }
 
  private:
-  // out = in ⊙ m with m_i = keep_i / (1 - rate), over the pool.
-  void apply_mask(const float* in, float* out, int64_t n, ThreadPool& pool) const {
-    const float scale = 1.0f / (1.0f - rate_);
-    const uint8_t* keep = keep_.data();
-    pool.parallel_for(n, [&](int64_t i0, int64_t i1, int) {
-      for (int64_t i = i0; i < i1; ++i) out[i] = in[i] * (keep[i] ? scale : 0.0f);
-    });
-  }
-
   float rate_;
-  bool masked_ = false;        // whether the last forward applied a mask
-  std::vector<uint8_t> keep_;  // (N·...) 1 where kept, from the last training forward
+  bool masked_ = false;         // whether the last forward applied a mask
+  std::vector<uint64_t> bits_;  // keep bits of the last training forward, 64 elements per word
 };
 
 }  // namespace
