@@ -8,8 +8,20 @@
 //         dx[cell] += dy / count for every valid cell.
 // Planes (sample, channel) are independent, so the batch·channel planes are split
 // over the pool without any reduction across threads.
+//
+// Fast path: max pooling 2×2, stride 2, no padding (windows never overlap and
+// never leave the image; an odd last row/column is dropped). The argmax is kept
+// as a byte, the winner's position k = 2·row + col in its window (0..3), the
+// maximum taken over a0, a1, b0, b1 in that order with strict '>' (the same
+// comparisons as the generic path). Backward writes every dx element once:
+// dx = dy at the winner, 0 elsewhere (and 0 in a dropped row/column). Four
+// windows at a time with SSE2 selects; any other shape takes the generic path.
 #include <algorithm>
+#include <cstring>
 #include <limits>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "layers/layer_util.hpp"
 
@@ -46,6 +58,8 @@ class Pool2DLayer final : public Layer {
     ow_ = aw.out;
     pad_top_ = ah.pad_before;
     pad_left_ = aw.pad_before;
+    fast_ = is_max_ && pool_ == 2 && stride_ == 2 && pad_top_ == 0 && pad_left_ == 0 &&
+            2 * oh_ <= h_ && 2 * ow_ <= w_;
     input_shape_ = input_shape;
     output_shape_ = {c_, oh_, ow_};
     return output_shape_;
@@ -57,18 +71,16 @@ class Pool2DLayer final : public Layer {
     const int64_t n = x.dim(0), planes = n * c_, in_plane = int64_t{h_} * w_,
                   out_plane = int64_t{oh_} * ow_;
     y.resize(with_batch(n, output_shape_));
-    if (is_max_) argmax_.resize(static_cast<std::size_t>(planes * out_plane));
-    // The common 2×2, stride 2 max pooling with every window inside the image:
-    // the same comparisons in the same order, unrolled.
-    if (is_max_ && pool_ == 2 && stride_ == 2 && pad_top_ == 0 && pad_left_ == 0 && 2 * oh_ <= h_ &&
-        2 * ow_ <= w_) {
+    if (fast_) {
+      argmax8_.resize(static_cast<std::size_t>(planes * out_plane));
       ctx.pool->parallel_for(planes, [&](int64_t p0, int64_t p1, int) {
         for (int64_t p = p0; p < p1; ++p)
           max_pool_2x2(x.data() + p * in_plane, y.data() + p * out_plane,
-                       argmax_.data() + p * out_plane);
+                       argmax8_.data() + p * out_plane);
       });
       return;
     }
+    if (is_max_) argmax_.resize(static_cast<std::size_t>(planes * out_plane));
     ctx.pool->parallel_for(planes, [&](int64_t p0, int64_t p1, int) {
       for (int64_t p = p0; p < p1; ++p) {
         const float* xp = x.data() + p * in_plane;
@@ -111,6 +123,14 @@ class Pool2DLayer final : public Layer {
     dx->resize(x.shape());
     const int64_t planes = x.dim(0) * c_, in_plane = int64_t{h_} * w_,
                   out_plane = int64_t{oh_} * ow_;
+    if (fast_) {
+      ctx.pool->parallel_for(planes, [&](int64_t p0, int64_t p1, int) {
+        for (int64_t p = p0; p < p1; ++p)
+          max_unpool_2x2(dy.data() + p * out_plane, argmax8_.data() + p * out_plane,
+                         dx->data() + p * in_plane);
+      });
+      return;
+    }
     ctx.pool->parallel_for(planes, [&](int64_t p0, int64_t p1, int) {
       for (int64_t p = p0; p < p1; ++p) {
         float* dxp = dx->data() + p * in_plane;
@@ -142,38 +162,106 @@ class Pool2DLayer final : public Layer {
   }
 
  private:
-  void max_pool_2x2(const float* xp, float* yp, int32_t* am) const {
+  // One plane (H, W) -> (OH, OW) and the winner's position in each window.
+  void max_pool_2x2(const float* xp, float* yp, uint8_t* am) const {
     for (int oh = 0; oh < oh_; ++oh) {
-      const int r = 2 * oh;
-      const float* a = xp + r * w_;
+      const float* a = xp + 2 * oh * w_;
       const float* b = a + w_;
-      for (int ow = 0; ow < ow_; ++ow) {
-        const int q = 2 * ow;
-        // Selects instead of branches (the winner is data-dependent and unpredictable).
-        const int32_t i0 = r * w_ + q, i2 = i0 + w_;
+      float* yr = yp + oh * ow_;
+      uint8_t* ar = am + oh * ow_;
+      int ow = 0;
+#if defined(__SSE2__)
+      const __m128 ninf = _mm_set1_ps(-std::numeric_limits<float>::infinity());
+      for (; ow + 4 <= ow_; ow += 4) {
+        const __m128 al = _mm_loadu_ps(a + 2 * ow), ah = _mm_loadu_ps(a + 2 * ow + 4);
+        const __m128 bl = _mm_loadu_ps(b + 2 * ow), bh = _mm_loadu_ps(b + 2 * ow + 4);
+        const __m128 a0 = _mm_shuffle_ps(al, ah, _MM_SHUFFLE(2, 0, 2, 0));
+        const __m128 a1 = _mm_shuffle_ps(al, ah, _MM_SHUFFLE(3, 1, 3, 1));
+        const __m128 b0 = _mm_shuffle_ps(bl, bh, _MM_SHUFFLE(2, 0, 2, 0));
+        const __m128 b1 = _mm_shuffle_ps(bl, bh, _MM_SHUFFLE(3, 1, 3, 1));
+        __m128 best = select(_mm_cmpgt_ps(a0, ninf), a0, ninf);
+        __m128i at = _mm_setzero_si128();
+        step(a1, 1, best, at);
+        step(b0, 2, best, at);
+        step(b1, 3, best, at);
+        _mm_storeu_ps(yr + ow, best);
+        const __m128i bytes = _mm_packus_epi16(_mm_packs_epi32(at, at), _mm_setzero_si128());
+        const int32_t four = _mm_cvtsi128_si32(bytes);
+        std::memcpy(ar + ow, &four, 4);
+      }
+#endif
+      for (; ow < ow_; ++ow) {
+        const float* w4[4] = {a + 2 * ow, a + 2 * ow + 1, b + 2 * ow, b + 2 * ow + 1};
         float best = -std::numeric_limits<float>::infinity();
-        int32_t at = i0;
-        best = a[q] > best ? a[q] : best;
-        const bool t1 = a[q + 1] > best;
-        best = t1 ? a[q + 1] : best;
-        at = t1 ? i0 + 1 : at;
-        const bool t2 = b[q] > best;
-        best = t2 ? b[q] : best;
-        at = t2 ? i2 : at;
-        const bool t3 = b[q + 1] > best;
-        best = t3 ? b[q + 1] : best;
-        at = t3 ? i2 + 1 : at;
-        yp[oh * ow_ + ow] = best;
-        am[oh * ow_ + ow] = at;
+        uint8_t at = 0;
+        for (uint8_t k = 0; k < 4; ++k) {
+          const bool t = *w4[k] > best;  // selects, not branches: the winner is unpredictable
+          best = t ? *w4[k] : best;
+          at = t ? k : at;
+        }
+        yr[ow] = best;
+        ar[ow] = at;
       }
     }
   }
+
+  // One plane: dy (OH, OW) and the winners -> dx (H, W), every element written once.
+  void max_unpool_2x2(const float* dyp, const uint8_t* am, float* dxp) const {
+    for (int oh = 0; oh < oh_; ++oh) {
+      float* a = dxp + 2 * oh * w_;
+      float* b = a + w_;
+      const float* g = dyp + oh * ow_;
+      const uint8_t* ar = am + oh * ow_;
+      int ow = 0;
+#if defined(__SSE2__)
+      for (; ow + 4 <= ow_; ow += 4) {
+        int32_t four;
+        std::memcpy(&four, ar + ow, 4);
+        const __m128i z = _mm_setzero_si128();
+        const __m128i at = _mm_unpacklo_epi16(_mm_unpacklo_epi8(_mm_cvtsi32_si128(four), z), z);
+        const __m128 gv = _mm_loadu_ps(g + ow);
+        auto part = [&](int k) {
+          return _mm_and_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(at, _mm_set1_epi32(k))), gv);
+        };
+        const __m128 a0 = part(0), a1 = part(1), b0 = part(2), b1 = part(3);
+        _mm_storeu_ps(a + 2 * ow, _mm_unpacklo_ps(a0, a1));
+        _mm_storeu_ps(a + 2 * ow + 4, _mm_unpackhi_ps(a0, a1));
+        _mm_storeu_ps(b + 2 * ow, _mm_unpacklo_ps(b0, b1));
+        _mm_storeu_ps(b + 2 * ow + 4, _mm_unpackhi_ps(b0, b1));
+      }
+#endif
+      for (; ow < ow_; ++ow) {
+        const int k = ar[ow];
+        a[2 * ow] = k == 0 ? g[ow] : 0.0f;
+        a[2 * ow + 1] = k == 1 ? g[ow] : 0.0f;
+        b[2 * ow] = k == 2 ? g[ow] : 0.0f;
+        b[2 * ow + 1] = k == 3 ? g[ow] : 0.0f;
+      }
+      if (2 * ow_ < w_) a[w_ - 1] = b[w_ - 1] = 0.0f;  // the dropped last column
+    }
+    if (2 * oh_ < h_) std::fill(dxp + (h_ - 1) * w_, dxp + h_ * w_, 0.0f);  // the dropped last row
+  }
+
+#if defined(__SSE2__)
+  static __m128 select(__m128 mask, __m128 a, __m128 b) {
+    return _mm_or_ps(_mm_and_ps(mask, a), _mm_andnot_ps(mask, b));
+  }
+  // best, at = v > best ? (v, k) : (best, at)
+  static void step(__m128 v, int k, __m128& best, __m128i& at) {
+    const __m128 t = _mm_cmpgt_ps(v, best);
+    best = select(t, v, best);
+    const __m128i ti = _mm_castps_si128(t);
+    at = _mm_or_si128(_mm_and_si128(ti, _mm_set1_epi32(k)), _mm_andnot_si128(ti, at));
+  }
+#endif
 
   bool is_max_;
   int pool_, stride_;
   Padding padding_;
   int c_ = 0, h_ = 0, w_ = 0, oh_ = 0, ow_ = 0, pad_top_ = 0, pad_left_ = 0;
-  std::vector<int32_t> argmax_;  // (N·C, OH·OW) index into the input plane, from forward
+  bool fast_ = false;             // max 2×2, stride 2, no padding (set by build)
+  std::vector<int32_t> argmax_;   // generic path: (N·C, OH·OW) index into the input plane
+  std::vector<uint8_t> argmax8_;  // fast path: (N·C, OH·OW) winner's position in its window
 };
 
 LayerPtr pool_from_config(bool is_max, const nlohmann::json& cfg) {
