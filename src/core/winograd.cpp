@@ -204,8 +204,13 @@ DIGITNET_INLINE void conv_body(const Conv3x3Shape& s, int nb, const float* x, co
         const TileAt& a = at_[tt];
         float* yf = y + a.y_off + f * OHW + int64_t{a.oh} * OW + a.ow;
         const int rows = std::min(kOut, OH - a.oh), cols = std::min(kOut, OW - a.ow);
-        for (int i = 0; i < rows; ++i)
-          for (int j = 0; j < cols; ++j) yf[int64_t{i} * OW + j] = out[(i * kOut + j) * Tp + tt];
+        if (rows == kOut && cols == kOut) {
+          for (int i = 0; i < kOut; ++i)
+            for (int j = 0; j < kOut; ++j) yf[int64_t{i} * OW + j] = out[(i * kOut + j) * Tp + tt];
+        } else {
+          for (int i = 0; i < rows; ++i)
+            for (int j = 0; j < cols; ++j) yf[int64_t{i} * OW + j] = out[(i * kOut + j) * Tp + tt];
+        }
       }
     }
   }
