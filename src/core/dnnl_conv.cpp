@@ -98,6 +98,9 @@ std::unique_ptr<DnnlConv> DnnlConv::create(const ConvGeometry& g, ConvAlgo algo,
   const int pb = far_pad(g.h, g.kh, g.pad_top, g.oh);
   const int pr = far_pad(g.w, g.kw, g.pad_left, g.ow);
   if (pb < 0 || pr < 0 || g.n <= 0) return nullptr;
+  // oneDNN plans its work split for the thread count it sees when the primitive
+  // is created: make that this thread alone, as when it runs.
+  omp_set_num_threads(1);
 
   auto impl = std::make_unique<Impl>();
   Impl& m = *impl;

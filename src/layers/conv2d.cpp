@@ -1,17 +1,23 @@
-// src/layers/conv2d.cpp — 2-D convolution with a fused activation (im2col + GEMM).
+// src/layers/conv2d.cpp — 2-D convolution with a fused activation.
 //
 // Per sample, with K = C·k·k and P = OH·OW:
-//   forward:  col = im2col(x)                    x (C, H, W) -> col (K, P)
-//             z = W·col + b,  y = act(z)         W (F, K), b (F), y (F, OH, OW)
-//   backward: dz = dy ⊙ act'(y)                  (F, P)
-//             dW += dz·colᵀ,  db += Σ_p dz       (F, K), (F)
-//             dx = col2im(Wᵀ·dz)                 (K, P) -> (C, H, W)
-// The batch is split over the pool; each thread owns a one-sample col / dz
-// scratch and partial dW / db sums, which are added in thread order (bit-identical
-// results for a given thread count). Padding follows TensorFlow ('same': the odd
-// padding row/column goes at the bottom/right).
+//   forward:  z = W ⋆ x + b,  y = act(z)          x (C, H, W), W (F, C, k, k), b (F), y (F, OH, OW)
+//   backward: dz = dy ⊙ act'(y)                   (F, P)
+//             dW = Σ_n dz ⋆ x,  db = Σ_n Σ_p dz   (F, C, k, k), (F)
+//             dx = Wᵀ ⋆ dz (transposed convolution)  (C, H, W)
+// Kernels, chosen by measurement (docs/PERFORMANCE.md): oneDNN's JIT convolutions —
+// Winograd F(4x4,3x3) for 3x3 stride-1 kernels with >= 16 channels in and out,
+// direct otherwise — run on sub-batches of up to kSub samples, each pool
+// participant driving its own single-threaded oneDNN objects. When oneDNN has no
+// kernel for the geometry, im2col + OpenBLAS sgemm per sample:
+//   col = im2col(x) (K, P);  z = W·col;  dW += dz·colᵀ;  dx = col2im(Wᵀ·dz).
+// The batch is split over the pool in fixed chunks; per-thread partial dW / db sums
+// are added in thread order (bit-identical results for a given thread count).
+// Padding follows TensorFlow ('same': the odd padding row/column goes at the
+// bottom/right).
 #include <algorithm>
 
+#include "core/dnnl_conv.hpp"
 #include "digitnet/core/kernels.hpp"
 #include "layers/layer_util.hpp"
 
@@ -91,25 +97,21 @@ class Conv2DLayer final : public Layer {
     detail::check_forward_input(*this, x);
     const int64_t n = x.dim(0);
     y.resize(with_batch(n, output_shape_));
-    const int K = c_ * k_ * k_, P = oh_ * ow_;
-    ensure_scratch(ctx.pool->size(), false);
+    const int threads = ctx.pool->size();
+    ensure_scratch(threads, false);
     const float* W = kernel_.value.data();
-    const float* b = bias_.value.data();
-    ctx.pool->parallel_for(n, [&](int64_t s0, int64_t s1, int t) {
-      float* col = col_[static_cast<std::size_t>(t)].data();
-      for (int64_t s = s0; s < s1; ++s) {
-        float* ys = y.sample(s);
-        kernels::im2col(x.sample(s), c_, h_, w_, k_, k_, stride_, pad_top_, pad_left_, oh_, ow_,
-                        col);
-        kernels::sgemm(false, false, filters_, P, K, 1.0f, W, K, col, P, 0.0f, ys, P);
-        // Bias and activation in one pass over each output plane (still in cache).
-        for (int f = 0; f < filters_; ++f) {
-          float* row = ys + int64_t{f} * P;
-          if (use_bias_) {
-            const float bf = b[f];
-            for (int p = 0; p < P; ++p) row[p] += bf;
-          }
-          detail::activation_forward(act_, kAlpha, row, 1, P);
+    const float* b = use_bias_ ? bias_.value.data() : nullptr;
+    const int64_t out_per = int64_t{filters_} * oh_ * ow_;
+    ctx.pool->run([&](int t) {
+      const auto [s0, s1] = ThreadPool::chunk(n, threads, t);
+      for (int64_t s = s0; s < s1; s += kSub) {
+        const int m = static_cast<int>(std::min<int64_t>(kSub, s1 - s));
+        if (kernels::DnnlConv* conv = engine(t, m, ctx.training)) {
+          conv->forward(x.sample(s), W, b, y.sample(s));
+          if (act_ != Activation::relu)  // relu is fused into oneDNN's kernel
+            detail::activation_forward(act_, kAlpha, y.sample(s), 1, m * out_per);
+        } else {
+          for (int64_t i = s; i < s + m; ++i) forward_im2col(x.sample(i), y.sample(i), t);
         }
       }
     });
@@ -132,36 +134,35 @@ class Conv2DLayer final : public Layer {
       std::fill(dw, dw + int64_t{F} * K, 0.0f);
       std::fill(db, db + F, 0.0f);
       const auto [s0, s1] = ThreadPool::chunk(n, threads, t);
-      float* col = col_[ti].data();
-      for (int64_t s = s0; s < s1; ++s) {
-        const float* dz = dy.sample(s);
+      for (int64_t s = s0; s < s1; s += kSub) {
+        const int m = static_cast<int>(std::min<int64_t>(kSub, s1 - s));
         // dz = dy ⊙ act'(y) and the bias gradient, one output plane at a time.
-        const bool fused = act_ == Activation::relu && use_bias_;
-        if (fused) {
+        const float* dz = dy.sample(s);
+        if (act_ == Activation::relu && use_bias_) {
           // The common case in one pass per plane: relu' and the bias sum together.
-          for (int f = 0; f < F; ++f) {
-            const int64_t o = int64_t{f} * P;
-            db[f] += relu_backward_sum(y.sample(s) + o, dy.sample(s) + o, dz_[ti].data() + o, P);
+          for (int64_t p = 0; p < int64_t{m} * F; ++p) {
+            const int64_t o = p * P;
+            db[p % F] +=
+                relu_backward_sum(y.sample(s) + o, dy.sample(s) + o, dz_[ti].data() + o, P);
           }
           dz = dz_[ti].data();
-        } else if (act_ != Activation::linear) {
-          for (int f = 0; f < F; ++f) {
-            const int64_t o = int64_t{f} * P;
-            detail::activation_backward_from_y(act_, kAlpha, y.sample(s) + o, dy.sample(s) + o,
-                                               dz_[ti].data() + o, 1, P);
+        } else {
+          if (act_ != Activation::linear) {
+            detail::activation_backward_from_y(act_, kAlpha, y.sample(s), dy.sample(s),
+                                               dz_[ti].data(), 1, int64_t{m} * F * P);
+            dz = dz_[ti].data();
           }
-          dz = dz_[ti].data();
+          if (use_bias_)
+            for (int64_t p = 0; p < int64_t{m} * F; ++p) db[p % F] += kernels::sum(dz + p * P, P);
         }
-        if (use_bias_ && !fused)
-          for (int f = 0; f < F; ++f) db[f] += kernels::sum(dz + int64_t{f} * P, P);
-        kernels::im2col(x.sample(s), c_, h_, w_, k_, k_, stride_, pad_top_, pad_left_, oh_, ow_,
-                        col);
-        kernels::sgemm(false, true, F, K, P, 1.0f, dz, P, col, P, 1.0f, dw, K);
-        if (dx) {
-          kernels::sgemm(true, false, K, P, F, 1.0f, W, K, dz, P, 0.0f, col, P);
-          float* dxs = dx->sample(s);
-          std::fill(dxs, dxs + int64_t{c_} * h_ * w_, 0.0f);
-          kernels::col2im(col, c_, h_, w_, k_, k_, stride_, pad_top_, pad_left_, oh_, ow_, dxs);
+        if (kernels::DnnlConv* conv = engine(t, m, true)) {
+          float* dws = dw_sub_[ti].data();
+          conv->backward(x.sample(s), dz, W, dx ? dx->sample(s) : nullptr, dws);
+          for (int64_t i = 0; i < int64_t{F} * K; ++i) dw[i] += dws[i];
+        } else {
+          for (int i = 0; i < m; ++i)
+            backward_im2col(x.sample(s + i), dz + int64_t{i} * F * P,
+                            dx ? dx->sample(s + i) : nullptr, dw, t);
         }
       }
     });
@@ -195,8 +196,63 @@ class Conv2DLayer final : public Layer {
   int64_t forward_macs() const override { return int64_t{oh_} * ow_ * filters_ * c_ * k_ * k_; }
 
  private:
-  // Per-thread buffers sized for one sample; they only grow, so steady-state
-  // training allocates nothing.
+  // The im2col + sgemm path for one sample (geometries oneDNN does not cover).
+  void forward_im2col(const float* xs, float* ys, int t) {
+    const int K = c_ * k_ * k_, P = oh_ * ow_;
+    float* col = col_buffer(t);
+    kernels::im2col(xs, c_, h_, w_, k_, k_, stride_, pad_top_, pad_left_, oh_, ow_, col);
+    kernels::sgemm(false, false, filters_, P, K, 1.0f, kernel_.value.data(), K, col, P, 0.0f, ys,
+                   P);
+    // Bias and activation in one pass over each output plane (still in cache).
+    for (int f = 0; f < filters_; ++f) {
+      float* row = ys + int64_t{f} * P;
+      if (use_bias_) {
+        const float bf = bias_.value[f];
+        for (int p = 0; p < P; ++p) row[p] += bf;
+      }
+      detail::activation_forward(act_, kAlpha, row, 1, P);
+    }
+  }
+  // dw += dz·colᵀ and, when dxs is not null, dxs = col2im(Wᵀ·dz) for one sample.
+  void backward_im2col(const float* xs, const float* dz, float* dxs, float* dw, int t) {
+    const int K = c_ * k_ * k_, P = oh_ * ow_, F = filters_;
+    float* col = col_buffer(t);
+    kernels::im2col(xs, c_, h_, w_, k_, k_, stride_, pad_top_, pad_left_, oh_, ow_, col);
+    kernels::sgemm(false, true, F, K, P, 1.0f, dz, P, col, P, 1.0f, dw, K);
+    if (dxs) {
+      kernels::sgemm(true, false, K, P, F, 1.0f, kernel_.value.data(), K, dz, P, 0.0f, col, P);
+      std::fill(dxs, dxs + int64_t{c_} * h_ * w_, 0.0f);
+      kernels::col2im(col, c_, h_, w_, k_, k_, stride_, pad_top_, pad_left_, oh_, ow_, dxs);
+    }
+  }
+
+  // Participant t's one-sample im2col buffer (K, P), allocated on first use.
+  float* col_buffer(int t) {
+    auto& col = col_[static_cast<std::size_t>(t)];
+    col.resize(static_cast<std::size_t>(c_) * k_ * k_ * oh_ * ow_);
+    return col.data();
+  }
+
+  // Participant t's oneDNN convolution for sub-batches of m samples (created on
+  // first use and kept; null when oneDNN has no kernel: use im2col).
+  kernels::DnnlConv* engine(int t, int m, bool training) {
+    auto& cache = engines_[static_cast<std::size_t>(t)];
+    for (const Engine& e : cache)
+      if (e.n == m && e.training == training) return e.conv.get();
+    kernels::ConvGeometry g;
+    g.n = m, g.c = c_, g.h = h_, g.w = w_, g.f = filters_, g.kh = k_, g.kw = k_;
+    g.stride = stride_, g.pad_top = pad_top_, g.pad_left = pad_left_, g.oh = oh_, g.ow = ow_;
+    const bool relu = act_ == Activation::relu;
+    std::unique_ptr<kernels::DnnlConv> conv;
+    if (k_ == 3 && stride_ == 1 && c_ >= 16 && filters_ >= 16)
+      conv = kernels::DnnlConv::create(g, kernels::ConvAlgo::winograd, training, use_bias_, relu);
+    if (!conv)
+      conv = kernels::DnnlConv::create(g, kernels::ConvAlgo::direct, training, use_bias_, relu);
+    cache.push_back(Engine{m, training, std::move(conv)});
+    return cache.back().conv.get();
+  }
+
+  // Per-thread buffers; they only grow, so steady-state training allocates nothing.
   void ensure_scratch(int threads, bool for_backward) {
     const std::size_t nt = static_cast<std::size_t>(threads);
     const std::size_t K = static_cast<std::size_t>(c_) * k_ * k_;
@@ -207,14 +263,22 @@ class Conv2DLayer final : public Layer {
       for (std::size_t t = 0; t < nt; ++t)
         if (v[t].size() < size) v[t].resize(size);
     };
-    grow(col_, K * P);
+    if (engines_.size() < nt) engines_.resize(nt);
+    if (col_.size() < nt) col_.resize(nt);
     if (for_backward) {
-      grow(dz_, F * P);
+      grow(dz_, kSub * F * P);
       grow(dw_part_, F * K);
+      grow(dw_sub_, F * K);
       grow(db_part_, F);
     }
   }
 
+  struct Engine {
+    int n;
+    bool training;
+    std::unique_ptr<kernels::DnnlConv> conv;
+  };
+  static constexpr int kSub = 16;        // samples per oneDNN call (keeps its buffers in L2)
   static constexpr float kAlpha = 0.3f;  // leaky_relu slope
   int filters_, k_, stride_;
   Activation act_;
@@ -222,7 +286,8 @@ class Conv2DLayer final : public Layer {
   bool use_bias_;
   int c_ = 0, h_ = 0, w_ = 0, oh_ = 0, ow_ = 0, pad_top_ = 0, pad_left_ = 0;
   Param kernel_, bias_;
-  std::vector<std::vector<float>> col_, dz_, dw_part_, db_part_;
+  std::vector<std::vector<float>> col_, dz_, dw_part_, dw_sub_, db_part_;
+  std::vector<std::vector<Engine>> engines_;  // [participant] oneDNN objects by (samples, mode)
 };
 
 }  // namespace
