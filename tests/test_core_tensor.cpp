@@ -22,6 +22,64 @@ TEST(Tensor, ShapeAndResizeKeepAllocation) {
   EXPECT_THROW(t.reshape({2, 2}), Error);
 }
 
+TEST(Tensor, ViewSharesTheBufferWithinItsCapacityAndCopiesOwn) {
+  Tensor owner({4, 6}, 1.0f);
+  Tensor v = Tensor::view(owner.data(), {2, 12}, owner.size());
+  EXPECT_TRUE(v.is_view());
+  EXPECT_FALSE(owner.is_view());
+  EXPECT_EQ(v.data(), owner.data());
+  v[5] = 7.0f;
+  EXPECT_EQ(owner[5], 7.0f);
+  v.resize({3, 8});  // within the capacity: same buffer
+  EXPECT_EQ(v.data(), owner.data());
+  EXPECT_EQ(v.size(), 24);
+  v.resize({1, 10});
+  EXPECT_EQ(v.size(), 10);
+  EXPECT_THROW(v.resize({5, 5}), Error);
+  EXPECT_THROW(Tensor::view(owner.data(), {5, 5}, owner.size()), Error);
+  EXPECT_THROW(Tensor::view(owner.data(), {2, -1}), Error);
+
+  // A copy owns its elements.
+  const Tensor c = v;
+  EXPECT_FALSE(c.is_view());
+  EXPECT_NE(c.data(), owner.data());
+  EXPECT_EQ(c.shape(), (Shape{1, 10}));
+  EXPECT_EQ(c[5], 7.0f);
+  // Assigning to a view detaches it: the viewed buffer is not written.
+  Tensor w = Tensor::view(owner.data(), {24});
+  w = Tensor({3}, 9.0f);
+  EXPECT_FALSE(w.is_view());
+  EXPECT_EQ(owner[0], 1.0f);
+  // Moving a view moves the view and leaves an empty tensor.
+  Tensor m = std::move(v);
+  EXPECT_TRUE(m.is_view());
+  EXPECT_EQ(m.data(), owner.data());
+  EXPECT_TRUE(v.empty());  // NOLINT(bugprone-use-after-move): moved-from is empty
+  EXPECT_FALSE(v.is_view());
+  // Assigning a view of our own elements to ourselves keeps them alive (ASan
+  // would see a use after free otherwise).
+  Tensor self({4}, 0.0f);
+  for (int i = 0; i < 4; ++i) self[i] = static_cast<float>(i);
+  const Tensor part = Tensor::view(self.data() + 1, {3});
+  self = part;  // copy
+  EXPECT_FALSE(self.is_view());
+  ASSERT_EQ(self.size(), 3);
+  EXPECT_EQ(self[0], 1.0f);
+  EXPECT_EQ(self[2], 3.0f);
+  self = Tensor::view(self.data() + 1, {2});  // move
+  ASSERT_EQ(self.size(), 2);
+  EXPECT_EQ(self[0], 2.0f);
+  EXPECT_EQ(self[1], 3.0f);
+  Tensor kept = std::move(self);
+  EXPECT_EQ(kept[1], 3.0f);
+  // Moving an owning tensor keeps its buffer.
+  Tensor big({1000}, 2.0f);
+  const float* p = big.data();
+  Tensor moved = std::move(big);
+  EXPECT_EQ(moved.data(), p);
+  EXPECT_TRUE(big.empty());  // NOLINT(bugprone-use-after-move)
+}
+
 TEST(Rng, SameSeedSameStreamDifferentSeedDifferentStream) {
   Rng a(7), b(7), c(8);
   for (int i = 0; i < 100; ++i) {
