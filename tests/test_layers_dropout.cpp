@@ -2,7 +2,7 @@
 // seed drawn from ctx.rng per training forward, then 32 bits per element from a
 // counter-based SplitMix64. Checked against a scalar re-implementation here, for
 // sizes that are not multiples of the 64-element mask words and several thread
-// counts.
+// counts, and in place (y sharing x's storage).
 #include <gtest/gtest.h>
 
 #include <cstdint>
@@ -75,4 +75,30 @@ TEST(DropoutStream, MatchesTheDocumentedCounterBasedStreamForAnyThreadCount) {
     EXPECT_EQ(rng.next_u64(), after.next_u64());
   }
   EXPECT_NEAR(static_cast<double>(kept) / static_cast<double>(x.size()), 0.7, 0.04);
+}
+
+TEST(DropoutStream, InPlaceGivesTheSameOutputAndGradient) {
+  const Shape per{3, 7, 7};
+  Rng init(0);
+  LayerPtr d = Dropout(0.5f);
+  d->build(per, init);
+  ASSERT_TRUE(d->supports_in_place());
+  ThreadPool pool(2);
+  const Tensor x = ramp(with_batch(5, per)), g = ramp(with_batch(5, per));
+  Tensor y, dx;
+  Rng r1(5);
+  d->forward(x, y, Context{true, &pool, &r1});
+  d->backward(x, y, g, &dx, Context{true, &pool, &r1});
+  Tensor buf = x;
+  Tensor yv = Tensor::view(buf.data(), buf.shape());
+  Rng r2(5);
+  d->forward(buf, yv, Context{true, &pool, &r2});
+  ASSERT_EQ(std::memcmp(buf.data(), y.data(), sizeof(float) * std::size_t(y.size())), 0);
+  Tensor dx2;
+  d->backward(buf, yv, g, &dx2, Context{true, &pool, &r2});
+  ASSERT_EQ(std::memcmp(dx2.data(), dx.data(), sizeof(float) * std::size_t(dx.size())), 0);
+  // Inference in place is the identity.
+  Tensor same = x;
+  d->forward(same, same, Context{false, &pool, nullptr});
+  ASSERT_EQ(std::memcmp(same.data(), x.data(), sizeof(float) * std::size_t(x.size())), 0);
 }

@@ -2,6 +2,7 @@
 // for every activation, odd sizes, stride 2, 'same' padding, with 1 and 3 threads.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <functional>
 
 #include "digitnet/layers/layers.hpp"
@@ -168,6 +169,59 @@ TEST(LayerCheckHarness, DetectsWrongGradientAndAcceptsRightOne) {
   ScaledGradLayer right(1.0f), wrong(1.1f);
   EXPECT_TRUE(check_layer_gradients(right, {4}));
   EXPECT_FALSE(check_layer_gradients(wrong, {4}));
+}
+
+// y = e^x (dx = dy·y), honest or claiming one memory hook it does not keep.
+class ExpLayer final : public Layer {
+ public:
+  enum Claim { none, reshape, output_unread, in_place };
+  explicit ExpLayer(Claim c) : claim_(c) {}
+  std::string type() const override { return "Exp"; }
+  Shape build(const Shape& s, Rng&) override { return output_shape_ = input_shape_ = s; }
+  void forward(const Tensor& x, Tensor& y, const Context&) override {
+    y.resize(x.shape());
+    for (int64_t i = 0; i < x.size(); ++i) y[i] = std::exp(x[i]);
+  }
+  void backward(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx,
+                const Context&) override {
+    dx->resize(x.shape());
+    for (int64_t i = 0; i < x.size(); ++i) (*dx)[i] = dy[i] * y[i];
+  }
+  nlohmann::json config() const override { return {}; }
+  bool is_reshape() const override { return claim_ == reshape; }
+  bool backward_reads_output() const override { return claim_ != output_unread; }
+  bool supports_in_place() const override { return claim_ == in_place; }
+
+ private:
+  Claim claim_;
+};
+
+TEST(LayerCheckHarness, DetectsBrokenMemoryHookPromises) {
+  ExpLayer honest(ExpLayer::none);
+  EXPECT_TRUE(check_layer_gradients(honest, {4}));
+  for (auto claim : {ExpLayer::reshape, ExpLayer::output_unread}) {
+    ExpLayer liar(claim);
+    EXPECT_FALSE(check_layer_gradients(liar, {4})) << "claim " << claim;
+  }
+  // In place: forward x² works element by element, but backward reads x, which
+  // then holds y.
+  class Square final : public Layer {
+   public:
+    std::string type() const override { return "Square"; }
+    Shape build(const Shape& s, Rng&) override { return output_shape_ = input_shape_ = s; }
+    void forward(const Tensor& x, Tensor& y, const Context&) override {
+      y.resize(x.shape());
+      for (int64_t i = 0; i < x.size(); ++i) y[i] = x[i] * x[i];
+    }
+    void backward(const Tensor& x, const Tensor&, const Tensor& dy, Tensor* dx,
+                  const Context&) override {
+      dx->resize(x.shape());
+      for (int64_t i = 0; i < x.size(); ++i) (*dx)[i] = 2.0f * x[i] * dy[i];
+    }
+    nlohmann::json config() const override { return {}; }
+    bool supports_in_place() const override { return true; }
+  } square;
+  EXPECT_FALSE(check_layer_gradients(square, {4}));
 }
 
 }  // namespace

@@ -108,6 +108,9 @@ class DenseLayer final : public Layer {
 
   int64_t forward_macs() const override { return in_ * units_; }
 
+  // dz = dy ⊙ act'(y) reads y unless the activation is linear (or logits output).
+  bool backward_reads_output() const override { return effective() != Activation::linear; }
+
   bool has_softmax_output() const override { return act_ == Activation::softmax; }
   void set_logits_output(bool on) override { logits_ = on && act_ == Activation::softmax; }
 

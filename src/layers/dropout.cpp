@@ -110,6 +110,9 @@ class DropoutLayer final : public Layer {
 
   nlohmann::json config() const override { return {{"rate", rate_}}; }
 
+  bool backward_reads_output() const override { return false; }
+  bool supports_in_place() const override { return true; }
+
  private:
   float rate_;
   bool masked_ = false;         // whether the last forward applied a mask

@@ -2,6 +2,8 @@
 //
 //   forward:  y = reshape(x)     (N, ...) -> (N, prod)
 //   backward: dx = reshape(dy)   (N, prod) -> (N, ...)
+// is_reshape(): Sequential skips both calls and shares the storage (no copy);
+// called directly, the layer copies.
 #include <algorithm>
 
 #include "layers/layer_util.hpp"
@@ -38,6 +40,9 @@ class FlattenLayer final : public Layer {
   }
 
   nlohmann::json config() const override { return nlohmann::json::object(); }
+
+  bool is_reshape() const override { return true; }
+  bool backward_reads_output() const override { return false; }
 };
 
 }  // namespace

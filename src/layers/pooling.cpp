@@ -161,6 +161,9 @@ class Pool2DLayer final : public Layer {
         {"pool_size", pool_}, {"strides", stride_}, {"padding", detail::padding_name(padding_)}};
   }
 
+  // Backward uses the argmax (max) or the window sizes (average), never y.
+  bool backward_reads_output() const override { return false; }
+
  private:
   // One plane (H, W) -> (OH, OW) and the winner's position in each window.
   void max_pool_2x2(const float* xp, float* yp, uint8_t* am) const {

@@ -9,7 +9,11 @@
 //     NaN-filled Param::grads, and checks that every element was written;
 //  3. runs forward + backward again and checks y, dx and grads are bit-identical
 //     (same thread count);
-//  4. compares dx and every parameter gradient with central differences.
+//  4. checks the memory hooks of layer.hpp against that run: a reshape layer
+//     gives y and dx bit-equal to x and g; a layer whose backward does not read
+//     its output gives the same dx and grads with y replaced by NaN; an in-place
+//     layer gives the same y, dx and grads with y a view of x's storage;
+//  5. compares dx and every parameter gradient with central differences.
 // Every forward draws from a fresh Rng with the same seed, so Dropout's mask is
 // the same in every evaluation. For piecewise-linear layers (relu inside Dense or
 // Conv2D) where a perturbation may cross a kink, `allow_kinks` also accepts a
@@ -157,6 +161,50 @@ inline ::testing::AssertionResult check_layer_gradients(Layer& layer, const Shap
   if (!same)
     return ::testing::AssertionFailure() << layer.type() << ": a repeated forward/backward with "
                                          << o.threads << " thread(s) is not bit-identical";
+
+  // Memory hooks: each promise against the plain run `a`.
+  auto same_grads = [&](const Tensor& dx, const char* how) {
+    bool ok = bit_equal(dx, a.dx);
+    for (std::size_t k = 0; k < params.size(); ++k)
+      ok = ok && bit_equal(params[k]->grad, a.params[k]);
+    if (!ok) err << how << ": dx or a parameter gradient differs from the plain run\n";
+  };
+  if (layer.is_reshape()) {
+    if (!params.empty()) err << "is_reshape() but the layer has parameters\n";
+    const auto bytes = [](const Tensor& t) {
+      return static_cast<std::size_t>(t.size()) * sizeof(float);
+    };
+    if (a.y.size() != x.size() || std::memcmp(a.y.data(), x.data(), bytes(x)) != 0)
+      err << "is_reshape() but y is not x's elements in order\n";
+    if (a.dx.size() != g.size() || std::memcmp(a.dx.data(), g.data(), bytes(g)) != 0)
+      err << "is_reshape() but dx is not dy's elements in order\n";
+  }
+  if (!layer.backward_reads_output()) {
+    Tensor y;
+    forward(x, y);
+    const Tensor nan_y(y.shape(), NAN);
+    Tensor dx(x.shape(), NAN);
+    for (Param* p : params) p->grad.fill(NAN);
+    Rng bwd(o.seed + 2000);
+    Context ctx{o.training, &pool, &bwd};
+    layer.backward(x, nan_y, g, &dx, ctx);
+    same_grads(dx, "backward_reads_output() is false, backward with y = NaN");
+  }
+  if (layer.supports_in_place()) {
+    if (out_shape != input_shape) err << "supports_in_place() but the output shape differs\n";
+    Tensor buf = x;  // becomes y; then backward sees x == y == the output
+    Tensor y = Tensor::view(buf.data(), buf.shape());
+    forward(buf, y);
+    if (!bit_equal(y, a.y)) err << "supports_in_place(): forward in place gives another y\n";
+    Tensor dx(x.shape(), NAN);
+    for (Param* p : params) p->grad.fill(NAN);
+    Rng bwd(o.seed + 2000);
+    Context ctx{o.training, &pool, &bwd};
+    layer.backward(buf, y, g, &dx, ctx);
+    same_grads(dx, "supports_in_place(), backward after forward in place");
+  }
+  if (!err.str().empty())
+    return ::testing::AssertionFailure() << layer.type() << " memory hooks:\n" << err.str();
 
   // Central differences; returns the number of failures and kink acceptances.
   int64_t failures = 0, kinks = 0, checked = 0;

@@ -16,12 +16,17 @@
 //    gets dx == nullptr and may skip that work.)
 //  * Layers never touch the CLI, files or global state; randomness comes only
 //    from ctx.rng, threads only from ctx.pool.
+//  * Memory hooks (is_reshape, backward_reads_output, supports_in_place) let a
+//    model share buffers between layers. The defaults are always safe; a layer
+//    that overrides one keeps the promise written at the hook, and the harness
+//    checks it (reshape: y and dx bit-equal to x and dy; output not read: the
+//    same gradients with y replaced by NaN; in place: the same y, dx and
+//    gradients with y sharing x's storage).
 #pragma once
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "digitnet/core/rng.hpp"
 #include "digitnet/core/tensor.hpp"
@@ -38,7 +43,7 @@ struct Param {
 };
 
 struct Context {
-  bool training = false;     // dropout active, batch-norm uses batch statistics
+  bool training = false;       // dropout active, batch-norm uses batch statistics
   ThreadPool* pool = nullptr;  // never null when passed to a layer
   Rng* rng = nullptr;          // never null when training
 };
@@ -69,6 +74,24 @@ class Layer {
 
   // Multiply-accumulates of forward for one sample (for summaries and benchmarks).
   virtual int64_t forward_macs() const { return 0; }
+
+  // ---- Memory hooks (see the contract above) ----
+
+  // True if the layer only reinterprets its input: it has no parameters and no
+  // state, forward's y holds x's elements in the same order with shape
+  // (N, output_shape), and backward's dx holds dy's elements with x's shape.
+  // A model may then skip forward and backward and make y a view of x's storage
+  // and dx a view of dy's.
+  virtual bool is_reshape() const { return false; }
+  // Whether backward reads the VALUES of y (it may always read y's shape). When
+  // false, the next layer may run in place and overwrite y after forward.
+  virtual bool backward_reads_output() const { return true; }
+  // True if forward(x, y) is also correct when y is a view of x's storage with
+  // x's shape (every element read before it is written), and backward reads no
+  // values of x or y (only their shapes: they hold the output by then). A model
+  // may then run the layer in place when the layer that produced x does not
+  // read its output in backward.
+  virtual bool supports_in_place() const { return false; }
 
   // Final-layer softmax fused with cross-entropy: when set, a layer whose
   // activation is softmax outputs logits instead of probabilities and its
