@@ -12,15 +12,38 @@
 
 namespace digitnet {
 
+// Buffers. Training keeps every layer's output for backward: acts[i] is the
+// output of layer i, an owned tensor or a view of the storage it shares:
+//  * a reshape layer (Layer::is_reshape, e.g. Flatten) is not called: its output
+//    is a view of its input and, in backward, its dx a view of its dy;
+//  * an in-place layer (Layer::supports_in_place, e.g. Dropout) writes over its
+//    input when the layer that owns that storage does not read its output in
+//    backward (e.g. MaxPooling2D); in inference always, unless the storage is
+//    the caller's input.
+// Gradients: only dy and dx of the layer running backward are live, so grads[i]
+// = dLoss/d acts[i] are views into two ping-pong buffers, each grown to the
+// largest gradient it holds (a reshape's dx stays in its dy's buffer).
 struct Sequential::Impl {
   std::unique_ptr<ThreadPool> pool;
   std::vector<Tensor> acts;   // acts[i]: output of layer i (training step)
-  std::vector<Tensor> grads;  // grads[i]: dLoss/d acts[i]
+  std::vector<Tensor> grads;  // grads[i]: dLoss/d acts[i], views into grad_buf
+  Tensor grad_buf[2];
   Rng train_rng{0};
   bool fused_softmax = false;  // last layer emits logits during training
   std::vector<Param*> params;  // cached parameter list (fixed order)
   std::map<std::string, int> name_counts;
 };
+
+namespace {
+
+// Grows an owned buffer to at least n elements, never shrinks it (a batch of
+// another size must not reallocate or re-touch the pages every call).
+float* grow(Tensor& buf, int64_t n) {
+  if (buf.size() < n) buf.resize({n});
+  return buf.data();
+}
+
+}  // namespace
 
 namespace {
 
@@ -147,35 +170,117 @@ void Sequential::compile(OptimizerPtr optimizer, LossPtr loss, std::vector<std::
   if (impl_->fused_softmax) layers_.back()->set_logits_output(true);
 }
 
-void Sequential::forward(const Tensor& x, bool training, std::vector<Tensor>& acts,
-                         Rng* rng) const {
+std::vector<Sequential::Storage> Sequential::plan(bool training) const {
+  std::vector<Storage> st(layers_.size(), Storage::own);
+  int owner = -1;  // layer whose storage holds the current activation (-1: the input)
+  for (std::size_t i = 0; i < layers_.size(); ++i) {
+    const Layer& l = *layers_[i];
+    if (l.is_reshape()) {
+      st[i] = Storage::reshape;
+    } else if (l.supports_in_place() && owner >= 0 &&
+               (!training || !layers_[static_cast<std::size_t>(owner)]->backward_reads_output())) {
+      st[i] = Storage::in_place;
+    } else {
+      owner = static_cast<int>(i);
+    }
+  }
+  return st;
+}
+
+void Sequential::check_input(const Tensor& x) const {
   if (layers_.empty()) throw Error("the model has no layers");
   if (x.rank() != static_cast<int>(input_shape_.size()) + 1 ||
       !std::equal(input_shape_.begin(), input_shape_.end(), x.shape().begin() + 1))
     throw Error("input of shape " + shape_str(x.shape()) + " does not match the model's input " +
                 shape_str(with_batch(x.rank() > 0 ? x.dim(0) : 0, input_shape_)));
-  acts.resize(layers_.size());
+}
+
+void Sequential::forward(const Tensor& x, bool training, std::vector<Tensor>& acts, Tensor* bufs,
+                         Rng* rng) const {
+  check_input(x);
+  const std::vector<Storage> st = plan(training);
+  const std::size_t L = layers_.size();
+  const int64_t n = x.dim(0);
+  acts.resize(L);
+  // Inference: the side (ping-pong buffer) of every owned output, and the sizes.
+  std::vector<int> side;
+  if (bufs) {
+    side.assign(L, 0);
+    int64_t cap[2] = {0, 0};
+    int cur = -1;  // side of the current activation (-1: the input)
+    for (std::size_t i = 0; i < L; ++i) {
+      if (st[i] == Storage::own) {
+        cur = cur == 0 ? 1 : 0;
+        cap[cur] = std::max(cap[cur], n * shape_size(layers_[i]->output_shape()));
+      }
+      side[i] = cur;
+    }
+    grow(bufs[0], cap[0]);
+    grow(bufs[1], cap[1]);
+  }
   Context ctx{training, impl_->pool.get(), rng};
-  for (size_t i = 0; i < layers_.size(); ++i)
-    layers_[i]->forward(i == 0 ? x : acts[i - 1], acts[i], ctx);
+  for (std::size_t i = 0; i < L; ++i) {
+    const Tensor& in = i == 0 ? x : acts[i - 1];
+    Tensor& out = acts[i];
+    // The input is only ever read through `in` (a const reference), also as a view.
+    float* in_data = const_cast<float*>(in.data());
+    switch (st[i]) {
+      case Storage::reshape:
+        out = Tensor::view(in_data, with_batch(n, layers_[i]->output_shape()), in.size());
+        continue;
+      case Storage::in_place:
+        out = Tensor::view(in_data, in.shape());
+        break;
+      case Storage::own: {
+        if (bufs) {
+          Tensor& b = bufs[side[i]];
+          out = Tensor::view(b.data(), {0}, b.size());
+        } else if (out.is_view()) {
+          out = Tensor();
+        }
+        break;
+      }
+    }
+    layers_[i]->forward(in, out, ctx);
+  }
 }
 
 std::pair<double, double> Sequential::train_step(const Tensor& x, std::span<const int32_t> y,
                                                  float lr) {
   if (!compiled()) throw Error("train_step: compile() the model first");
   auto& im = *impl_;
-  forward(x, true, im.acts, &im.train_rng);
-  im.grads.resize(layers_.size());
+  forward(x, true, im.acts, nullptr, &im.train_rng);
+  const std::size_t L = layers_.size();
+  const int64_t n = x.dim(0);
+  // Ping-pong gradient buffers: grads[L-1] on side 0; layer i's dx on the other
+  // side of its dy, except a reshape's, which is a view of its dy.
+  std::vector<int> side(L, 0);
+  int64_t cap[2] = {im.acts.back().size(), 0};
+  for (std::size_t i = L - 1; i > 0; --i) {
+    side[i - 1] = layers_[i]->is_reshape() ? side[i] : 1 - side[i];
+    cap[side[i - 1]] = std::max(cap[side[i - 1]], im.acts[i - 1].size());
+  }
+  grow(im.grad_buf[0], cap[0]);
+  grow(im.grad_buf[1], cap[1]);
+  auto grad_view = [&](std::size_t i) {
+    Tensor& b = im.grad_buf[side[i]];
+    return Tensor::view(b.data(), im.acts[i].shape(), b.size());
+  };
+  im.grads.resize(L);
+  im.grads[L - 1] = grad_view(L - 1);
   const Tensor& out = im.acts.back();
   const double loss = loss_->compute(out, Targets{y, nullptr}, &im.grads.back(), true);
-  const int64_t n = out.dim(0), k = out.size() / n;
+  const int64_t k = out.size() / n;
   int64_t correct = 0;
   for (int64_t i = 0; i < n; ++i)
     correct += argmax_row(out.data() + i * k, k) == y[static_cast<size_t>(i)];
   Context ctx{true, im.pool.get(), &im.train_rng};
-  for (size_t i = layers_.size(); i-- > 0;)
+  for (std::size_t i = L; i-- > 0;) {
+    if (i > 0) im.grads[i - 1] = grad_view(i - 1);
+    if (layers_[i]->is_reshape()) continue;  // dx is dy, viewed with x's shape
     layers_[i]->backward(i == 0 ? x : im.acts[i - 1], im.acts[i], im.grads[i],
                          i == 0 ? nullptr : &im.grads[i - 1], ctx);
+  }
   optimizer_->step(im.params, lr);
   return {loss, static_cast<double>(correct) / static_cast<double>(n)};
 }
@@ -193,7 +298,7 @@ Tensor Sequential::predict(const Tensor& x, int batch_size) const {
     const int64_t e = std::min<int64_t>(n, b + batch_size);
     xb.resize(with_batch(e - b, input_shape_));
     std::copy(x.data() + b * per, x.data() + e * per, xb.data());
-    forward(xb, false, acts, nullptr);
+    forward(xb, false, acts, nullptr, nullptr);
     const Tensor& y = acts.back();
     if (out.empty()) out = Tensor(with_batch(n, output_shape()));
     std::copy(y.data(), y.data() + y.size(), out.data() + b * (y.size() / (e - b)));
@@ -230,7 +335,7 @@ Evaluation Sequential::evaluate(const Dataset& data, int batch_size) const {
     idx.resize(static_cast<size_t>(e - b));
     std::iota(idx.begin(), idx.end(), b);
     data.batch(idx, xb, yb);
-    forward(xb, false, acts, nullptr);
+    forward(xb, false, acts, nullptr, nullptr);
     const Tensor& out = acts.back();
     loss_sum +=
         loss->compute(out, Targets{yb, nullptr}, nullptr, logits) * static_cast<double>(e - b);

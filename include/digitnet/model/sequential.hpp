@@ -101,8 +101,15 @@ class Sequential {
 
  private:
   struct Impl;
+  // How a layer's output is stored (see Impl in sequential.cpp).
+  enum class Storage : uint8_t { own, reshape, in_place };
   bool outputs_are_logits() const;
-  void forward(const Tensor& x, bool training, std::vector<Tensor>& acts, Rng* rng) const;
+  std::vector<Storage> plan(bool training) const;
+  void check_input(const Tensor& x) const;
+  // Runs every layer on x into acts. Training (bufs == nullptr): owned outputs
+  // kept for backward. Inference: owned outputs are views into bufs[0..1].
+  void forward(const Tensor& x, bool training, std::vector<Tensor>& acts, Tensor* bufs,
+               Rng* rng) const;
 
   Shape input_shape_;
   uint64_t seed_;

@@ -1,0 +1,227 @@
+// Sequential's shared buffers (see src/model/sequential.cpp): reshape layers as
+// views, Dropout in place after a layer that does not read its output, two
+// ping-pong gradient buffers, and the reusable inference workspace. Each model
+// is trained with train_step and, alongside, by the plain algorithm (one tensor
+// per activation and per gradient, every layer called); weights, losses and
+// predictions must be bit-identical.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "digitnet/digitnet.hpp"
+#include "synthetic.hpp"
+
+using namespace digitnet;
+
+namespace {
+
+bool bit_equal(const Tensor& a, const Tensor& b) {
+  return a.shape() == b.shape() &&
+         std::memcmp(a.data(), b.data(), sizeof(float) * static_cast<std::size_t>(a.size())) == 0;
+}
+
+// The plain algorithm on the model's own layers, optimizer and loss.
+double plain_train_step(Sequential& m, ThreadPool& pool, Rng& rng, const Tensor& x,
+                        std::span<const int32_t> y, float lr) {
+  const auto layers = m.layers();
+  const std::size_t L = layers.size();
+  std::vector<Tensor> acts(L), grads(L);
+  Context ctx{true, &pool, &rng};
+  for (std::size_t i = 0; i < L; ++i) layers[i]->forward(i == 0 ? x : acts[i - 1], acts[i], ctx);
+  const double loss = m.loss()->compute(acts.back(), Targets{y, nullptr}, &grads.back(), true);
+  for (std::size_t i = L; i-- > 0;)
+    layers[i]->backward(i == 0 ? x : acts[i - 1], acts[i], grads[i],
+                        i == 0 ? nullptr : &grads[i - 1], ctx);
+  m.optimizer()->step(m.params(), lr);
+  return loss;
+}
+
+Tensor plain_logits(const Sequential& m, ThreadPool& pool, const Tensor& x) {
+  const auto layers = m.layers();
+  std::vector<Tensor> acts(layers.size());
+  Context ctx{false, &pool, nullptr};
+  for (std::size_t i = 0; i < layers.size(); ++i)
+    layers[i]->forward(i == 0 ? x : acts[i - 1], acts[i], ctx);
+  return acts.back();
+}
+
+struct Net {
+  std::string name;
+  std::function<void(Sequential&)> add;
+};
+
+std::vector<Net> nets() {
+  return {
+      {"flatten_first_mlp",
+       [](Sequential& m) {
+         m.add(Flatten());
+         m.add(Dense(16, relu));
+         m.add(Dropout(0.3f));  // after Dense relu (reads y): not in place
+         m.add(Dense(4, softmax));
+       }},
+      {"pool_dropout_flatten",
+       [](Sequential& m) {
+         m.add(Conv2D(4, 3, relu));
+         m.add(MaxPooling2D(2));
+         m.add(Dropout(0.25f));  // in place over the pooling output
+         m.add(Flatten());
+         m.add(Dense(8, relu));
+         m.add(Dropout(0.5f));
+         m.add(Dense(4, softmax));
+       }},
+      {"flatten_then_dropouts",
+       [](Sequential& m) {
+         m.add(Conv2D(3, 3, tanh_act));
+         m.add(AveragePooling2D(2));
+         m.add(Flatten());
+         m.add(Dropout(0.2f));  // in place through the Flatten view
+         m.add(Dropout(0.1f));  // and again
+         m.add(Dense(8, linear));
+         m.add(Dropout(0.3f));  // after a linear Dense (does not read y): in place
+         m.add(Dense(4, softmax));
+       }},
+      {"dropout_first_and_batchnorm",
+       [](Sequential& m) {
+         m.add(Dropout(0.2f));  // reads the caller's input: never in place
+         m.add(Conv2D(2, 3, relu));
+         m.add(BatchNormalization());
+         m.add(Dropout(0.2f));  // after BatchNorm (reads y by default): not in place
+         m.add(Flatten());
+         m.add(Flatten());
+         m.add(Dense(4));
+       }},
+  };
+}
+
+class SharedBuffers : public ::testing::TestWithParam<std::tuple<Net, int>> {};
+
+TEST_P(SharedBuffers, TrainingAndInferenceMatchThePlainAlgorithmBitForBit) {
+  const auto& [net, threads] = GetParam();
+  const uint64_t seed = 5;
+  auto make = [&] {
+    Sequential m({1, 10, 10}, seed, threads);
+    net.add(m);
+    m.compile(Adam(3e-3f), sparse_categorical_crossentropy());
+    return m;
+  };
+  Sequential a = make(), b = make();
+  ThreadPool pool(threads);
+  Rng rng(seed ^ 0x7261696E5F726E67ull);  // Sequential's training stream
+  const Dataset data = digitnet::testing::band_dataset(70, 4, 10, 10, 3);
+  Tensor x;
+  std::vector<int32_t> y;
+  std::vector<int64_t> idx;
+  for (int step = 0; step < 6; ++step) {
+    const int64_t n = step == 3 ? 7 : 16;  // a smaller batch in between
+    idx.clear();
+    for (int64_t i = 0; i < n; ++i) idx.push_back((step * 16 + i) % data.size());
+    data.batch(idx, x, y);
+    const double la = a.train_step(x, y, 3e-3f).first;
+    const double lb = plain_train_step(b, pool, rng, x, y, 3e-3f);
+    ASSERT_EQ(la, lb) << "step " << step;
+  }
+  const auto wa = a.get_weights(), wb = b.get_weights();
+  ASSERT_EQ(wa.size(), wb.size());
+  for (std::size_t i = 0; i < wa.size(); ++i) EXPECT_TRUE(bit_equal(wa[i], wb[i])) << i;
+
+  // predict: one batch, several batches (the last one short), batch 1 — the
+  // probabilities of the plain forward, bit for bit.
+  const Tensor all = data.images(0, 23);
+  Tensor p = plain_logits(b, pool, all);
+  const Tensor p1 = a.predict(all, 100), p5 = a.predict(all, 5), pb1 = a.predict(all, 1);
+  const int64_t k = p.size() / 23;
+  for (int64_t r = 0; r < 23; ++r) {  // softmax as predict does it
+    float* row = p.data() + r * k;
+    float mx = row[0];
+    for (int64_t j = 1; j < k; ++j) mx = std::max(mx, row[j]);
+    double s = 0;
+    for (int64_t j = 0; j < k; ++j) s += (row[j] = std::exp(row[j] - mx));
+    const float inv = static_cast<float>(1.0 / s);
+    for (int64_t j = 0; j < k; ++j) row[j] *= inv;
+  }
+  EXPECT_TRUE(bit_equal(p1, p));
+  EXPECT_TRUE(bit_equal(p5, p));
+  EXPECT_TRUE(bit_equal(pb1, p));
+  // A (N, 100) input is read as (N, 1, 10, 10), without a copy.
+  Tensor flat = all;
+  flat.reshape({23, 100});
+  EXPECT_TRUE(bit_equal(a.predict(flat, 9), p));
+  // evaluate uses the same workspace; twice gives the same result.
+  const Evaluation e1 = a.evaluate(data, 32), e2 = a.evaluate(data, 70);
+  EXPECT_EQ(e1.accuracy, e2.accuracy);
+  EXPECT_NEAR(e1.loss, e2.loss, 1e-6);
+}
+
+INSTANTIATE_TEST_SUITE_P(Nets, SharedBuffers,
+                         ::testing::Combine(::testing::ValuesIn(nets()), ::testing::Values(1, 3)),
+                         [](const auto& info) {
+                           return std::get<0>(info.param).name + "_t" +
+                                  std::to_string(std::get<1>(info.param));
+                         });
+
+// Identity layers that record how Sequential called them.
+struct Calls {
+  int forwards = 0, in_place = 0, backwards = 0;
+};
+class Probe final : public Layer {
+ public:
+  Probe(Calls* c, bool reshape) : calls_(c), reshape_(reshape) {}
+  std::string type() const override { return "Probe"; }
+  Shape build(const Shape& s, Rng&) override {
+    input_shape_ = s;
+    output_shape_ = reshape_ ? Shape{shape_size(s)} : s;
+    return output_shape_;
+  }
+  void forward(const Tensor& x, Tensor& y, const Context&) override {
+    ++calls_->forwards;
+    calls_->in_place += x.data() == y.data();
+    y.resize(with_batch(x.dim(0), output_shape_));
+    if (y.data() != x.data()) std::copy(x.data(), x.data() + x.size(), y.data());
+  }
+  void backward(const Tensor& x, const Tensor&, const Tensor& dy, Tensor* dx,
+                const Context&) override {
+    ++calls_->backwards;
+    if (!dx) return;
+    dx->resize(x.shape());
+    std::copy(dy.data(), dy.data() + dy.size(), dx->data());
+  }
+  nlohmann::json config() const override { return {}; }
+  bool is_reshape() const override { return reshape_; }
+  bool backward_reads_output() const override { return false; }
+  bool supports_in_place() const override { return !reshape_; }
+
+ private:
+  Calls* calls_;
+  bool reshape_;
+};
+
+TEST(SharedBuffers, ReshapeLayersAreSkippedAndInPlaceFollowsTheOwnersBackward) {
+  Calls after_pool, after_dense, reshape;
+  Sequential m({1, 6, 6}, 1, 2);
+  m.add(Conv2D(2, 3, relu));
+  m.add(MaxPooling2D(2));
+  m.add(std::make_unique<Probe>(&after_pool, false));  // pooling does not read y: in place
+  m.add(std::make_unique<Probe>(&reshape, true));
+  m.add(Dense(5, relu));
+  m.add(std::make_unique<Probe>(&after_dense, false));  // Dense relu reads y: not in training
+  m.add(Dense(3, softmax));
+  m.compile(SGD(0.1f), sparse_categorical_crossentropy());
+  Tensor x({4, 1, 6, 6}, 0.5f);
+  const std::vector<int32_t> y = {0, 1, 2, 0};
+  m.train_step(x, y, 0.1f);
+  EXPECT_EQ(after_pool.forwards, 1);
+  EXPECT_EQ(after_pool.in_place, 1);
+  EXPECT_EQ(after_pool.backwards, 1);
+  EXPECT_EQ(after_dense.forwards, 1);
+  EXPECT_EQ(after_dense.in_place, 0);
+  EXPECT_EQ(reshape.forwards + reshape.backwards, 0) << "a reshape layer is a view";
+  m.predict(x);
+  EXPECT_EQ(after_dense.forwards, 2);
+  EXPECT_EQ(after_dense.in_place, 1) << "inference runs in place after any layer";
+  EXPECT_EQ(reshape.forwards, 0);
+}
+
+}  // namespace
