@@ -23,15 +23,42 @@ ThreadPool::~ThreadPool() {
   for (auto& w : workers_) w.join();
 }
 
+namespace {
+
+// Waits actively until done() or `limit` has passed; returns done(). It pauses
+// first, then yields its core, so a thread that is waiting for a descheduled one
+// (more threads than cores) does not hold the core that one needs.
+template <class Done>
+bool spin_until(Done done, std::chrono::microseconds limit) {
+  const auto end = std::chrono::steady_clock::now() + limit;
+  for (int round = 0;; ++round) {
+    for (int i = 0; i < 64; ++i) {
+      if (done()) return true;
+#if defined(__x86_64__) || defined(__i386__)
+      __builtin_ia32_pause();
+#endif
+    }
+    if (round >= 16) std::this_thread::yield();
+    if (std::chrono::steady_clock::now() >= end) return done();
+  }
+}
+
+}  // namespace
+
 void ThreadPool::worker(int t) {
   uint64_t seen = 0;
   for (;;) {
     const std::function<void(int)>* job;
+    spin_until([&] { return generation_.load(std::memory_order_acquire) != seen; }, kSpin);
     {
       std::unique_lock<std::mutex> lock(mu_);
-      start_cv_.wait(lock, [&] { return stop_ || generation_ != seen; });
+      if (!stop_ && generation_.load(std::memory_order_relaxed) == seen) {
+        sleepers_.fetch_add(1);
+        start_cv_.wait(lock, [&] { return stop_ || generation_.load() != seen; });
+        sleepers_.fetch_sub(1);
+      }
       if (stop_) return;
-      seen = generation_;
+      seen = generation_.load();
       job = job_;
     }
     std::exception_ptr err;
@@ -40,10 +67,13 @@ void ThreadPool::worker(int t) {
     } catch (...) {
       err = std::current_exception();
     }
-    {
+    if (err) {
       std::lock_guard<std::mutex> lock(mu_);
-      if (err && !error_) error_ = err;
-      if (--pending_ == 0) done_cv_.notify_one();
+      if (!error_) error_ = err;
+    }
+    if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      std::lock_guard<std::mutex> lock(mu_);  // pairs with the caller's wait
+      done_cv_.notify_one();
     }
   }
 }
@@ -53,14 +83,16 @@ void ThreadPool::run(const std::function<void(int)>& fn) {
     fn(0);
     return;
   }
+  bool wake;
   {
     std::lock_guard<std::mutex> lock(mu_);
     job_ = &fn;
-    pending_ = size_ - 1;
+    pending_.store(size_ - 1);
     error_ = nullptr;
-    ++generation_;
+    generation_.fetch_add(1, std::memory_order_release);
+    wake = sleepers_.load() > 0;
   }
-  start_cv_.notify_all();
+  if (wake) start_cv_.notify_all();
   std::exception_ptr mine;
   try {
     fn(0);
@@ -68,9 +100,12 @@ void ThreadPool::run(const std::function<void(int)>& fn) {
     mine = std::current_exception();
   }
   std::exception_ptr theirs;
-  {
+  if (!spin_until([&] { return pending_.load(std::memory_order_acquire) == 0; }, kSpin)) {
     std::unique_lock<std::mutex> lock(mu_);
-    done_cv_.wait(lock, [&] { return pending_ == 0; });
+    done_cv_.wait(lock, [&] { return pending_.load() == 0; });
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
     job_ = nullptr;
     theirs = error_;
     error_ = nullptr;

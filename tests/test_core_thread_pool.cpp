@@ -1,0 +1,61 @@
+// The pool's hand-off (spin, then sleep) under back-to-back jobs, jobs after
+// the workers went to sleep, exceptions, and destruction while workers spin.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+#include "digitnet/core/thread_pool.hpp"
+
+using namespace digitnet;
+
+TEST(ThreadPoolHandOff, EveryParticipantRunsEveryJobOnce) {
+  for (int threads : {2, 3}) {
+    ThreadPool pool(threads);
+    std::vector<long> count(static_cast<std::size_t>(threads), 0);
+    for (int job = 0; job < 5000; ++job)  // back to back: workers never sleep
+      pool.run([&](int t) { ++count[static_cast<std::size_t>(t)]; });
+    for (int t = 0; t < threads; ++t) EXPECT_EQ(count[static_cast<std::size_t>(t)], 5000);
+    for (int job = 0; job < 5; ++job) {  // workers asleep between jobs
+      std::this_thread::sleep_for(std::chrono::milliseconds(3));
+      pool.run([&](int t) { ++count[static_cast<std::size_t>(t)]; });
+    }
+    for (int t = 0; t < threads; ++t) EXPECT_EQ(count[static_cast<std::size_t>(t)], 5005);
+  }
+}
+
+TEST(ThreadPoolHandOff, ResultsOfWorkersAreVisibleToTheCaller) {
+  ThreadPool pool(2);
+  std::vector<int> out(2000, 0);
+  for (int round = 1; round <= 200; ++round) {
+    pool.parallel_for(2000, [&](int64_t b, int64_t e, int) {
+      for (int64_t i = b; i < e; ++i) out[static_cast<std::size_t>(i)] = round;
+    });
+    for (int v : out) ASSERT_EQ(v, round);
+  }
+}
+
+TEST(ThreadPoolHandOff, WorkerExceptionReachesTheCallerAndThePoolStaysUsable) {
+  ThreadPool pool(2);
+  for (int i = 0; i < 100; ++i) {
+    EXPECT_THROW(pool.run([](int t) {
+      if (t == 1) throw std::runtime_error("worker failed");
+    }),
+                 std::runtime_error);
+    std::atomic<int> ran{0};
+    pool.run([&](int) { ++ran; });
+    EXPECT_EQ(ran.load(), 2);
+  }
+}
+
+TEST(ThreadPoolHandOff, DestroyedWhileWorkersSpinOrSleep) {
+  for (int i = 0; i < 50; ++i) {
+    ThreadPool pool(3);
+    pool.run([](int) {});
+    if (i % 2) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }  // destructor joins: must not hang
+  SUCCEED();
+}
