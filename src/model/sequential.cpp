@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdio>
 #include <map>
+#include <mutex>
 #include <numeric>
 
 #include "digitnet/core/error.hpp"
@@ -23,6 +24,9 @@ namespace digitnet {
 // Gradients: only dy and dx of the layer running backward are live, so grads[i]
 // = dLoss/d acts[i] are views into two ping-pong buffers, each grown to the
 // largest gradient it holds (a reshape's dx stays in its dy's buffer).
+// Inference (predict/evaluate, const) uses its own workspace, kept between calls
+// and guarded by a mutex: outputs go to two ping-pong buffers (a layer never
+// writes the buffer it reads), and the input is read in place (no copy).
 struct Sequential::Impl {
   std::unique_ptr<ThreadPool> pool;
   std::vector<Tensor> acts;   // acts[i]: output of layer i (training step)
@@ -32,6 +36,13 @@ struct Sequential::Impl {
   bool fused_softmax = false;  // last layer emits logits during training
   std::vector<Param*> params;  // cached parameter list (fixed order)
   std::map<std::string, int> name_counts;
+
+  std::mutex infer_mu;  // guards the inference workspace below
+  std::vector<Tensor> infer_acts;
+  Tensor infer_buf[2];
+  Tensor infer_x;  // evaluate: the batch as floats
+  std::vector<int32_t> infer_y;
+  std::vector<int64_t> infer_idx;
 };
 
 namespace {
@@ -292,16 +303,18 @@ Tensor Sequential::predict(const Tensor& x, int batch_size) const {
   if (shape_size(input_shape_) != per)
     throw Error("predict: input of shape " + shape_str(x.shape()) +
                 " does not match the model's input " + shape_str(input_shape_));
-  std::vector<Tensor> acts;
-  Tensor out, xb;
+  auto& ws = *impl_;
+  std::lock_guard<std::mutex> lock(ws.infer_mu);
+  Tensor out(with_batch(n, output_shape()));
+  const int64_t k = out.size() / n;
   for (int64_t b = 0; b < n; b += batch_size) {
     const int64_t e = std::min<int64_t>(n, b + batch_size);
-    xb.resize(with_batch(e - b, input_shape_));
-    std::copy(x.data() + b * per, x.data() + e * per, xb.data());
-    forward(xb, false, acts, nullptr, nullptr);
-    const Tensor& y = acts.back();
-    if (out.empty()) out = Tensor(with_batch(n, output_shape()));
-    std::copy(y.data(), y.data() + y.size(), out.data() + b * (y.size() / (e - b)));
+    // Rows [b, e) read in place, shaped as the model's input (only read).
+    const Tensor xb =
+        Tensor::view(const_cast<float*>(x.data()) + b * per, with_batch(e - b, input_shape_));
+    forward(xb, false, ws.infer_acts, ws.infer_buf, nullptr);
+    const Tensor& y = ws.infer_acts.back();
+    std::copy(y.data(), y.data() + y.size(), out.data() + b * k);
   }
   if (outputs_are_logits()) softmax_rows(out);
   return out;
@@ -324,10 +337,11 @@ Evaluation Sequential::evaluate(const Dataset& data, int batch_size) const {
                 " classes but the model outputs " + std::to_string(k));
   Evaluation ev;
   ev.confusion.assign(static_cast<size_t>(k), std::vector<int64_t>(static_cast<size_t>(k), 0));
-  std::vector<Tensor> acts;
-  Tensor xb;
-  std::vector<int32_t> yb;
-  std::vector<int64_t> idx;
+  auto& ws = *impl_;
+  std::lock_guard<std::mutex> lock(ws.infer_mu);
+  Tensor& xb = ws.infer_x;
+  std::vector<int32_t>& yb = ws.infer_y;
+  std::vector<int64_t>& idx = ws.infer_idx;
   double loss_sum = 0;
   const bool logits = outputs_are_logits();
   for (int64_t b = 0; b < data.size(); b += batch_size) {
@@ -335,8 +349,8 @@ Evaluation Sequential::evaluate(const Dataset& data, int batch_size) const {
     idx.resize(static_cast<size_t>(e - b));
     std::iota(idx.begin(), idx.end(), b);
     data.batch(idx, xb, yb);
-    forward(xb, false, acts, nullptr, nullptr);
-    const Tensor& out = acts.back();
+    forward(xb, false, ws.infer_acts, ws.infer_buf, nullptr);
+    const Tensor& out = ws.infer_acts.back();
     loss_sum +=
         loss->compute(out, Targets{yb, nullptr}, nullptr, logits) * static_cast<double>(e - b);
     for (int64_t i = 0; i < e - b; ++i) {
