@@ -6,7 +6,9 @@
 //             dW = xᵀ·dz,  db = Σ_n dz,  dx = dz·Wᵀ
 // The batch is split over the pool by rows for the products that are per row (y, dx)
 // and by rows of W for dW, so no cross-thread reduction is needed: results do not
-// depend on the thread count.
+// depend on the thread count. A forward batch smaller than the pool (single-image
+// latency) with a large W is split by output units instead: columns j0..j1 of
+// y = x·W[:, j0:j1] (the same values up to rounding: the kernel may sum in another order).
 #include <algorithm>
 
 #include "digitnet/core/kernels.hpp"
@@ -49,6 +51,23 @@ class DenseLayer final : public Layer {
     const Activation a = effective();
     const float* W = kernel_.value.data();
     const float* b = bias_.value.data();
+    // Worth a split only when the product outweighs waking the pool (~10 µs).
+    if (n < ctx.pool->size() && u >= 2 * ctx.pool->size() && in_ * u >= (int64_t{1} << 18)) {
+      // Columns [j0, j1) of every row; softmax needs whole rows, so it comes after.
+      ctx.pool->parallel_for(u, [&](int64_t j0, int64_t j1, int) {
+        kernels::sgemm(false, false, static_cast<int>(n), static_cast<int>(j1 - j0),
+                       static_cast<int>(in_), 1.0f, x.data(), static_cast<int>(in_), W + j0,
+                       static_cast<int>(u), 0.0f, y.data() + j0, static_cast<int>(u));
+        for (int64_t r = 0; r < n; ++r) {
+          float* yr = y.data() + r * u;
+          if (use_bias_)
+            for (int64_t j = j0; j < j1; ++j) yr[j] += b[j];
+          if (a != Activation::softmax) detail::activation_forward(a, kAlpha, yr + j0, 1, j1 - j0);
+        }
+      });
+      if (a == Activation::softmax) detail::activation_forward(a, kAlpha, y.data(), n, u);
+      return;
+    }
     ctx.pool->parallel_for(n, [&](int64_t r0, int64_t r1, int) {
       float* yr = y.data() + r0 * u;
       kernels::sgemm(false, false, static_cast<int>(r1 - r0), static_cast<int>(u),
