@@ -102,6 +102,7 @@ class Conv2DLayer final : public Layer {
     const float* W = kernel_.value.data();
     const float* b = use_bias_ ? bias_.value.data() : nullptr;
     const int64_t out_per = int64_t{filters_} * oh_ * ow_;
+    if (n == 1 && threads > 1 && forward_split_filters(x, y, ctx)) return;
     ctx.pool->run([&](int t) {
       const auto [s0, s1] = ThreadPool::chunk(n, threads, t);
       for (int64_t s = s0; s < s1; s += kSub) {
@@ -226,6 +227,26 @@ class Conv2DLayer final : public Layer {
     }
   }
 
+  // One sample (the latency case): the filters are split over the pool instead
+  // of the batch. Returns false when oneDNN has no kernel for a share.
+  bool forward_split_filters(const Tensor& x, Tensor& y, const Context& ctx) {
+    const int threads = ctx.pool->size(), P = oh_ * ow_, K = c_ * k_ * k_;
+    for (int t = 0; t < threads; ++t) {
+      const auto [f0, f1] = ThreadPool::chunk(filters_, threads, t);
+      if (f0 < f1 && !engine(t, 1, ctx.training, static_cast<int>(f1 - f0))) return false;
+    }
+    ctx.pool->run([&](int t) {
+      const auto [f0, f1] = ThreadPool::chunk(filters_, threads, t);
+      if (f0 == f1) return;
+      float* ys = y.sample(0) + f0 * P;
+      engine(t, 1, ctx.training, static_cast<int>(f1 - f0))
+          ->forward(x.sample(0), kernel_.value.data() + f0 * K,
+                    use_bias_ ? bias_.value.data() + f0 : nullptr, ys);
+      if (act_ != Activation::relu) detail::activation_forward(act_, kAlpha, ys, 1, (f1 - f0) * P);
+    });
+    return true;
+  }
+
   // Participant t's one-sample im2col buffer (K, P), allocated on first use.
   float* col_buffer(int t) {
     auto& col = col_[static_cast<std::size_t>(t)];
@@ -233,22 +254,28 @@ class Conv2DLayer final : public Layer {
     return col.data();
   }
 
-  // Participant t's oneDNN convolution for sub-batches of m samples (created on
-  // first use and kept; null when oneDNN has no kernel: use im2col).
-  kernels::DnnlConv* engine(int t, int m, bool training) {
+  // Participant t's oneDNN convolution for sub-batches of m samples and f filters
+  // (all by default), created on first use and kept; null when oneDNN has no
+  // kernel: use im2col.
+  kernels::DnnlConv* engine(int t, int m, bool training, int f = 0) {
+    if (f == 0) f = filters_;
     auto& cache = engines_[static_cast<std::size_t>(t)];
     for (const Engine& e : cache)
-      if (e.n == m && e.training == training) return e.conv.get();
+      if (e.n == m && e.f == f && e.training == training) return e.conv.get();
     kernels::ConvGeometry g;
-    g.n = m, g.c = c_, g.h = h_, g.w = w_, g.f = filters_, g.kh = k_, g.kw = k_;
+    g.n = m, g.c = c_, g.h = h_, g.w = w_, g.f = f, g.kh = k_, g.kw = k_;
     g.stride = stride_, g.pad_top = pad_top_, g.pad_left = pad_left_, g.oh = oh_, g.ow = ow_;
     const bool relu = act_ == Activation::relu;
     std::unique_ptr<kernels::DnnlConv> conv;
-    if (k_ == 3 && stride_ == 1 && c_ >= 16 && filters_ >= 16)
-      conv = kernels::DnnlConv::create(g, kernels::ConvAlgo::winograd, training, use_bias_, relu);
+    // Winograd is planned for training even for inference: oneDNN's inference
+    // variant transforms the weights in a separate reorder that costs more than the
+    // convolution itself at batch 1 (0.17 vs 0.07 ms here), and the weights may
+    // change between calls, so that transform cannot be kept.
+    if (k_ == 3 && stride_ == 1 && c_ >= 16 && f >= 16)
+      conv = kernels::DnnlConv::create(g, kernels::ConvAlgo::winograd, true, use_bias_, relu);
     if (!conv)
       conv = kernels::DnnlConv::create(g, kernels::ConvAlgo::direct, training, use_bias_, relu);
-    cache.push_back(Engine{m, training, std::move(conv)});
+    cache.push_back(Engine{m, f, training, std::move(conv)});
     return cache.back().conv.get();
   }
 
@@ -274,7 +301,7 @@ class Conv2DLayer final : public Layer {
   }
 
   struct Engine {
-    int n;
+    int n, f;
     bool training;
     std::unique_ptr<kernels::DnnlConv> conv;
   };

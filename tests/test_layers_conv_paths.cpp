@@ -1,0 +1,125 @@
+// Conv2D's kernel paths at the layer level: oneDNN Winograd (3x3, stride 1,
+// >= 16 channels), oneDNN direct, filters split over the pool for one sample,
+// sub-batches of 16 with a remainder; each against a double-precision direct
+// convolution, and the gradients against finite differences.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "conv_reference.hpp"
+#include "digitnet/layers/layers.hpp"
+#include "layer_check.hpp"
+
+using namespace digitnet;
+
+namespace {
+
+struct PathCase {
+  std::string name;
+  int c, h, w, f, k, stride;
+  Padding padding;
+  int pad_top, pad_left, pad_bottom, pad_right;  // what 'same' means for this shape
+};
+
+void check_against_reference(const PathCase& pc, int batch, int threads, double tol) {
+  SCOPED_TRACE(pc.name + " batch " + std::to_string(batch) + " threads " + std::to_string(threads));
+  LayerPtr layer = Conv2D(pc.f, pc.k, Activation::relu, pc.stride, pc.padding);
+  Rng rng(3);
+  const Shape out = layer->build({pc.c, pc.h, pc.w}, rng);
+  std::vector<Param*> params = layer->params();
+  for (Param* p : params)
+    for (int64_t i = 0; i < p->value.size(); ++i) p->value[i] += rng.uniform(-0.2f, 0.2f);
+  kernels::ConvGeometry g;
+  g.n = batch, g.c = pc.c, g.h = pc.h, g.w = pc.w, g.f = pc.f, g.kh = pc.k, g.kw = pc.k;
+  g.stride = pc.stride, g.pad_top = pc.pad_top, g.pad_left = pc.pad_left;
+  g.oh = static_cast<int>(out[1]), g.ow = static_cast<int>(out[2]);
+
+  Tensor x({batch, pc.c, pc.h, pc.w}), y, dy(with_batch(batch, out)), dx;
+  for (int64_t i = 0; i < x.size(); ++i) x[i] = rng.uniform(-1.0f, 1.0f);
+  for (int64_t i = 0; i < dy.size(); ++i) dy[i] = rng.uniform(-1.0f, 1.0f);
+  ThreadPool pool(threads);
+  Rng ctx_rng(1);
+  for (bool training : {false, true}) {
+    Context ctx{training, &pool, &ctx_rng};
+    y = Tensor(with_batch(batch, out), std::nanf(""));
+    layer->forward(x, y, ctx);
+    const std::vector<float> xs(x.data(), x.data() + x.size());
+    const std::vector<float> ws(params[0]->value.data(),
+                                params[0]->value.data() + params[0]->value.size());
+    const std::vector<float> want = convref::forward_ref(g, xs, ws, params[1]->value.data(), true);
+    double scale = 1.0;
+    for (float v : want) scale = std::max(scale, double(std::fabs(v)));
+    for (int64_t i = 0; i < y.size(); ++i)
+      ASSERT_NEAR(y[i], want[static_cast<std::size_t>(i)], tol * scale)
+          << (training ? "training" : "inference") << " forward, element " << i;
+    if (!training) continue;
+    dx = Tensor(x.shape(), std::nanf(""));
+    layer->backward(x, y, dy, &dx, ctx);
+    std::vector<float> dz(static_cast<std::size_t>(dy.size()));
+    for (int64_t i = 0; i < dy.size(); ++i) dz[static_cast<std::size_t>(i)] = y[i] > 0 ? dy[i] : 0;
+    std::vector<float> rdx, rdw;
+    convref::backward_ref(g, xs, dz, ws, rdx, rdw);
+    for (int64_t i = 0; i < dx.size(); ++i)
+      ASSERT_NEAR(dx[i], rdx[static_cast<std::size_t>(i)], tol * scale) << "dx " << i;
+    double wscale = 1.0;
+    for (float v : rdw) wscale = std::max(wscale, double(std::fabs(v)));
+    for (int64_t i = 0; i < params[0]->grad.size(); ++i)
+      ASSERT_NEAR(params[0]->grad[i], rdw[static_cast<std::size_t>(i)], tol * wscale) << "dW " << i;
+  }
+}
+
+const std::vector<PathCase> kPaths = {
+    {"winograd_valid", 16, 10, 9, 32, 3, 1, Padding::valid, 0, 0, 0, 0},
+    {"winograd_same", 32, 7, 8, 16, 3, 1, Padding::same, 1, 1, 1, 1},
+    {"direct_5x5_same", 3, 9, 9, 6, 5, 1, Padding::same, 2, 2, 2, 2},
+    {"direct_3x3_s2_same", 4, 8, 7, 5, 3, 2, Padding::same, 0, 1, 1, 1},
+};
+
+}  // namespace
+
+TEST(Conv2DPaths, MatchDirectReferenceForEveryBatchAndThreadSplit) {
+  for (const PathCase& pc : kPaths)
+    for (int threads : {1, 2, 3})
+      for (int batch : {1, 2, 21}) check_against_reference(pc, batch, threads, 2e-4);
+}
+
+TEST(Conv2DPaths, WinogradLayerPassesTheGradientCheck) {
+  for (bool same : {false, true}) {
+    LayerPtr layer = Conv2D(16, 3, Activation::tanh, 1, same ? Padding::same : Padding::valid);
+    digitnet::testing::GradCheckOptions o;
+    o.batch = 2;
+    o.threads = 2;
+    EXPECT_TRUE(digitnet::testing::check_layer_gradients(*layer, {16, 5, 6}, o))
+        << (same ? "same" : "valid");
+  }
+}
+
+TEST(Conv2DPaths, SameSeedAndThreadsGiveIdenticalBitsAcrossLayerInstances) {
+  // Two layers with the same weights and input (fresh oneDNN objects each) give
+  // the same bits: the kernels' work split does not depend on timing.
+  for (int batch : {1, 37}) {
+    std::vector<std::vector<float>> outs;
+    for (int copy = 0; copy < 2; ++copy) {
+      LayerPtr layer = Conv2D(32, 3, Activation::relu);
+      Rng rng(9);
+      layer->build({16, 12, 12}, rng);
+      Tensor x({batch, 16, 12, 12}), y;
+      for (int64_t i = 0; i < x.size(); ++i) x[i] = rng.uniform(-1.0f, 1.0f);
+      ThreadPool pool(2);
+      Rng ctx_rng(1);
+      Context ctx{true, &pool, &ctx_rng};
+      layer->forward(x, y, ctx);
+      Tensor dx;
+      layer->backward(x, y, y, &dx, ctx);
+      std::vector<float> all(y.data(), y.data() + y.size());
+      all.insert(all.end(), dx.data(), dx.data() + dx.size());
+      for (Param* p : layer->params())
+        all.insert(all.end(), p->grad.data(), p->grad.data() + p->grad.size());
+      outs.push_back(all);
+    }
+    ASSERT_EQ(outs[0].size(), outs[1].size());
+    for (std::size_t i = 0; i < outs[0].size(); ++i) ASSERT_EQ(outs[0][i], outs[1][i]) << i;
+  }
+}
