@@ -49,14 +49,9 @@ namespace {
 
 // Grows an owned buffer to at least n elements, never shrinks it (a batch of
 // another size must not reallocate or re-touch the pages every call).
-float* grow(Tensor& buf, int64_t n) {
+void grow(Tensor& buf, int64_t n) {
   if (buf.size() < n) buf.resize({n});
-  return buf.data();
 }
-
-}  // namespace
-
-namespace {
 
 std::string snake_name(const std::string& type) {
   // "Conv2D" -> "conv2d", "MaxPooling2D" -> "max_pooling2d", "BatchNormalization" ->

@@ -65,6 +65,8 @@ class Sequential {
                std::vector<std::string> metrics = {"accuracy"});
 
   History fit(const Dataset& train, const FitOptions& options = {});
+  // evaluate/predict reuse one inference workspace (kept between calls, sized for
+  // the largest batch seen); concurrent calls on one model are serialized.
   Evaluation evaluate(const Dataset& data, int batch_size = 500) const;
   // Class probabilities (N, K) for images x (N, C, H, W) in [0, 1].
   Tensor predict(const Tensor& x, int batch_size = 500) const;
