@@ -2,8 +2,12 @@
 
 #include <omp.h>
 
+#include <algorithm>
 #include <dnnl.hpp>
 #include <unordered_map>
+#include <vector>
+
+#include "digitnet/core/tensor.hpp"
 
 namespace digitnet::kernels {
 
@@ -22,15 +26,17 @@ struct Slot {
   bool reordered = false;
 
   Slot() = default;
+  // `storage` (if not null) holds the reordered copy; it is shared with slots
+  // that are never live at the same time.
   Slot(const memory::desc& plain, const memory::desc& wanted, const dnnl::engine& eng,
-       bool to_primitive, bool from_primitive) {
+       bool to_primitive, bool from_primitive, float* storage = nullptr) {
     user = memory(plain, eng, DNNL_MEMORY_NONE);
     reordered = plain != wanted;
     if (!reordered) {
       inner = user;
       return;
     }
-    inner = memory(wanted, eng);
+    inner = storage ? memory(wanted, eng, storage) : memory(wanted, eng);
     if (to_primitive) to_inner = dnnl::reorder(user, inner);
     if (from_primitive) to_user = dnnl::reorder(inner, user);
   }
@@ -72,7 +78,18 @@ struct DnnlConv::Impl {
   dnnl::convolution_backward_weights bw;
   Slot x_w, dz_w, dw_w;
   memory w_scratch;
+
+  // Blocked copies on the input side (x for forward and for the weight gradient,
+  // then dx), on the output side (y, then dz) and the primitives' scratchpads:
+  // the calls run one after another, so each side needs one buffer.
+  std::vector<float, AlignedAllocator<float>> in_side, out_side, scratch;
 };
+
+namespace {
+std::size_t floats(const memory::desc& d) {
+  return (d.get_size() + sizeof(float) - 1) / sizeof(float);
+}
+}  // namespace
 
 DnnlConv::DnnlConv(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 DnnlConv::~DnnlConv() = default;
@@ -134,30 +151,47 @@ std::unique_ptr<DnnlConv> DnnlConv::create(const ConvGeometry& g, ConvAlgo algo,
                                                               strides, pad_l, pad_r);
     m.fwd_pd = dnnl::convolution_forward::primitive_desc(fdesc, fwd_attr, m.eng);
     m.fwd = dnnl::convolution_forward(m.fwd_pd);
-    m.fx = Slot(src_plain, m.fwd_pd.src_desc(), m.eng, true, false);
-    m.fw = Slot(w_plain, m.fwd_pd.weights_desc(), m.eng, true, false);
-    if (bias) m.fb = Slot(b_plain, m.fwd_pd.bias_desc(), m.eng, true, false);
-    m.fy = Slot(dst_plain, m.fwd_pd.dst_desc(), m.eng, false, true);
-    m.f_scratch = memory(m.fwd_pd.scratchpad_desc(), m.eng);
     if (training) {
       m.bd_pd = dnnl::convolution_backward_data::primitive_desc(
           dnnl::convolution_backward_data::desc(alg, src_any, w_any, dst_any, strides, pad_l,
                                                 pad_r),
           attr, m.eng, m.fwd_pd);
       m.bd = dnnl::convolution_backward_data(m.bd_pd);
-      m.dz_d = Slot(dst_plain, m.bd_pd.diff_dst_desc(), m.eng, true, false);
-      m.w_d = Slot(w_plain, m.bd_pd.weights_desc(), m.eng, true, false);
-      m.dx_d = Slot(src_plain, m.bd_pd.diff_src_desc(), m.eng, false, true);
-      m.d_scratch = memory(m.bd_pd.scratchpad_desc(), m.eng);
       m.bw_pd = dnnl::convolution_backward_weights::primitive_desc(
           dnnl::convolution_backward_weights::desc(alg, src_any, w_any, dst_any, strides, pad_l,
                                                    pad_r),
           attr, m.eng, m.fwd_pd);
       m.bw = dnnl::convolution_backward_weights(m.bw_pd);
-      m.x_w = Slot(src_plain, m.bw_pd.src_desc(), m.eng, true, false);
-      m.dz_w = Slot(dst_plain, m.bw_pd.diff_dst_desc(), m.eng, true, false);
+    }
+    // One buffer per side, sized for the largest user.
+    std::size_t in_n = floats(m.fwd_pd.src_desc()), out_n = floats(m.fwd_pd.dst_desc()),
+                scratch_n = floats(m.fwd_pd.scratchpad_desc());
+    if (training) {
+      in_n = std::max({in_n, floats(m.bw_pd.src_desc()), floats(m.bd_pd.diff_src_desc())});
+      out_n = std::max({out_n, floats(m.bw_pd.diff_dst_desc()), floats(m.bd_pd.diff_dst_desc())});
+      scratch_n = std::max(
+          {scratch_n, floats(m.bd_pd.scratchpad_desc()), floats(m.bw_pd.scratchpad_desc())});
+    }
+    m.in_side.resize(in_n);
+    m.out_side.resize(out_n);
+    m.scratch.resize(std::max<std::size_t>(scratch_n, 1));
+    float* in = m.in_side.data();
+    float* out = m.out_side.data();
+    float* scratch = m.scratch.data();
+    m.fx = Slot(src_plain, m.fwd_pd.src_desc(), m.eng, true, false, in);
+    m.fw = Slot(w_plain, m.fwd_pd.weights_desc(), m.eng, true, false);
+    if (bias) m.fb = Slot(b_plain, m.fwd_pd.bias_desc(), m.eng, true, false);
+    m.fy = Slot(dst_plain, m.fwd_pd.dst_desc(), m.eng, false, true, out);
+    m.f_scratch = memory(m.fwd_pd.scratchpad_desc(), m.eng, scratch);
+    if (training) {
+      m.x_w = Slot(src_plain, m.bw_pd.src_desc(), m.eng, true, false, in);
+      m.dz_w = Slot(dst_plain, m.bw_pd.diff_dst_desc(), m.eng, true, false, out);
       m.dw_w = Slot(w_plain, m.bw_pd.diff_weights_desc(), m.eng, false, true);
-      m.w_scratch = memory(m.bw_pd.scratchpad_desc(), m.eng);
+      m.w_scratch = memory(m.bw_pd.scratchpad_desc(), m.eng, scratch);
+      m.dz_d = Slot(dst_plain, m.bd_pd.diff_dst_desc(), m.eng, true, false, out);
+      m.w_d = Slot(w_plain, m.bd_pd.weights_desc(), m.eng, true, false);
+      m.dx_d = Slot(src_plain, m.bd_pd.diff_src_desc(), m.eng, false, true, in);
+      m.d_scratch = memory(m.bd_pd.scratchpad_desc(), m.eng, scratch);
     }
   } catch (const dnnl::error&) {
     return nullptr;  // no implementation for this geometry / algorithm on this CPU
