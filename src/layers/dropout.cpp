@@ -11,13 +11,17 @@
 //   keep_i = u_i >= t,  t = floor(rate · 2^32)      (P(keep) = 1 - t / 2^32)
 // Any thread can compute any element, so the mask depends only on the seed, not
 // on the thread count or the chunking. It is kept as bits (64 elements per word)
-// for backward. y_i = x_i · (keep_i ? scale : 0), scale = 1 / (1 - rate).
+// for backward. y_i = x_i · (keep_i ? scale : 0), scale = 1 / (1 - rate)
+// (four elements at a time with SSE2).
 // Dropout may run in place (y sharing x's storage): element i is read before it
 // is written, and backward reads only the shapes of x and y.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <vector>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "layers/layer_util.hpp"
 
@@ -32,6 +36,22 @@ inline uint64_t mix64(uint64_t z) {
   return z ^ (z >> 31);
 }
 constexpr uint64_t kGolden = 0x9E3779B97F4A7C15ull;
+
+// out[k] = in[k] · (bit k of word ? scale : 0) for k < m (m <= 64).
+inline void apply_word(const float* in, float* out, uint64_t word, int64_t m, float scale) {
+  int64_t k = 0;
+#if defined(__SSE2__)
+  // Four bits at a time: lane j keeps iff bit j of the nibble is set.
+  const __m128i lanes = _mm_set_epi32(8, 4, 2, 1);
+  const __m128 sc = _mm_set1_ps(scale);
+  for (; k + 4 <= m; k += 4) {
+    const __m128i nib = _mm_set1_epi32(static_cast<int>((word >> k) & 0xF));
+    const __m128 keep = _mm_castsi128_ps(_mm_cmpeq_epi32(_mm_and_si128(nib, lanes), lanes));
+    _mm_storeu_ps(out + k, _mm_mul_ps(_mm_loadu_ps(in + k), _mm_and_ps(keep, sc)));
+  }
+#endif
+  for (; k < m; ++k) out[k] = in[k] * ((word >> k) & 1 ? scale : 0.0f);
+}
 
 class DropoutLayer final : public Layer {
  public:
@@ -78,8 +98,8 @@ class DropoutLayer final : public Layer {
           word |= static_cast<uint64_t>((h >> 32) >= t) << (2 * k + 1);
         }
         bits[w] = word;
-        const int64_t i0 = 64 * w, m = std::min<int64_t>(64, n - i0);
-        for (int64_t k = 0; k < m; ++k) out[i0 + k] = in[i0 + k] * ((word >> k) & 1 ? scale : 0.0f);
+        const int64_t i0 = 64 * w;
+        apply_word(in + i0, out + i0, word, std::min<int64_t>(64, n - i0), scale);
       }
     });
   }
@@ -101,9 +121,8 @@ class DropoutLayer final : public Layer {
     const uint64_t* bits = bits_.data();
     ctx.pool->parallel_for(words, [&](int64_t w0, int64_t w1, int) {
       for (int64_t w = w0; w < w1; ++w) {
-        const uint64_t word = bits[w];
-        const int64_t i0 = 64 * w, m = std::min<int64_t>(64, n - i0);
-        for (int64_t k = 0; k < m; ++k) out[i0 + k] = in[i0 + k] * ((word >> k) & 1 ? scale : 0.0f);
+        const int64_t i0 = 64 * w;
+        apply_word(in + i0, out + i0, bits[w], std::min<int64_t>(64, n - i0), scale);
       }
     });
   }
