@@ -9,8 +9,8 @@
 #include <algorithm>
 #include <vector>
 
+#include "core/dnnl_conv.hpp"
 #include "digitnet/core/kernels.hpp"
-#include "digitnet/core/winograd.hpp"
 
 namespace {
 
@@ -98,48 +98,49 @@ BENCHMARK(BM_Col2im<false>);
 BENCHMARK(BM_Col2im<true>);
 
 // A 3x3 stride-1 'valid' convolution of nb samples C x 26 x 26 -> F x 24 x 24 (K's
-// conv2 is C = 32, F = 64), im2col + sgemm per sample (the layer's general path)
-// against Winograd F(4x4, 3x3); forward (with bias + relu) and backward-data
-// (dy F x 24 x 24 -> dx C x 26 x 26). Args: C, F, nb, tile block. The FLOP/s
-// counter counts the direct convolution's 2·MACs, so it compares the two paths.
+// conv2 is C = 32, F = 64, S's C = 64, F = 32), single-threaded: im2col + sgemm per
+// sample (the layer's fallback path) against oneDNN direct and Winograd F(4x4,3x3)
+// (the layer's path; plain NCHW in and out, reorders included). Forward (bias +
+// relu) and backward (weight gradient + input gradient). Args: C, F, nb, path
+// (0 im2col, 1 oneDNN direct, 2 oneDNN Winograd). The FLOP/s counter counts the
+// direct convolution's 2·MACs per pass, so the paths compare directly.
 constexpr int kHW = 26, kO = 24;
 
 double conv_flops(int C, int F, int nb) { return 2.0 * nb * F * C * 9.0 * kO * kO; }
 
-void BM_ConvIm2col(benchmark::State& state) {
-  digitnet::kernels::use_single_threaded_blas();
-  const int C = static_cast<int>(state.range(0)), F = static_cast<int>(state.range(1)),
-            nb = static_cast<int>(state.range(2)), K = C * 9, P = kO * kO;
-  auto x = filled(std::size_t(nb) * C * kHW * kHW), w = filled(std::size_t(F) * K);
-  std::vector<float> col(std::size_t(K) * P), y(std::size_t(nb) * F * P);
-  for (auto _ : state)
-    for (int n = 0; n < nb; ++n) {
-      im2col(x.data() + std::size_t(n) * C * kHW * kHW, C, kHW, kHW, 3, 3, 1, 0, 0, kO, kO,
-             col.data());
-      float* yn = y.data() + std::size_t(n) * F * P;
-      sgemm(false, false, F, P, K, 1.0f, w.data(), K, col.data(), P, 0.0f, yn, P);
-      for (int i = 0; i < F * P; ++i) yn[i] = std::max(yn[i] + 0.1f, 0.0f);
-      benchmark::DoNotOptimize(yn);
-    }
-  state.counters["FLOP/s"] =
-      benchmark::Counter(conv_flops(C, F, nb), benchmark::Counter::kIsIterationInvariantRate,
-                         benchmark::Counter::kIs1000);
+std::unique_ptr<digitnet::kernels::DnnlConv> make_dnnl(int C, int F, int nb, int path) {
+  digitnet::kernels::ConvGeometry g;
+  g.n = nb, g.c = C, g.h = kHW, g.w = kHW, g.f = F, g.kh = 3, g.kw = 3, g.oh = kO, g.ow = kO;
+  return digitnet::kernels::DnnlConv::create(
+      g, path == 2 ? digitnet::kernels::ConvAlgo::winograd : digitnet::kernels::ConvAlgo::direct,
+      true, true, true);
 }
 
-void BM_ConvWinograd(benchmark::State& state) {
+void BM_ConvForward(benchmark::State& state) {
   digitnet::kernels::use_single_threaded_blas();
   const int C = static_cast<int>(state.range(0)), F = static_cast<int>(state.range(1)),
-            nb = static_cast<int>(state.range(2)), tb = static_cast<int>(state.range(3));
-  const digitnet::kernels::Conv3x3Shape s{C, F, kHW, kHW, kO, kO, 0, 0};
-  auto x = filled(std::size_t(nb) * C * kHW * kHW), w = filled(std::size_t(F) * C * 9),
+            nb = static_cast<int>(state.range(2)), path = static_cast<int>(state.range(3)),
+            K = C * 9, P = kO * kO;
+  auto x = filled(std::size_t(nb) * C * kHW * kHW), w = filled(std::size_t(F) * K),
        bias = filled(std::size_t(F));
-  std::vector<float> U(std::size_t(36) * F * C), y(std::size_t(nb) * F * kO * kO),
-      ws(std::size_t(digitnet::kernels::winograd_workspace_size(s, nb, tb)));
-  // The layer transforms the filters once per batch of 128: outside the loop.
-  digitnet::kernels::winograd_filter_transform(w.data(), F, C, false, U.data());
+  std::vector<float> col(std::size_t(K) * P), y(std::size_t(nb) * F * P);
+  auto conv = path ? make_dnnl(C, F, nb, path) : nullptr;
+  if (path && !conv) {
+    state.SkipWithError("oneDNN has no kernel for this shape on this CPU");
+    return;
+  }
   for (auto _ : state) {
-    digitnet::kernels::winograd_conv3x3(s, nb, x.data(), U.data(), bias.data(), true, y.data(),
-                                        ws.data(), tb);
+    if (conv) {
+      conv->forward(x.data(), w.data(), bias.data(), y.data());
+    } else {
+      for (int n = 0; n < nb; ++n) {
+        im2col(x.data() + std::size_t(n) * C * kHW * kHW, C, kHW, kHW, 3, 3, 1, 0, 0, kO, kO,
+               col.data());
+        float* yn = y.data() + std::size_t(n) * F * P;
+        sgemm(false, false, F, P, K, 1.0f, w.data(), K, col.data(), P, 0.0f, yn, P);
+        for (int i = 0; i < F * P; ++i) yn[i] = std::max(yn[i] + bias[std::size_t(i / P)], 0.0f);
+      }
+    }
     benchmark::DoNotOptimize(y.data());
   }
   state.counters["FLOP/s"] =
@@ -147,57 +148,54 @@ void BM_ConvWinograd(benchmark::State& state) {
                          benchmark::Counter::kIs1000);
 }
 
-void BM_ConvBwdDataIm2col(benchmark::State& state) {
+void BM_ConvBackward(benchmark::State& state) {
   digitnet::kernels::use_single_threaded_blas();
   const int C = static_cast<int>(state.range(0)), F = static_cast<int>(state.range(1)),
-            nb = static_cast<int>(state.range(2)), K = C * 9, P = kO * kO;
-  auto dy = filled(std::size_t(nb) * F * P), w = filled(std::size_t(F) * K);
-  std::vector<float> col(std::size_t(K) * P), dx(std::size_t(nb) * C * kHW * kHW);
-  for (auto _ : state)
-    for (int n = 0; n < nb; ++n) {
-      sgemm(true, false, K, P, F, 1.0f, w.data(), K, dy.data() + std::size_t(n) * F * P, P, 0.0f,
-            col.data(), P);
-      float* dxn = dx.data() + std::size_t(n) * C * kHW * kHW;
-      std::fill(dxn, dxn + C * kHW * kHW, 0.0f);
-      col2im(col.data(), C, kHW, kHW, 3, 3, 1, 0, 0, kO, kO, dxn);
-      benchmark::DoNotOptimize(dxn);
-    }
-  state.counters["FLOP/s"] =
-      benchmark::Counter(conv_flops(C, F, nb), benchmark::Counter::kIsIterationInvariantRate,
-                         benchmark::Counter::kIs1000);
-}
-
-void BM_ConvBwdDataWinograd(benchmark::State& state) {
-  digitnet::kernels::use_single_threaded_blas();
-  const int C = static_cast<int>(state.range(0)), F = static_cast<int>(state.range(1)),
-            nb = static_cast<int>(state.range(2)), tb = static_cast<int>(state.range(3));
-  // dy (F, 24, 24) -> dx (C, 26, 26): padding 2.
-  const digitnet::kernels::Conv3x3Shape s{F, C, kO, kO, kHW, kHW, 2, 2};
-  auto dy = filled(std::size_t(nb) * F * kO * kO), w = filled(std::size_t(F) * C * 9);
-  std::vector<float> U(std::size_t(36) * F * C), dx(std::size_t(nb) * C * kHW * kHW),
-      ws(std::size_t(digitnet::kernels::winograd_workspace_size(s, nb, tb)));
-  digitnet::kernels::winograd_filter_transform(w.data(), F, C, true, U.data());
+            nb = static_cast<int>(state.range(2)), path = static_cast<int>(state.range(3)),
+            K = C * 9, P = kO * kO;
+  auto x = filled(std::size_t(nb) * C * kHW * kHW), dz = filled(std::size_t(nb) * F * P),
+       w = filled(std::size_t(F) * K);
+  std::vector<float> col(std::size_t(K) * P), dx(std::size_t(nb) * C * kHW * kHW),
+      dw(std::size_t(F) * K);
+  auto conv = path ? make_dnnl(C, F, nb, path) : nullptr;
+  if (path && !conv) {
+    state.SkipWithError("oneDNN has no kernel for this shape on this CPU");
+    return;
+  }
   for (auto _ : state) {
-    digitnet::kernels::winograd_conv3x3(s, nb, dy.data(), U.data(), nullptr, false, dx.data(),
-                                        ws.data(), tb);
+    if (conv) {
+      conv->backward(x.data(), dz.data(), w.data(), dx.data(), dw.data());
+    } else {
+      std::fill(dw.begin(), dw.end(), 0.0f);
+      for (int n = 0; n < nb; ++n) {
+        const float* dzn = dz.data() + std::size_t(n) * F * P;
+        im2col(x.data() + std::size_t(n) * C * kHW * kHW, C, kHW, kHW, 3, 3, 1, 0, 0, kO, kO,
+               col.data());
+        sgemm(false, true, F, K, P, 1.0f, dzn, P, col.data(), P, 1.0f, dw.data(), K);
+        sgemm(true, false, K, P, F, 1.0f, w.data(), K, dzn, P, 0.0f, col.data(), P);
+        float* dxn = dx.data() + std::size_t(n) * C * kHW * kHW;
+        std::fill(dxn, dxn + C * kHW * kHW, 0.0f);
+        col2im(col.data(), C, kHW, kHW, 3, 3, 1, 0, 0, kO, kO, dxn);
+      }
+    }
     benchmark::DoNotOptimize(dx.data());
+    benchmark::DoNotOptimize(dw.data());
   }
   state.counters["FLOP/s"] =
-      benchmark::Counter(conv_flops(C, F, nb), benchmark::Counter::kIsIterationInvariantRate,
+      benchmark::Counter(2.0 * conv_flops(C, F, nb), benchmark::Counter::kIsIterationInvariantRate,
                          benchmark::Counter::kIs1000);
 }
 
-// K's conv2 with 4 samples, and the channel counts around the layer's threshold.
-void conv_args(benchmark::internal::Benchmark* b, bool winograd) {
-  for (int tb : winograd ? std::vector<int>{16, 32, 64, 128, 256} : std::vector<int>{0})
-    b->Args({32, 64, 4, tb});
-  for (int c : {1, 2, 4, 8, 16}) b->Args({c, 32, 4, winograd ? 64 : 0});
-  b->Args({64, 32, 4, winograd ? 64 : 0});  // S's conv2
+// K's and S's conv2 at the layer's sub-batch of 16 samples, and small channel counts.
+void conv_args(benchmark::internal::Benchmark* b) {
+  for (int path : {0, 1, 2}) {
+    b->Args({32, 64, 16, path});  // K's conv2
+    b->Args({64, 32, 16, path});  // S's conv2
+    for (int c : {1, 8}) b->Args({c, 32, 16, path});
+  }
 }
-BENCHMARK(BM_ConvIm2col)->Apply([](auto* b) { conv_args(b, false); });
-BENCHMARK(BM_ConvWinograd)->Apply([](auto* b) { conv_args(b, true); });
-BENCHMARK(BM_ConvBwdDataIm2col)->Apply([](auto* b) { conv_args(b, false); });
-BENCHMARK(BM_ConvBwdDataWinograd)->Apply([](auto* b) { conv_args(b, true); });
+BENCHMARK(BM_ConvForward)->Apply(conv_args);
+BENCHMARK(BM_ConvBackward)->Apply(conv_args);
 
 }  // namespace
 
