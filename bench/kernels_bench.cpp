@@ -108,12 +108,18 @@ constexpr int kHW = 26, kO = 24;
 
 double conv_flops(int C, int F, int nb) { return 2.0 * nb * F * C * 9.0 * kO * kO; }
 
-std::unique_ptr<digitnet::kernels::DnnlConv> make_dnnl(int C, int F, int nb, int path) {
+// The oneDNN convolution for path 1 or 2 (null for path 0, and when oneDNN has
+// no kernel, which marks the benchmark as skipped).
+std::unique_ptr<digitnet::kernels::DnnlConv> make_dnnl(benchmark::State& state, int C, int F,
+                                                       int nb, int path) {
+  if (path == 0) return nullptr;
   digitnet::kernels::ConvGeometry g;
   g.n = nb, g.c = C, g.h = kHW, g.w = kHW, g.f = F, g.kh = 3, g.kw = 3, g.oh = kO, g.ow = kO;
-  return digitnet::kernels::DnnlConv::create(
+  auto conv = digitnet::kernels::DnnlConv::create(
       g, path == 2 ? digitnet::kernels::ConvAlgo::winograd : digitnet::kernels::ConvAlgo::direct,
       true, true, true);
+  if (!conv) state.SkipWithError("oneDNN has no kernel for this shape on this CPU");
+  return conv;
 }
 
 void BM_ConvForward(benchmark::State& state) {
@@ -124,11 +130,8 @@ void BM_ConvForward(benchmark::State& state) {
   auto x = filled(std::size_t(nb) * C * kHW * kHW), w = filled(std::size_t(F) * K),
        bias = filled(std::size_t(F));
   std::vector<float> col(std::size_t(K) * P), y(std::size_t(nb) * F * P);
-  auto conv = path ? make_dnnl(C, F, nb, path) : nullptr;
-  if (path && !conv) {
-    state.SkipWithError("oneDNN has no kernel for this shape on this CPU");
-    return;
-  }
+  auto conv = make_dnnl(state, C, F, nb, path);
+  if (path && !conv) return;
   for (auto _ : state) {
     if (conv) {
       conv->forward(x.data(), w.data(), bias.data(), y.data());
@@ -157,11 +160,8 @@ void BM_ConvBackward(benchmark::State& state) {
        w = filled(std::size_t(F) * K);
   std::vector<float> col(std::size_t(K) * P), dx(std::size_t(nb) * C * kHW * kHW),
       dw(std::size_t(F) * K);
-  auto conv = path ? make_dnnl(C, F, nb, path) : nullptr;
-  if (path && !conv) {
-    state.SkipWithError("oneDNN has no kernel for this shape on this CPU");
-    return;
-  }
+  auto conv = make_dnnl(state, C, F, nb, path);
+  if (path && !conv) return;
   for (auto _ : state) {
     if (conv) {
       conv->backward(x.data(), dz.data(), w.data(), dx.data(), dw.data());

@@ -145,9 +145,11 @@ INSTANTIATE_TEST_SUITE_P(AllLayers, LayerGradCheck,
                          });
 
 // The harness must be able to fail: a layer whose backward is wrong by a factor is caught.
+// y = x², dx = factor·2x·dy; optionally claiming (wrongly: backward reads x) to run in place.
 class ScaledGradLayer final : public Layer {
  public:
-  explicit ScaledGradLayer(float factor) : factor_(factor) {}
+  explicit ScaledGradLayer(float factor, bool claim_in_place = false)
+      : factor_(factor), in_place_(claim_in_place) {}
   std::string type() const override { return "Scaled"; }
   Shape build(const Shape& s, Rng&) override { return output_shape_ = input_shape_ = s; }
   void forward(const Tensor& x, Tensor& y, const Context&) override {
@@ -160,9 +162,11 @@ class ScaledGradLayer final : public Layer {
     for (int64_t i = 0; i < x.size(); ++i) (*dx)[i] = factor_ * 2.0f * x[i] * dy[i];
   }
   nlohmann::json config() const override { return {}; }
+  bool supports_in_place() const override { return in_place_; }
 
  private:
   float factor_;
+  bool in_place_;
 };
 
 TEST(LayerCheckHarness, DetectsWrongGradientAndAcceptsRightOne) {
@@ -205,22 +209,7 @@ TEST(LayerCheckHarness, DetectsBrokenMemoryHookPromises) {
   }
   // In place: forward x² works element by element, but backward reads x, which
   // then holds y.
-  class Square final : public Layer {
-   public:
-    std::string type() const override { return "Square"; }
-    Shape build(const Shape& s, Rng&) override { return output_shape_ = input_shape_ = s; }
-    void forward(const Tensor& x, Tensor& y, const Context&) override {
-      y.resize(x.shape());
-      for (int64_t i = 0; i < x.size(); ++i) y[i] = x[i] * x[i];
-    }
-    void backward(const Tensor& x, const Tensor&, const Tensor& dy, Tensor* dx,
-                  const Context&) override {
-      dx->resize(x.shape());
-      for (int64_t i = 0; i < x.size(); ++i) (*dx)[i] = 2.0f * x[i] * dy[i];
-    }
-    nlohmann::json config() const override { return {}; }
-    bool supports_in_place() const override { return true; }
-  } square;
+  ScaledGradLayer square(1.0f, true);
   EXPECT_FALSE(check_layer_gradients(square, {4}));
 }
 
