@@ -120,7 +120,13 @@ TEST(DnnlConv, WinogradMatchesReferenceForStrideOne3x3) {
     ran += check_case(s, ConvAlgo::winograd, true, true, 2e-4);
     ran += check_case(s, ConvAlgo::winograd, false, false, 2e-4);
   }
-  if (ran == 0) GTEST_SKIP() << "oneDNN has no Winograd kernel on this CPU";
+  // oneDNN 2.6 has Winograd kernels for AVX-512 CPUs: there, the Keras CNN's
+  // 32->64 case at least must have run (both variants). Elsewhere the layer uses
+  // the direct kernels, which the test above covers.
+  if (__builtin_cpu_supports("avx512f"))
+    EXPECT_GE(ran, 2) << "no Winograd kernel on an AVX-512 CPU";
+  else
+    GTEST_SKIP() << "oneDNN 2.6 has Winograd kernels only for AVX-512; this CPU has none";
 }
 
 TEST(DnnlConv, InferenceOnlyForwardMatchesTraining) {
