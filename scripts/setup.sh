@@ -5,8 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# ocl-icd-opencl-dev: Debian's dnnl-config.cmake requires OpenCL (libdnnl-dev only recommends it).
 PACKAGES=(build-essential cmake pkg-config git ca-certificates
-  libopenblas-dev libdnnl-dev nlohmann-json3-dev libcli11-dev libcpp-httplib-dev libssl-dev zlib1g-dev
+  libopenblas-dev libdnnl-dev ocl-icd-opencl-dev nlohmann-json3-dev libcli11-dev libcpp-httplib-dev libssl-dev zlib1g-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libcairo2-dev libxml2-dev fonts-dejavu-core chromium)
 
