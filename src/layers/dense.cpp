@@ -5,8 +5,9 @@
 //                                                 logits output: dz = dy)
 //             dW = xᵀ·dz,  db = Σ_n dz,  dx = dz·Wᵀ
 // The batch is split over the pool by rows for the products that are per row (y, dx)
-// and by rows of W for dW, so no cross-thread reduction is needed: results do not
-// depend on the thread count. A forward batch smaller than the pool (single-image
+// and by rows of W for dW, so no cross-thread reduction is needed. (Results may
+// still differ in the last bit between thread counts or batch sizes: OpenBLAS'
+// Haswell/Zen sgemm rounds a row by where it falls in the call's M.) A forward batch smaller than the pool (single-image
 // latency) with a large W is split by output units instead: columns j0..j1 of
 // y = x·W[:, j0:j1] (the same values up to rounding: the kernel may sum in another order).
 #include <algorithm>
