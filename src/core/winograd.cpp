@@ -1,0 +1,475 @@
+// Winograd F(4x4, 3x3) convolution (see digitnet/core/winograd.hpp).
+//
+// The matrices (Lavin & Gray 2015, points 0, 1, -1, 2, -2, ∞):
+//   Bᵀ = [4  0 -5  0  1  0]    G = [ 1/4     0     0 ]    Aᵀ = [1  1  1  1  1  0]
+//        [0 -4 -4  1  1  0]        [-1/6  -1/6  -1/6 ]         [0  1 -1  2 -2  0]
+//        [0  4 -4 -1  1  0]        [-1/6   1/6  -1/6 ]         [0  1  1  4  4  0]
+//        [0 -2 -1  2  1  0]        [1/24  1/12   1/6 ]         [0  1 -1  8 -8  1]
+//        [0  2 -1 -2  1  0]        [1/24 -1/12   1/6 ]
+//        [0  4  0 -5  0  1]        [   0     0     1 ]
+//
+// Work is done per block of `tile_block` tiles (running over samples, tile rows,
+// tile columns). For each block:
+//   1. per input channel, the 6x6 patches are gathered into d[36][tb] (zero
+//      outside the image) and transformed, V = Bᵀ d B, as two passes of the 1-D
+//      transform over vectors of tb tiles (so every arithmetic loop is
+//      contiguous and vectorises); V is stored (36, C, tb);
+//   2. 36 GEMMs M[ξ] (F x tb) = U[ξ] (F x C) · V[ξ] (C x tb);
+//   3. per output channel, Y = Aᵀ M A in two passes, + bias, relu, and the 4x4
+//      tiles scattered into y (clipped at the bottom/right edge).
+#include "digitnet/core/winograd.hpp"
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+
+#include "digitnet/core/kernels.hpp"
+
+namespace digitnet::kernels {
+namespace {
+
+constexpr int kTile = 6;    // input tile
+constexpr int kOut = 4;     // output tile
+constexpr int kXi = 36;     // positions in the 6x6 transformed tile
+constexpr int kLanes = 16;  // tiles per vector; rows of the buffers are padded to a multiple
+
+// The vector helpers are always inlined, so no vector crosses a call boundary and
+// the ABI note -Wpsabi gives for 64-byte vectors does not apply.
+#pragma GCC diagnostic ignored "-Wpsabi"
+// 16 floats; GCC lowers the arithmetic to whatever vectors the function's target has.
+typedef float vfloat __attribute__((vector_size(kLanes * sizeof(float))));
+
+#define DIGITNET_INLINE inline __attribute__((always_inline))
+DIGITNET_INLINE vfloat load(const float* p) {
+  vfloat v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+DIGITNET_INLINE void store(float* p, vfloat v) { std::memcpy(p, &v, sizeof v); }
+
+// o[k] = (Bᵀ d)[k], k < 6.
+DIGITNET_INLINE void bt(const vfloat d[6], vfloat o[6]) {
+  const vfloat a = d[4] - 4.0f * d[2], b = d[3] - 4.0f * d[1];
+  const vfloat c = d[4] - d[2], e = 2.0f * (d[3] - d[1]);
+  o[0] = 4.0f * d[0] - 5.0f * d[2] + d[4];
+  o[1] = a + b;
+  o[2] = a - b;
+  o[3] = c + e;
+  o[4] = c - e;
+  o[5] = 4.0f * d[1] - 5.0f * d[3] + d[5];
+}
+
+// o[k] = (Aᵀ m)[k], k < 4.
+DIGITNET_INLINE void at(const vfloat m[6], vfloat o[4]) {
+  const vfloat p = m[1] - m[2], q = m[3] - m[4], r = m[1] + m[2], u = m[3] + m[4];
+  o[0] = m[0] + r + u;
+  o[1] = p + 2.0f * q;
+  o[2] = r + 4.0f * u;
+  o[3] = p + 8.0f * q + m[5];
+}
+
+int64_t round_up(int64_t n, int64_t m) { return (n + m - 1) / m * m; }
+
+// Where one tile of the block reads and writes.
+struct TileAt {
+  int64_t src;    // top-left of the 6x6 input patch in x (channel 0) or in the padded planes
+  int64_t y_off;  // offset of the sample in y
+  int oh, ow;     // top-left output pixel
+};
+
+// Geometry shared by the workspace size and the convolution.
+struct Plan {
+  int TH, TW;          // tiles per column and row
+  int64_t per_sample;  // tiles per sample
+  int Tb;              // tiles per block
+  int64_t Tp;          // row length of the buffers (Tb rounded up to kLanes)
+  int Hp, Wp;          // padded plane: the input the tiles cover, TH·4+2 x TW·4+2
+  bool direct;         // every patch lies inside x: read x itself, no padded planes
+  int plane_samples;   // padded planes per block (samples a block can touch)
+};
+
+Plan make_plan(const Conv3x3Shape& s, int nb, int tile_block) {
+  Plan p;
+  p.TH = (s.OH + kOut - 1) / kOut;
+  p.TW = (s.OW + kOut - 1) / kOut;
+  p.per_sample = int64_t{p.TH} * p.TW;
+  p.Tb = static_cast<int>(std::min<int64_t>(tile_block, nb * p.per_sample));
+  p.Tp = round_up(p.Tb, kLanes);
+  p.Hp = p.TH * kOut + 2;
+  p.Wp = p.TW * kOut + 2;
+  p.direct = s.pad_top == 0 && s.pad_left == 0 && s.H >= p.Hp && s.W >= p.Wp;
+  p.plane_samples =
+      p.direct ? 0 : static_cast<int>(std::min<int64_t>(nb, (p.Tb - 1) / p.per_sample + 2));
+  return p;
+}
+
+// The block loop both the convolution and the filter gradient share: tiles
+// [t0, t0 + tb) are addressed (at_), and V (36, C, Tp) = Bᵀ d B for each tile
+// and input channel. `pl` comes from make_plan; planes / d are workspace.
+struct Block {
+  const Conv3x3Shape& s;
+  const Plan& pl;
+  const float* x;
+  float* V;       // (36, C, Tp)
+  float* d;       // (36, Tp)
+  float* planes;  // (plane_samples, Hp, Wp)
+  TileAt* at_;    // [tile_block]
+};
+
+DIGITNET_INLINE void input_transform(const Block& b, int64_t t0, int tb) {
+  const Conv3x3Shape& s = b.s;
+  const Plan& pl = b.pl;
+  const int C = s.C, F = s.F, H = s.H, W = s.W, OH = s.OH, OW = s.OW;
+  const int64_t Tp = pl.Tp, HW = int64_t{H} * W, OHW = int64_t{OH} * OW,
+                plane = int64_t{pl.Hp} * pl.Wp;
+  const int64_t src_stride = pl.direct ? W : pl.Wp;  // between the rows of a patch
+  float* d = b.d;
+  // The part of x that lands inside a padded plane.
+  const int copy_rows = std::clamp(pl.Hp - s.pad_top, 0, H);
+  const int copy_cols = std::clamp(pl.Wp - s.pad_left, 0, W);
+  const int64_t tp = round_up(tb, kLanes);
+  const int64_t s_first = t0 / pl.per_sample, s_last = (t0 + tb - 1) / pl.per_sample;
+  for (int tt = 0; tt < tb; ++tt) {
+    const int64_t g = t0 + tt, smp = g / pl.per_sample, r = g % pl.per_sample;
+    const int oh = static_cast<int>(r / pl.TW) * kOut, ow = static_cast<int>(r % pl.TW) * kOut;
+    const int64_t src = pl.direct ? smp * C * HW + int64_t{oh} * W + ow
+                                  : (smp - s_first) * plane + int64_t{oh} * pl.Wp + ow;
+    b.at_[tt] = {src, smp * F * OHW, oh, ow};
+  }
+  for (int k = 0; k < kXi; ++k)
+    std::fill(d + k * Tp + tb, d + k * Tp + tp, 0.0f);  // lanes past the last tile
+  if (!pl.direct) std::fill(b.planes, b.planes + (s_last - s_first + 1) * plane, 0.0f);
+
+  for (int c = 0; c < C; ++c) {
+    const float* src = b.x + c * HW;
+    if (!pl.direct) {
+      // Channel c of the block's samples into the zero-bordered planes.
+      for (int64_t smp = s_first; smp <= s_last; ++smp) {
+        const float* xs = b.x + (smp * C + c) * HW;
+        float* ps = b.planes + (smp - s_first) * plane + int64_t{s.pad_top} * pl.Wp + s.pad_left;
+        for (int r = 0; r < copy_rows; ++r)
+          std::memcpy(ps + int64_t{r} * pl.Wp, xs + int64_t{r} * W,
+                      sizeof(float) * static_cast<std::size_t>(copy_cols));
+      }
+      src = b.planes;
+    }
+    for (int tt = 0; tt < tb; ++tt) {
+      const float* p = src + b.at_[tt].src;
+      for (int i = 0; i < kTile; ++i, p += src_stride)
+        for (int j = 0; j < kTile; ++j) d[(i * kTile + j) * Tp + tt] = p[j];
+    }
+    for (int64_t l = 0; l < tp; l += kLanes) {
+      vfloat t[6][6];  // t[j][a] = (Bᵀ d)[a][j]
+      for (int j = 0; j < kTile; ++j) {
+        vfloat col[6];
+        for (int i = 0; i < kTile; ++i) col[i] = load(d + (i * kTile + j) * Tp + l);
+        bt(col, t[j]);
+      }
+      for (int a = 0; a < kTile; ++a) {
+        const vfloat row[6] = {t[0][a], t[1][a], t[2][a], t[3][a], t[4][a], t[5][a]};
+        vfloat v[6];
+        bt(row, v);
+        for (int bb = 0; bb < kTile; ++bb) store(b.V + ((a * kTile + bb) * C + c) * Tp + l, v[bb]);
+      }
+    }
+  }
+}
+
+// The workspace carved up: V (36, C, Tp), M (36, F, Tp), d (36, Tp), out (16, Tp),
+// planes, from a 64-byte aligned start (the size function adds the slack).
+struct Carve {
+  float *V, *M, *d, *out, *planes;
+  Carve(float* workspace, const Conv3x3Shape& s, const Plan& pl) {
+    V = workspace + (-(reinterpret_cast<uintptr_t>(workspace) / sizeof(float)) & 15);
+    M = V + kXi * s.C * pl.Tp;
+    d = M + kXi * s.F * pl.Tp;
+    out = d + kXi * pl.Tp;
+    planes = out + kOut * kOut * pl.Tp;
+  }
+};
+
+// The whole convolution; compiled once per instruction set below.
+DIGITNET_INLINE void conv_body(const Conv3x3Shape& s, int nb, const float* x, const float* U,
+                               const float* bias, bool relu, float* y, float* workspace,
+                               int tile_block) {
+  const int C = s.C, F = s.F, OH = s.OH, OW = s.OW;
+  const Plan pl = make_plan(s, nb, tile_block);
+  const int64_t tiles = nb * pl.per_sample, Tp = pl.Tp, OHW = int64_t{OH} * OW;
+  const Carve w(workspace, s, pl);
+  float* M = w.M;
+  float* out = w.out;
+  TileAt at_[kWinogradMaxTileBlock];
+  const Block blk{s, pl, x, w.V, w.d, w.planes, at_};
+  const vfloat zero = {};
+
+  for (int64_t t0 = 0; t0 < tiles; t0 += pl.Tb) {
+    const int tb = static_cast<int>(std::min<int64_t>(pl.Tb, tiles - t0));
+    const int64_t tp = round_up(tb, kLanes);
+    // 1. Input transform: V[a][b] = (Bᵀ d B)[a][b].
+    input_transform(blk, t0, tb);
+
+    // 2. One GEMM per tile position: M[ξ] (F x tb) = U[ξ] (F x C) · V[ξ] (C x tb).
+    for (int xi = 0; xi < kXi; ++xi)
+      sgemm(false, false, F, tb, C, 1.0f, U + int64_t{xi} * F * C, C, w.V + xi * C * Tp,
+            static_cast<int>(Tp), 0.0f, M + xi * F * Tp, static_cast<int>(Tp));
+
+    // 3. Output transform, one output channel at a time: Y = Aᵀ M A (+ bias, relu).
+    for (int f = 0; f < F; ++f) {
+      const vfloat bf = zero + (bias ? bias[f] : 0.0f);
+      for (int64_t l = 0; l < tp; l += kLanes) {
+        vfloat t[6][4];  // t[j][a] = (Aᵀ M)[a][j]
+        for (int j = 0; j < kTile; ++j) {
+          vfloat col[6];
+          for (int i = 0; i < kTile; ++i) col[i] = load(M + ((i * kTile + j) * F + f) * Tp + l);
+          at(col, t[j]);
+        }
+        for (int a = 0; a < kOut; ++a) {
+          const vfloat row[6] = {t[0][a], t[1][a], t[2][a], t[3][a], t[4][a], t[5][a]};
+          vfloat o[4];
+          at(row, o);
+          for (int b = 0; b < kOut; ++b) {
+            vfloat v = o[b] + bf;
+            if (relu) v = v < zero ? zero : v;
+            store(out + (a * kOut + b) * Tp + l, v);
+          }
+        }
+      }
+      for (int tt = 0; tt < tb; ++tt) {
+        const TileAt& a = at_[tt];
+        float* yf = y + a.y_off + f * OHW + int64_t{a.oh} * OW + a.ow;
+        const int rows = std::min(kOut, OH - a.oh), cols = std::min(kOut, OW - a.ow);
+        if (rows == kOut && cols == kOut) {
+          for (int i = 0; i < kOut; ++i)
+            for (int j = 0; j < kOut; ++j) yf[int64_t{i} * OW + j] = out[(i * kOut + j) * Tp + tt];
+        } else {
+          for (int i = 0; i < rows; ++i)
+            for (int j = 0; j < cols; ++j) yf[int64_t{i} * OW + j] = out[(i * kOut + j) * Tp + tt];
+        }
+      }
+    }
+  }
+  (void)C;
+}
+
+// o[k] = (A z)[k], k < 6, for a 4-vector z (A = (Aᵀ)ᵀ, 6x4).
+DIGITNET_INLINE void a_col(const vfloat z[4], vfloat o[6]) {
+  const vfloat e = z[0] + z[2], od = z[1] + z[3];
+  const vfloat e4 = z[0] + 4.0f * z[2], od2 = 2.0f * z[1] + 8.0f * z[3];
+  o[0] = z[0];
+  o[1] = e + od;
+  o[2] = e - od;
+  o[3] = e4 + od2;
+  o[4] = e4 - od2;
+  o[5] = z[3];
+}
+
+// The filter gradient in the transformed domain: for each tile, the 4x4 block of
+// dz (zero past the output's edge) becomes Z = A dz Aᵀ (6x6), and
+// dU[ξ] (F x C) (+)= Σ_tiles Z[ξ] (F x tb) · V[ξ]ᵀ (tb x C).
+DIGITNET_INLINE void filter_grad_body(const Conv3x3Shape& s, int nb, const float* x,
+                                      const float* dz, float* dU, bool accumulate, float* workspace,
+                                      int tile_block) {
+  const int C = s.C, F = s.F, OH = s.OH, OW = s.OW;
+  const Plan pl = make_plan(s, nb, tile_block);
+  const int64_t tiles = nb * pl.per_sample, Tp = pl.Tp, OHW = int64_t{OH} * OW;
+  const Carve w(workspace, s, pl);
+  float* Z = w.M;     // (36, F, Tp)
+  float* dd = w.out;  // (16, Tp): one output channel's dz tiles
+  TileAt at_[kWinogradMaxTileBlock];
+  const Block blk{s, pl, x, w.V, w.d, w.planes, at_};
+  bool first = !accumulate;
+
+  for (int64_t t0 = 0; t0 < tiles; t0 += pl.Tb) {
+    const int tb = static_cast<int>(std::min<int64_t>(pl.Tb, tiles - t0));
+    const int64_t tp = round_up(tb, kLanes);
+    input_transform(blk, t0, tb);
+    for (int k = 0; k < kOut * kOut; ++k) std::fill(dd + k * Tp + tb, dd + k * Tp + tp, 0.0f);
+    for (int f = 0; f < F; ++f) {
+      for (int tt = 0; tt < tb; ++tt) {
+        const TileAt& a = at_[tt];
+        const float* zf = dz + a.y_off + f * OHW + int64_t{a.oh} * OW + a.ow;
+        const int rows = std::min(kOut, OH - a.oh), cols = std::min(kOut, OW - a.ow);
+        for (int i = 0; i < kOut; ++i)
+          for (int j = 0; j < kOut; ++j)
+            dd[(i * kOut + j) * Tp + tt] = (i < rows && j < cols) ? zf[int64_t{i} * OW + j] : 0.0f;
+      }
+      for (int64_t l = 0; l < tp; l += kLanes) {
+        vfloat t[4][6];  // t[j][a] = (A dz)[a][j]
+        for (int j = 0; j < kOut; ++j) {
+          vfloat col[4];
+          for (int i = 0; i < kOut; ++i) col[i] = load(dd + (i * kOut + j) * Tp + l);
+          a_col(col, t[j]);
+        }
+        for (int a = 0; a < kTile; ++a) {
+          const vfloat row[4] = {t[0][a], t[1][a], t[2][a], t[3][a]};
+          vfloat o[6];
+          a_col(row, o);
+          for (int b = 0; b < kTile; ++b) store(Z + ((a * kTile + b) * F + f) * Tp + l, o[b]);
+        }
+      }
+    }
+    for (int xi = 0; xi < kXi; ++xi)
+      sgemm(false, true, F, C, tb, 1.0f, Z + xi * F * Tp, static_cast<int>(Tp), w.V + xi * C * Tp,
+            static_cast<int>(Tp), first ? 0.0f : 1.0f, dU + int64_t{xi} * F * C, C);
+    first = false;
+  }
+  if (first) std::fill(dU, dU + int64_t{kXi} * F * C, 0.0f);  // no tiles at all
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define DIGITNET_WINOGRAD_DISPATCH 1
+__attribute__((target("avx512f,avx512vl,avx2,fma"))) void conv_avx512(
+    const Conv3x3Shape& s, int nb, const float* x, const float* U, const float* bias, bool relu,
+    float* y, float* workspace, int tile_block) {
+  conv_body(s, nb, x, U, bias, relu, y, workspace, tile_block);
+}
+__attribute__((target("avx2,fma"))) void conv_avx2(const Conv3x3Shape& s, int nb, const float* x,
+                                                   const float* U, const float* bias, bool relu,
+                                                   float* y, float* workspace, int tile_block) {
+  conv_body(s, nb, x, U, bias, relu, y, workspace, tile_block);
+}
+__attribute__((target("avx512f,avx512vl,avx2,fma"))) void filter_grad_avx512(
+    const Conv3x3Shape& s, int nb, const float* x, const float* dz, float* dU, bool accumulate,
+    float* workspace, int tile_block) {
+  filter_grad_body(s, nb, x, dz, dU, accumulate, workspace, tile_block);
+}
+__attribute__((target("avx2,fma"))) void filter_grad_avx2(const Conv3x3Shape& s, int nb,
+                                                          const float* x, const float* dz,
+                                                          float* dU, bool accumulate,
+                                                          float* workspace, int tile_block) {
+  filter_grad_body(s, nb, x, dz, dU, accumulate, workspace, tile_block);
+}
+#endif
+
+}  // namespace
+
+void winograd_filter_transform(const float* w, int F, int C, bool backward_data, float* U) {
+  const int64_t FC = int64_t{F} * C;
+  constexpr double k6 = 1.0 / 6.0, k24 = 1.0 / 24.0;
+  // o = G (g0, g1, g2)ᵀ.
+  auto g_col = [](double g0, double g1, double g2, double* o) {
+    o[0] = 0.25 * g0;
+    o[1] = -(g0 + g1 + g2) * k6;
+    o[2] = -(g0 - g1 + g2) * k6;
+    o[3] = (g0 + 2.0 * g1 + 4.0 * g2) * k24;
+    o[4] = (g0 - 2.0 * g1 + 4.0 * g2) * k24;
+    o[5] = g2;
+  };
+  for (int f = 0; f < F; ++f)
+    for (int c = 0; c < C; ++c) {
+      const float* g = w + (int64_t{f} * C + c) * 9;
+      double k[3][3];
+      for (int i = 0; i < 3; ++i)
+        for (int j = 0; j < 3; ++j)
+          k[i][j] = backward_data ? g[(2 - i) * 3 + (2 - j)] : g[i * 3 + j];
+      // t = G k (6x3), then u = t Gᵀ (6x6).
+      double t[3][6], u[6][6];
+      for (int j = 0; j < 3; ++j) g_col(k[0][j], k[1][j], k[2][j], t[j]);  // t[j][a] = (G k)[a][j]
+      for (int a = 0; a < 6; ++a) g_col(t[0][a], t[1][a], t[2][a], u[a]);
+      const int64_t at = backward_data ? int64_t{c} * F + f : int64_t{f} * C + c;
+      for (int xi = 0; xi < kXi; ++xi) U[xi * FC + at] = static_cast<float>(u[xi / 6][xi % 6]);
+    }
+}
+
+int64_t winograd_workspace_size(const Conv3x3Shape& s, int nb, int tile_block) {
+  const Plan p = make_plan(s, nb, tile_block);
+  // V (36, C, Tp), M (36, F, Tp), d (36, Tp), out (16, Tp), the padded planes,
+  // and slack for alignment.
+  return kXi * (int64_t{s.C} + s.F) * p.Tp + (kXi + kOut * kOut) * p.Tp +
+         int64_t{p.plane_samples} * p.Hp * p.Wp + kLanes;
+}
+
+void winograd_conv3x3(const Conv3x3Shape& s, int nb, const float* x, const float* U,
+                      const float* bias, bool relu, float* y, float* workspace, int tile_block) {
+#ifdef DIGITNET_WINOGRAD_DISPATCH
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl"))
+    return conv_avx512(s, nb, x, U, bias, relu, y, workspace, tile_block);
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+    return conv_avx2(s, nb, x, U, bias, relu, y, workspace, tile_block);
+#endif
+  conv_body(s, nb, x, U, bias, relu, y, workspace, tile_block);
+}
+
+void winograd_filter_grad(const Conv3x3Shape& s, int nb, const float* x, const float* dz, float* dU,
+                          bool accumulate, float* workspace, int tile_block) {
+#ifdef DIGITNET_WINOGRAD_DISPATCH
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl"))
+    return filter_grad_avx512(s, nb, x, dz, dU, accumulate, workspace, tile_block);
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+    return filter_grad_avx2(s, nb, x, dz, dU, accumulate, workspace, tile_block);
+#endif
+  filter_grad_body(s, nb, x, dz, dU, accumulate, workspace, tile_block);
+}
+
+void winograd_filter_grad_finish(const float* dU, int F, int C, float* dw) {
+  // G (6x3) rows; dw[f][c] = Gᵀ dU[f][c] G, in double.
+  constexpr double k6 = 1.0 / 6.0, k24 = 1.0 / 24.0, k12 = 1.0 / 12.0;
+  static constexpr int kRows = 6;
+  const double G[kRows][3] = {{0.25, 0, 0},   {-k6, -k6, -k6}, {-k6, k6, -k6},
+                              {k24, k12, k6}, {k24, -k12, k6}, {0, 0, 1}};
+  const int64_t FC = int64_t{F} * C;
+  for (int64_t fc = 0; fc < FC; ++fc) {
+    double u[6][6];
+    for (int xi = 0; xi < kXi; ++xi) u[xi / 6][xi % 6] = dU[xi * FC + fc];
+    double t[3][6];  // t = Gᵀ u (3x6)
+    for (int i = 0; i < 3; ++i)
+      for (int b = 0; b < 6; ++b) {
+        double acc = 0.0;
+        for (int a = 0; a < 6; ++a) acc += G[a][i] * u[a][b];
+        t[i][b] = acc;
+      }
+    for (int i = 0; i < 3; ++i)
+      for (int j = 0; j < 3; ++j) {
+        double acc = 0.0;
+        for (int b = 0; b < 6; ++b) acc += t[i][b] * G[b][j];
+        dw[fc * 9 + i * 3 + j] = static_cast<float>(acc);
+      }
+  }
+}
+
+void conv3x3_filter_grad_ref(const Conv3x3Shape& s, int nb, const float* x, const float* dz,
+                             float* dw) {
+  for (int f = 0; f < s.F; ++f)
+    for (int c = 0; c < s.C; ++c)
+      for (int i = 0; i < 3; ++i)
+        for (int j = 0; j < 3; ++j) {
+          double acc = 0.0;
+          for (int n = 0; n < nb; ++n)
+            for (int oh = 0; oh < s.OH; ++oh) {
+              const int ih = oh - s.pad_top + i;
+              if (ih < 0 || ih >= s.H) continue;
+              for (int ow = 0; ow < s.OW; ++ow) {
+                const int iw = ow - s.pad_left + j;
+                if (iw < 0 || iw >= s.W) continue;
+                acc += static_cast<double>(dz[((int64_t{n} * s.F + f) * s.OH + oh) * s.OW + ow]) *
+                       x[((int64_t{n} * s.C + c) * s.H + ih) * s.W + iw];
+              }
+            }
+          dw[((int64_t{f} * s.C + c) * 3 + i) * 3 + j] = static_cast<float>(acc);
+        }
+}
+
+void conv3x3_ref(const Conv3x3Shape& s, int nb, const float* x, const float* w, const float* bias,
+                 bool relu, float* y) {
+  for (int n = 0; n < nb; ++n)
+    for (int f = 0; f < s.F; ++f)
+      for (int oh = 0; oh < s.OH; ++oh)
+        for (int ow = 0; ow < s.OW; ++ow) {
+          double acc = bias ? bias[f] : 0.0;
+          for (int c = 0; c < s.C; ++c)
+            for (int i = 0; i < 3; ++i) {
+              const int ih = oh - s.pad_top + i;
+              if (ih < 0 || ih >= s.H) continue;
+              for (int j = 0; j < 3; ++j) {
+                const int iw = ow - s.pad_left + j;
+                if (iw < 0 || iw >= s.W) continue;
+                acc += static_cast<double>(w[((int64_t{f} * s.C + c) * 3 + i) * 3 + j]) *
+                       x[((int64_t{n} * s.C + c) * s.H + ih) * s.W + iw];
+              }
+            }
+          if (relu && acc < 0.0) acc = 0.0;
+          y[((int64_t{n} * s.F + f) * s.OH + oh) * s.OW + ow] = static_cast<float>(acc);
+        }
+}
+
+}  // namespace digitnet::kernels

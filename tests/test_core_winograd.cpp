@@ -1,0 +1,200 @@
+// Winograd F(4x4, 3x3) against the direct double-precision reference on odd
+// shapes: C and F not multiples of 8, H and W not multiples of 4, 'valid' and
+// 'same' padding, one sample and several, tile blocks that split samples, and the
+// backward-data filter form.
+//
+// Tolerance: |winograd - ref| <= 1e-4 · max|ref| (+ 1e-6). F(4x4) in fp32 loses
+// more than a direct sum (the transforms scale by up to ~10² before cancelling);
+// the measured error on these shapes is ~1e-6 of the output scale.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "digitnet/core/rng.hpp"
+#include "digitnet/core/winograd.hpp"
+
+using namespace digitnet;
+using kernels::Conv3x3Shape;
+
+namespace {
+
+std::vector<float> random_vector(std::size_t n, Rng& rng) {
+  std::vector<float> v(n);
+  for (float& x : v) x = rng.uniform(-1.0f, 1.0f);
+  return v;
+}
+
+std::string describe(const Conv3x3Shape& s, int nb, int tile_block) {
+  return "C" + std::to_string(s.C) + " F" + std::to_string(s.F) + " " + std::to_string(s.H) + "x" +
+         std::to_string(s.W) + " -> " + std::to_string(s.OH) + "x" + std::to_string(s.OW) +
+         " pad " + std::to_string(s.pad_top) + "," + std::to_string(s.pad_left) + " nb " +
+         std::to_string(nb) + " tile_block " + std::to_string(tile_block);
+}
+
+// Max |a - b| / max|b|.
+double relative_error(const std::vector<float>& a, const std::vector<float>& b) {
+  double err = 0.0, scale = 0.0;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    err = std::max(err, std::abs(double(a[i]) - b[i]));
+    scale = std::max(scale, std::abs(double(b[i])));
+  }
+  return err / std::max(scale, 1e-30);
+}
+
+constexpr double kTol = 1e-4;
+
+// 'valid' (pad 0, out = in - 2) or 'same' (pad 1, out = in) geometry.
+Conv3x3Shape geometry(int C, int F, int H, int W, bool same) {
+  return same ? Conv3x3Shape{C, F, H, W, H, W, 1, 1} : Conv3x3Shape{C, F, H, W, H - 2, W - 2, 0, 0};
+}
+
+struct Case {
+  int C, F, H, W;
+  bool same;
+  int nb, tile_block;
+};
+
+const std::vector<Case> kCases = {
+    {1, 1, 3, 3, false, 1, 64},     {3, 5, 7, 9, false, 1, 64}, {3, 5, 7, 9, true, 2, 64},
+    {7, 13, 11, 6, true, 3, 5},     {9, 6, 5, 14, false, 4, 7}, {17, 10, 26, 26, false, 2, 64},
+    {32, 64, 26, 26, false, 2, 64}, {12, 9, 1, 1, true, 3, 2},  {5, 3, 4, 4, false, 1, 1},
+    {8, 8, 13, 10, true, 2, 512},   {6, 11, 9, 5, true, 1, 3},  {64, 32, 28, 28, true, 1, 64}};
+
+}  // namespace
+
+TEST(Winograd, ForwardMatchesDirectReference) {
+  Rng rng(31);
+  for (const Case& k : kCases)
+    for (bool with_bias : {false, true})
+      for (bool relu : {false, true}) {
+        const Conv3x3Shape s = geometry(k.C, k.F, k.H, k.W, k.same);
+        const auto x = random_vector(std::size_t(k.nb) * s.C * s.H * s.W, rng);
+        const auto w = random_vector(std::size_t(s.F) * s.C * 9, rng);
+        const auto b = random_vector(std::size_t(s.F), rng);
+        std::vector<float> U(std::size_t(36) * s.F * s.C);
+        kernels::winograd_filter_transform(w.data(), s.F, s.C, false, U.data());
+        std::vector<float> ws(std::size_t(kernels::winograd_workspace_size(s, k.nb, k.tile_block)),
+                              std::nanf(""));
+        const std::size_t ny = std::size_t(k.nb) * s.F * s.OH * s.OW;
+        std::vector<float> fast(ny, std::nanf("")), ref(ny, std::nanf(""));
+        const float* bias = with_bias ? b.data() : nullptr;
+        kernels::winograd_conv3x3(s, k.nb, x.data(), U.data(), bias, relu, fast.data(), ws.data(),
+                                  k.tile_block);
+        kernels::conv3x3_ref(s, k.nb, x.data(), w.data(), bias, relu, ref.data());
+        for (std::size_t i = 0; i < ny; ++i) {
+          ASSERT_TRUE(std::isfinite(fast[i]))
+              << "output " << i << " unwritten, " << describe(s, k.nb, k.tile_block);
+        }
+        EXPECT_LE(relative_error(fast, ref), kTol)
+            << describe(s, k.nb, k.tile_block) << " bias " << with_bias << " relu " << relu;
+        if (relu) {
+          EXPECT_TRUE(std::all_of(fast.begin(), fast.end(), [](float v) { return v >= 0.0f; }));
+        }
+      }
+}
+
+// dx = conv(dy, w') with w'[c][f][i][j] = w[f][c][2-i][2-j] and padding 2 - pad:
+// the backward-data transform equals the forward transform of that explicit w'.
+TEST(Winograd, BackwardDataKernelFormMatchesReference) {
+  Rng rng(32);
+  for (const Case& k : kCases) {
+    const Conv3x3Shape fwd = geometry(k.C, k.F, k.H, k.W, k.same);
+    // The backward-data convolution: F -> C channels, OH x OW -> H x W.
+    const Conv3x3Shape s{fwd.F, fwd.C, fwd.OH,          fwd.OW,
+                         fwd.H, fwd.W, 2 - fwd.pad_top, 2 - fwd.pad_left};
+    const auto w = random_vector(std::size_t(fwd.F) * fwd.C * 9, rng);
+    std::vector<float> w_bd(w.size());
+    for (int f = 0; f < fwd.F; ++f)
+      for (int c = 0; c < fwd.C; ++c)
+        for (int i = 0; i < 3; ++i)
+          for (int j = 0; j < 3; ++j)
+            w_bd[((std::size_t(c) * fwd.F + f) * 3 + i) * 3 + j] =
+                w[((std::size_t(f) * fwd.C + c) * 3 + (2 - i)) * 3 + (2 - j)];
+    std::vector<float> U(std::size_t(36) * fwd.F * fwd.C), U_explicit(U.size());
+    kernels::winograd_filter_transform(w.data(), fwd.F, fwd.C, true, U.data());
+    kernels::winograd_filter_transform(w_bd.data(), fwd.C, fwd.F, false, U_explicit.data());
+    EXPECT_EQ(U, U_explicit) << describe(s, k.nb, k.tile_block);
+
+    const auto dy = random_vector(std::size_t(k.nb) * s.C * s.H * s.W, rng);
+    std::vector<float> ws(std::size_t(kernels::winograd_workspace_size(s, k.nb, k.tile_block)));
+    const std::size_t nx = std::size_t(k.nb) * s.F * s.OH * s.OW;
+    std::vector<float> fast(nx, std::nanf("")), ref(nx, std::nanf(""));
+    kernels::winograd_conv3x3(s, k.nb, dy.data(), U.data(), nullptr, false, fast.data(), ws.data(),
+                              k.tile_block);
+    kernels::conv3x3_ref(s, k.nb, dy.data(), w_bd.data(), nullptr, false, ref.data());
+    EXPECT_LE(relative_error(fast, ref), kTol) << describe(s, k.nb, k.tile_block);
+
+    // And directly as the adjoint: <conv(x, w), dy> = <x, dx> for a random x.
+    const auto x = random_vector(std::size_t(k.nb) * fwd.C * fwd.H * fwd.W, rng);
+    std::vector<float> y(std::size_t(k.nb) * fwd.F * fwd.OH * fwd.OW);
+    kernels::conv3x3_ref(fwd, k.nb, x.data(), w.data(), nullptr, false, y.data());
+    double lhs = 0.0, rhs = 0.0, mag = 0.0;
+    for (std::size_t i = 0; i < y.size(); ++i) {
+      lhs += double(y[i]) * dy[i];
+      mag += std::abs(double(y[i]) * dy[i]);
+    }
+    for (std::size_t i = 0; i < x.size(); ++i) rhs += double(x[i]) * fast[i];
+    EXPECT_NEAR(lhs, rhs, 1e-4 * mag + 1e-6) << describe(s, k.nb, k.tile_block);
+  }
+}
+
+// The output of a sample does not depend on how the samples are blocked
+// together beyond rounding: one call over nb samples agrees with nb calls of one.
+TEST(Winograd, BlockingChangesOnlyRounding) {
+  Rng rng(33);
+  const Conv3x3Shape s = geometry(10, 12, 10, 11, true);
+  const int nb = 3;
+  const auto x = random_vector(std::size_t(nb) * s.C * s.H * s.W, rng);
+  const auto w = random_vector(std::size_t(s.F) * s.C * 9, rng);
+  std::vector<float> U(std::size_t(36) * s.F * s.C);
+  kernels::winograd_filter_transform(w.data(), s.F, s.C, false, U.data());
+  const std::size_t per = std::size_t(s.F) * s.OH * s.OW, per_x = std::size_t(s.C) * s.H * s.W;
+  std::vector<float> all(nb * per), one(nb * per);
+  std::vector<float> ws(std::size_t(kernels::winograd_workspace_size(s, nb, 20)));
+  kernels::winograd_conv3x3(s, nb, x.data(), U.data(), nullptr, false, all.data(), ws.data(), 20);
+  for (int n = 0; n < nb; ++n)
+    kernels::winograd_conv3x3(s, 1, x.data() + n * per_x, U.data(), nullptr, false,
+                              one.data() + n * per, ws.data(), 20);
+  EXPECT_LE(relative_error(all, one), kTol);
+  // Same call twice: bit-identical.
+  std::vector<float> again(all.size());
+  kernels::winograd_conv3x3(s, nb, x.data(), U.data(), nullptr, false, again.data(), ws.data(), 20);
+  EXPECT_EQ(all, again);
+}
+
+// The filter gradient through the transformed domain equals the direct sum
+// Σ dz ⋆ x; accumulate adds a second batch's gradient to the first.
+TEST(Winograd, FilterGradientMatchesDirectReference) {
+  Rng rng(34);
+  for (const Case& k : kCases) {
+    const Conv3x3Shape s = geometry(k.C, k.F, k.H, k.W, k.same);
+    const std::size_t nx = std::size_t(k.nb) * s.C * s.H * s.W;
+    const std::size_t nz = std::size_t(k.nb) * s.F * s.OH * s.OW;
+    const auto x = random_vector(2 * nx, rng);
+    const auto dz = random_vector(2 * nz, rng);
+    std::vector<float> ws(std::size_t(kernels::winograd_workspace_size(s, k.nb, k.tile_block)),
+                          std::nanf(""));
+    std::vector<float> dU(std::size_t(36) * s.F * s.C, std::nanf(""));
+    const std::size_t nw = std::size_t(s.F) * s.C * 9;
+    std::vector<float> fast(nw, std::nanf("")), ref(nw, std::nanf(""));
+    // One batch, overwriting dU's NaN sentinels.
+    kernels::winograd_filter_grad(s, k.nb, x.data(), dz.data(), dU.data(), false, ws.data(),
+                                  k.tile_block);
+    kernels::winograd_filter_grad_finish(dU.data(), s.F, s.C, fast.data());
+    kernels::conv3x3_filter_grad_ref(s, k.nb, x.data(), dz.data(), ref.data());
+    for (std::size_t i = 0; i < nw; ++i)
+      ASSERT_TRUE(std::isfinite(fast[i]))
+          << "dw " << i << " unwritten, " << describe(s, k.nb, k.tile_block);
+    EXPECT_LE(relative_error(fast, ref), kTol) << describe(s, k.nb, k.tile_block);
+    // Two batches: the second accumulated into dU equals the reference over both.
+    kernels::winograd_filter_grad(s, k.nb, x.data() + nx, dz.data() + nz, dU.data(), true,
+                                  ws.data(), k.tile_block);
+    kernels::winograd_filter_grad_finish(dU.data(), s.F, s.C, fast.data());
+    kernels::conv3x3_filter_grad_ref(s, 2 * k.nb, x.data(), dz.data(), ref.data());
+    EXPECT_LE(relative_error(fast, ref), kTol)
+        << "accumulated, " << describe(s, k.nb, k.tile_block);
+  }
+}
