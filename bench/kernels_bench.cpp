@@ -11,6 +11,7 @@
 
 #include "core/dnnl_conv.hpp"
 #include "digitnet/core/kernels.hpp"
+#include "digitnet/core/winograd.hpp"
 
 namespace {
 
@@ -102,7 +103,8 @@ BENCHMARK(BM_Col2im<true>);
 // sample (the layer's fallback path) against oneDNN direct and Winograd F(4x4,3x3)
 // (the layer's path; plain NCHW in and out, reorders included). Forward (bias +
 // relu) and backward (weight gradient + input gradient). Args: C, F, nb, path
-// (0 im2col, 1 oneDNN direct, 2 oneDNN Winograd). The FLOP/s counter counts the
+// (0 im2col, 1 oneDNN direct, 2 oneDNN Winograd, 3 digitnet's Winograd F(4x4,3x3):
+// filter transforms included, as the layer pays them every step). The FLOP/s counter counts the
 // direct convolution's 2·MACs per pass, so the paths compare directly.
 constexpr int kHW = 26, kO = 24;
 
@@ -112,7 +114,7 @@ double conv_flops(int C, int F, int nb) { return 2.0 * nb * F * C * 9.0 * kO * k
 // no kernel, which marks the benchmark as skipped).
 std::unique_ptr<digitnet::kernels::DnnlConv> make_dnnl(benchmark::State& state, int C, int F,
                                                        int nb, int path) {
-  if (path == 0) return nullptr;
+  if (path == 0 || path == 3) return nullptr;
   digitnet::kernels::ConvGeometry g;
   g.n = nb, g.c = C, g.h = kHW, g.w = kHW, g.f = F, g.kh = 3, g.kw = 3, g.oh = kO, g.ow = kO;
   auto conv = digitnet::kernels::DnnlConv::create(
@@ -131,10 +133,17 @@ void BM_ConvForward(benchmark::State& state) {
        bias = filled(std::size_t(F));
   std::vector<float> col(std::size_t(K) * P), y(std::size_t(nb) * F * P);
   auto conv = make_dnnl(state, C, F, nb, path);
-  if (path && !conv) return;
+  if ((path == 1 || path == 2) && !conv) return;
+  const digitnet::kernels::Conv3x3Shape ws{C, F, kHW, kHW, kO, kO, 0, 0};
+  std::vector<float> U(std::size_t(36) * F * C),
+      work(path == 3 ? std::size_t(digitnet::kernels::winograd_workspace_size(ws, nb)) : 0);
   for (auto _ : state) {
     if (conv) {
       conv->forward(x.data(), w.data(), bias.data(), y.data());
+    } else if (path == 3) {
+      digitnet::kernels::winograd_filter_transform(w.data(), F, C, false, U.data());
+      digitnet::kernels::winograd_conv3x3(ws, nb, x.data(), U.data(), bias.data(), true, y.data(),
+                                          work.data());
     } else {
       for (int n = 0; n < nb; ++n) {
         im2col(x.data() + std::size_t(n) * C * kHW * kHW, C, kHW, kHW, 3, 3, 1, 0, 0, kO, kO,
@@ -161,10 +170,25 @@ void BM_ConvBackward(benchmark::State& state) {
   std::vector<float> col(std::size_t(K) * P), dx(std::size_t(nb) * C * kHW * kHW),
       dw(std::size_t(F) * K);
   auto conv = make_dnnl(state, C, F, nb, path);
-  if (path && !conv) return;
+  if ((path == 1 || path == 2) && !conv) return;
+  // Path 3: dw through the transformed domain, dx as the Winograd convolution of
+  // dz (padded by 2) with the flipped, transposed filters.
+  const digitnet::kernels::Conv3x3Shape ws{C, F, kHW, kHW, kO, kO, 0, 0};
+  const digitnet::kernels::Conv3x3Shape bs{F, C, kO, kO, kHW, kHW, 2, 2};
+  std::vector<float> U(std::size_t(36) * F * C), dU(U.size()),
+      work(path == 3 ? std::size_t(std::max(digitnet::kernels::winograd_workspace_size(ws, nb),
+                                            digitnet::kernels::winograd_workspace_size(bs, nb)))
+                     : 0);
   for (auto _ : state) {
     if (conv) {
       conv->backward(x.data(), dz.data(), w.data(), dx.data(), dw.data());
+    } else if (path == 3) {
+      digitnet::kernels::winograd_filter_grad(ws, nb, x.data(), dz.data(), dU.data(), false,
+                                              work.data());
+      digitnet::kernels::winograd_filter_grad_finish(dU.data(), F, C, dw.data());
+      digitnet::kernels::winograd_filter_transform(w.data(), F, C, true, U.data());
+      digitnet::kernels::winograd_conv3x3(bs, nb, dz.data(), U.data(), nullptr, false, dx.data(),
+                                          work.data());
     } else {
       std::fill(dw.begin(), dw.end(), 0.0f);
       for (int n = 0; n < nb; ++n) {
@@ -188,7 +212,7 @@ void BM_ConvBackward(benchmark::State& state) {
 
 // K's and S's conv2 at the layer's sub-batch of 16 samples, and small channel counts.
 void conv_args(benchmark::internal::Benchmark* b) {
-  for (int path : {0, 1, 2}) {
+  for (int path : {0, 1, 2, 3}) {
     b->Args({32, 64, 16, path});  // K's conv2
     b->Args({64, 32, 16, path});  // S's conv2
     for (int c : {1, 8}) b->Args({c, 32, 16, path});

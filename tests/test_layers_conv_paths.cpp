@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -83,6 +84,42 @@ TEST(Conv2DPaths, MatchDirectReferenceForEveryBatchAndThreadSplit) {
   for (const PathCase& pc : kPaths)
     for (int threads : {1, 2, 3})
       for (int batch : {1, 2, 21}) check_against_reference(pc, batch, threads, 2e-4);
+}
+
+// Every kernel family forced with DIGITNET_CONV_KERNEL (read when the layer first
+// runs), whatever this CPU would pick: digitnet's own Winograd on an AVX-512
+// machine, oneDNN direct and im2col for 3x3 layers that would use Winograd.
+class ForcedKernel {
+ public:
+  explicit ForcedKernel(const char* name) { setenv("DIGITNET_CONV_KERNEL", name, 1); }
+  ~ForcedKernel() { unsetenv("DIGITNET_CONV_KERNEL"); }
+  ForcedKernel(const ForcedKernel&) = delete;
+  ForcedKernel& operator=(const ForcedKernel&) = delete;
+};
+
+TEST(Conv2DPaths, EveryForcedKernelMatchesTheDirectReference) {
+  const std::vector<PathCase> cases = {
+      kPaths[0], kPaths[1],
+      {"winograd_small_channels", 3, 9, 11, 5, 3, 1, Padding::same, 1, 1, 1, 1}};
+  for (const char* kernel : {"winograd", "dnnl-direct", "im2col"}) {
+    SCOPED_TRACE(kernel);
+    ForcedKernel force(kernel);
+    for (const PathCase& pc : cases)
+      for (int threads : {1, 3})
+        for (int batch : {1, 2, 21}) check_against_reference(pc, batch, threads, 2e-4);
+  }
+}
+
+TEST(Conv2DPaths, OwnWinogradLayerPassesTheGradientCheck) {
+  ForcedKernel force("winograd");
+  for (bool same : {false, true}) {
+    LayerPtr layer = Conv2D(5, 3, Activation::tanh, 1, same ? Padding::same : Padding::valid);
+    digitnet::testing::GradCheckOptions o;
+    o.batch = 3;
+    o.threads = 2;
+    EXPECT_TRUE(digitnet::testing::check_layer_gradients(*layer, {4, 6, 5}, o))
+        << (same ? "same" : "valid");
+  }
 }
 
 TEST(Conv2DPaths, WinogradLayerPassesTheGradientCheck) {

@@ -40,12 +40,10 @@ constexpr int kLanes = 16;  // tiles per vector; rows of the buffers are padded 
 typedef float vfloat __attribute__((vector_size(kLanes * sizeof(float))));
 
 #define DIGITNET_INLINE inline __attribute__((always_inline))
-DIGITNET_INLINE vfloat load(const float* p) {
-  vfloat v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
-DIGITNET_INLINE void store(float* p, vfloat v) { std::memcpy(p, &v, sizeof v); }
+// The same vector, readable from any float address (unaligned loads and stores).
+typedef float vfloat_u __attribute__((vector_size(kLanes * sizeof(float)), aligned(4)));
+DIGITNET_INLINE vfloat load(const float* p) { return *reinterpret_cast<const vfloat_u*>(p); }
+DIGITNET_INLINE void store(float* p, vfloat v) { *reinterpret_cast<vfloat_u*>(p) = v; }
 
 // o[k] = (Bᵀ d)[k], k < 6.
 DIGITNET_INLINE void bt(const vfloat d[6], vfloat o[6]) {
@@ -69,6 +67,64 @@ DIGITNET_INLINE void at(const vfloat m[6], vfloat o[4]) {
 }
 
 int64_t round_up(int64_t n, int64_t m) { return (n + m - 1) / m * m; }
+
+// The GEMM stage's own micro-kernel: C (M x N) = A (M x K) · B (K x N), all
+// row-major, N a multiple of 16 (the buffers' padded rows). K is the channel
+// count (16-64 here): too small for OpenBLAS, whose per-call packing and
+// C-scaling pass cost more than the products at these sizes. R rows of A times
+// 16 columns of B in 2R accumulators (R = 6: 12 of the 16 vector registers of
+// AVX2), the B panel (K x 16) staying in L1 across the rows. The multiply-adds
+// fuse to FMA (winograd.cpp is built with -ffp-contract=fast).
+typedef float v8 __attribute__((vector_size(8 * sizeof(float))));
+typedef float v8u __attribute__((vector_size(8 * sizeof(float)), aligned(4)));
+
+template <int R>
+DIGITNET_INLINE void gemm_rows(int K, const float* A, int64_t lda, const float* B, int64_t ldb,
+                               float* C, int64_t ldc) {
+  v8 acc[R][2] = {};
+  for (int k = 0; k < K; ++k) {
+    const v8 b0 = *reinterpret_cast<const v8u*>(B + k * ldb);
+    const v8 b1 = *reinterpret_cast<const v8u*>(B + k * ldb + 8);
+    for (int r = 0; r < R; ++r) {
+      const float a = A[r * lda + k];
+      acc[r][0] += a * b0;
+      acc[r][1] += a * b1;
+    }
+  }
+  for (int r = 0; r < R; ++r) {
+    *reinterpret_cast<v8u*>(C + r * ldc) = acc[r][0];
+    *reinterpret_cast<v8u*>(C + r * ldc + 8) = acc[r][1];
+  }
+}
+
+DIGITNET_INLINE void gemm_small(int M, int64_t N, int K, const float* A, int64_t lda,
+                                const float* B, int64_t ldb, float* C, int64_t ldc) {
+  for (int64_t j = 0; j < N; j += 16) {
+    int i = 0;
+    for (; i + 6 <= M; i += 6) gemm_rows<6>(K, A + i * lda, lda, B + j, ldb, C + i * ldc + j, ldc);
+    const float* a = A + i * lda;
+    float* c = C + i * ldc + j;
+    switch (M - i) {
+      case 5:
+        gemm_rows<5>(K, a, lda, B + j, ldb, c, ldc);
+        break;
+      case 4:
+        gemm_rows<4>(K, a, lda, B + j, ldb, c, ldc);
+        break;
+      case 3:
+        gemm_rows<3>(K, a, lda, B + j, ldb, c, ldc);
+        break;
+      case 2:
+        gemm_rows<2>(K, a, lda, B + j, ldb, c, ldc);
+        break;
+      case 1:
+        gemm_rows<1>(K, a, lda, B + j, ldb, c, ldc);
+        break;
+      default:
+        break;
+    }
+  }
+}
 
 // Where one tile of the block reads and writes.
 struct TileAt {
@@ -114,6 +170,7 @@ struct Block {
   float* d;       // (36, Tp)
   float* planes;  // (plane_samples, Hp, Wp)
   TileAt* at_;    // [tile_block]
+  int64_t* src_;  // [tile_block]: at_[].src, contiguous
 };
 
 DIGITNET_INLINE void input_transform(const Block& b, int64_t t0, int tb) {
@@ -135,6 +192,7 @@ DIGITNET_INLINE void input_transform(const Block& b, int64_t t0, int tb) {
     const int64_t src = pl.direct ? smp * C * HW + int64_t{oh} * W + ow
                                   : (smp - s_first) * plane + int64_t{oh} * pl.Wp + ow;
     b.at_[tt] = {src, smp * F * OHW, oh, ow};
+    b.src_[tt] = src;
   }
   for (int k = 0; k < kXi; ++k)
     std::fill(d + k * Tp + tb, d + k * Tp + tp, 0.0f);  // lanes past the last tile
@@ -153,11 +211,13 @@ DIGITNET_INLINE void input_transform(const Block& b, int64_t t0, int tb) {
       }
       src = b.planes;
     }
-    for (int tt = 0; tt < tb; ++tt) {
-      const float* p = src + b.at_[tt].src;
-      for (int i = 0; i < kTile; ++i, p += src_stride)
-        for (int j = 0; j < kTile; ++j) d[(i * kTile + j) * Tp + tt] = p[j];
-    }
+    // Position by position, tiles innermost: contiguous stores, no spilled pointers.
+    for (int i = 0; i < kTile; ++i)
+      for (int j = 0; j < kTile; ++j) {
+        const float* p = src + i * src_stride + j;
+        float* dk = d + (i * kTile + j) * Tp;
+        for (int tt = 0; tt < tb; ++tt) dk[tt] = p[b.src_[tt]];
+      }
     for (int64_t l = 0; l < tp; l += kLanes) {
       vfloat t[6][6];  // t[j][a] = (Bᵀ d)[a][j]
       for (int j = 0; j < kTile; ++j) {
@@ -199,7 +259,8 @@ DIGITNET_INLINE void conv_body(const Conv3x3Shape& s, int nb, const float* x, co
   float* M = w.M;
   float* out = w.out;
   TileAt at_[kWinogradMaxTileBlock];
-  const Block blk{s, pl, x, w.V, w.d, w.planes, at_};
+  int64_t src_[kWinogradMaxTileBlock], yo_[kWinogradMaxTileBlock];
+  const Block blk{s, pl, x, w.V, w.d, w.planes, at_, src_};
   const vfloat zero = {};
 
   for (int64_t t0 = 0; t0 < tiles; t0 += pl.Tb) {
@@ -207,11 +268,15 @@ DIGITNET_INLINE void conv_body(const Conv3x3Shape& s, int nb, const float* x, co
     const int64_t tp = round_up(tb, kLanes);
     // 1. Input transform: V[a][b] = (Bᵀ d B)[a][b].
     input_transform(blk, t0, tb);
+    // Full 4x4 output tiles first (their offset in y in yo_), then the clipped ones.
+    int full = 0;
+    for (int tt = 0; tt < tb; ++tt)
+      if (at_[tt].oh + kOut <= OH && at_[tt].ow + kOut <= OW)
+        yo_[full++] = at_[tt].y_off + int64_t{at_[tt].oh} * OW + at_[tt].ow;
 
     // 2. One GEMM per tile position: M[ξ] (F x tb) = U[ξ] (F x C) · V[ξ] (C x tb).
     for (int xi = 0; xi < kXi; ++xi)
-      sgemm(false, false, F, tb, C, 1.0f, U + int64_t{xi} * F * C, C, w.V + xi * C * Tp,
-            static_cast<int>(Tp), 0.0f, M + xi * F * Tp, static_cast<int>(Tp));
+      gemm_small(F, tp, C, U + int64_t{xi} * F * C, C, w.V + xi * C * Tp, Tp, M + xi * F * Tp, Tp);
 
     // 3. Output transform, one output channel at a time: Y = Aᵀ M A (+ bias, relu).
     for (int f = 0; f < F; ++f) {
@@ -234,17 +299,21 @@ DIGITNET_INLINE void conv_body(const Conv3x3Shape& s, int nb, const float* x, co
           }
         }
       }
+      if (full == tb) {  // every tile whole: position by position, tiles innermost
+        for (int i = 0; i < kOut; ++i)
+          for (int j = 0; j < kOut; ++j) {
+            float* yk = y + f * OHW + int64_t{i} * OW + j;
+            const float* ok = out + (i * kOut + j) * Tp;
+            for (int tt = 0; tt < tb; ++tt) yk[yo_[tt]] = ok[tt];
+          }
+        continue;
+      }
       for (int tt = 0; tt < tb; ++tt) {
         const TileAt& a = at_[tt];
         float* yf = y + a.y_off + f * OHW + int64_t{a.oh} * OW + a.ow;
         const int rows = std::min(kOut, OH - a.oh), cols = std::min(kOut, OW - a.ow);
-        if (rows == kOut && cols == kOut) {
-          for (int i = 0; i < kOut; ++i)
-            for (int j = 0; j < kOut; ++j) yf[int64_t{i} * OW + j] = out[(i * kOut + j) * Tp + tt];
-        } else {
-          for (int i = 0; i < rows; ++i)
-            for (int j = 0; j < cols; ++j) yf[int64_t{i} * OW + j] = out[(i * kOut + j) * Tp + tt];
-        }
+        for (int i = 0; i < rows; ++i)
+          for (int j = 0; j < cols; ++j) yf[int64_t{i} * OW + j] = out[(i * kOut + j) * Tp + tt];
       }
     }
   }
@@ -276,7 +345,8 @@ DIGITNET_INLINE void filter_grad_body(const Conv3x3Shape& s, int nb, const float
   float* Z = w.M;     // (36, F, Tp)
   float* dd = w.out;  // (16, Tp): one output channel's dz tiles
   TileAt at_[kWinogradMaxTileBlock];
-  const Block blk{s, pl, x, w.V, w.d, w.planes, at_};
+  int64_t src_[kWinogradMaxTileBlock], zo_[kWinogradMaxTileBlock];
+  const Block blk{s, pl, x, w.V, w.d, w.planes, at_, src_};
   bool first = !accumulate;
 
   for (int64_t t0 = 0; t0 < tiles; t0 += pl.Tb) {
@@ -284,14 +354,28 @@ DIGITNET_INLINE void filter_grad_body(const Conv3x3Shape& s, int nb, const float
     const int64_t tp = round_up(tb, kLanes);
     input_transform(blk, t0, tb);
     for (int k = 0; k < kOut * kOut; ++k) std::fill(dd + k * Tp + tb, dd + k * Tp + tp, 0.0f);
+    int full = 0;
+    for (int tt = 0; tt < tb; ++tt)
+      if (at_[tt].oh + kOut <= OH && at_[tt].ow + kOut <= OW)
+        zo_[full++] = at_[tt].y_off + int64_t{at_[tt].oh} * OW + at_[tt].ow;
     for (int f = 0; f < F; ++f) {
-      for (int tt = 0; tt < tb; ++tt) {
-        const TileAt& a = at_[tt];
-        const float* zf = dz + a.y_off + f * OHW + int64_t{a.oh} * OW + a.ow;
-        const int rows = std::min(kOut, OH - a.oh), cols = std::min(kOut, OW - a.ow);
+      if (full == tb) {
         for (int i = 0; i < kOut; ++i)
-          for (int j = 0; j < kOut; ++j)
-            dd[(i * kOut + j) * Tp + tt] = (i < rows && j < cols) ? zf[int64_t{i} * OW + j] : 0.0f;
+          for (int j = 0; j < kOut; ++j) {
+            const float* zk = dz + f * OHW + int64_t{i} * OW + j;
+            float* dk = dd + (i * kOut + j) * Tp;
+            for (int tt = 0; tt < tb; ++tt) dk[tt] = zk[zo_[tt]];
+          }
+      } else {
+        for (int tt = 0; tt < tb; ++tt) {
+          const TileAt& a = at_[tt];
+          const float* zf = dz + a.y_off + f * OHW + int64_t{a.oh} * OW + a.ow;
+          const int rows = std::min(kOut, OH - a.oh), cols = std::min(kOut, OW - a.ow);
+          for (int i = 0; i < kOut; ++i)
+            for (int j = 0; j < kOut; ++j)
+              dd[(i * kOut + j) * Tp + tt] =
+                  (i < rows && j < cols) ? zf[int64_t{i} * OW + j] : 0.0f;
+        }
       }
       for (int64_t l = 0; l < tp; l += kLanes) {
         vfloat t[4][6];  // t[j][a] = (A dz)[a][j]

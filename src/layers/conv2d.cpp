@@ -5,20 +5,28 @@
 //   backward: dz = dy ⊙ act'(y)                   (F, P)
 //             dW = Σ_n dz ⋆ x,  db = Σ_n Σ_p dz   (F, C, k, k), (F)
 //             dx = Wᵀ ⋆ dz (transposed convolution)  (C, H, W)
-// Kernels, chosen by measurement (docs/PERFORMANCE.md): oneDNN's JIT convolutions —
-// Winograd F(4x4,3x3) for 3x3 stride-1 kernels with >= 16 channels in and out,
-// direct otherwise — run on sub-batches of up to kSub samples, each pool
-// participant driving its own single-threaded oneDNN objects. When oneDNN has no
-// kernel for the geometry, im2col + OpenBLAS sgemm per sample:
+// Kernels, chosen by measurement (docs/PERFORMANCE.md), for 3x3 stride-1 kernels
+// with >= 16 channels in and out: oneDNN's Winograd F(4x4,3x3) where it has one
+// (AVX-512), else digitnet's own Winograd F(4x4,3x3) (kernels/winograd.hpp:
+// forward, dx as the Winograd convolution of dz with the flipped filters, dW in
+// the transformed domain); otherwise oneDNN's direct JIT convolutions. oneDNN runs
+// on sub-batches of up to kSub samples, each pool participant driving its own
+// single-threaded oneDNN objects. When oneDNN has no kernel for the geometry,
+// im2col + OpenBLAS sgemm per sample:
 //   col = im2col(x) (K, P);  z = W·col;  dW += dz·colᵀ;  dx = col2im(Wᵀ·dz).
+// DIGITNET_CONV_KERNEL=dnnl-winograd|winograd|dnnl-direct|im2col forces one
+// (where the geometry allows it; for tests and A/B measurements).
 // The batch is split over the pool in fixed chunks; per-thread partial dW / db sums
 // are added in thread order (bit-identical results for a given thread count).
 // Padding follows TensorFlow ('same': the odd padding row/column goes at the
 // bottom/right).
 #include <algorithm>
+#include <cstdlib>
+#include <cstring>
 
 #include "core/dnnl_conv.hpp"
 #include "digitnet/core/kernels.hpp"
+#include "digitnet/core/winograd.hpp"
 #include "layers/layer_util.hpp"
 
 namespace digitnet {
@@ -103,6 +111,21 @@ class Conv2DLayer final : public Layer {
     const float* b = use_bias_ ? bias_.value.data() : nullptr;
     const int64_t out_per = int64_t{filters_} * oh_ * ow_;
     if (n == 1 && threads > 1 && forward_split_filters(x, y, ctx)) return;
+    if (own_winograd()) {
+      ensure_winograd(threads, (n + threads - 1) / threads);
+      kernels::winograd_filter_transform(W, filters_, c_, false, u_.data());
+      const kernels::Conv3x3Shape g = wino_shape();
+      ctx.pool->run([&](int t) {
+        const auto [s0, s1] = ThreadPool::chunk(n, threads, t);
+        if (s0 == s1) return;
+        kernels::winograd_conv3x3(g, static_cast<int>(s1 - s0), x.sample(s0), u_.data(), b,
+                                  act_ == Activation::relu, y.sample(s0),
+                                  wino_ws_[static_cast<std::size_t>(t)].data());
+        if (act_ != Activation::relu && act_ != Activation::linear)
+          detail::activation_forward(act_, kAlpha, y.sample(s0), 1, (s1 - s0) * out_per);
+      });
+      return;
+    }
     ctx.pool->run([&](int t) {
       const auto [s0, s1] = ThreadPool::chunk(n, threads, t);
       for (int64_t s = s0; s < s1; s += kSub) {
@@ -128,6 +151,16 @@ class Conv2DLayer final : public Layer {
     ensure_scratch(threads, true);
     if (dx) dx->resize(x.shape());
     const float* W = kernel_.value.data();
+    const bool wino = own_winograd();
+    if (wino) {
+      ensure_winograd(threads, kSub);
+      if (dx) kernels::winograd_filter_transform(W, filters_, c_, true, u_bd_.data());
+    }
+    const kernels::Conv3x3Shape wg = wino ? wino_shape() : kernels::Conv3x3Shape{};
+    // dx = the Winograd convolution of dz (F channels, padded by 2 - pad) with the
+    // flipped filters: F -> C channels, OH x OW -> H x W.
+    const kernels::Conv3x3Shape bg{wg.F, wg.C, wg.OH,          wg.OW,
+                                   wg.H, wg.W, 2 - wg.pad_top, 2 - wg.pad_left};
     ctx.pool->run([&](int t) {
       const std::size_t ti = static_cast<std::size_t>(t);
       float* dw = dw_part_[ti].data();
@@ -156,7 +189,12 @@ class Conv2DLayer final : public Layer {
           if (use_bias_)
             for (int64_t p = 0; p < int64_t{m} * F; ++p) db[p % F] += kernels::sum(dz + p * P, P);
         }
-        if (kernels::DnnlConv* conv = engine(t, m, true)) {
+        if (wino) {
+          float* ws = wino_ws_[ti].data();
+          kernels::winograd_filter_grad(wg, m, x.sample(s), dz, du_[ti].data(), s != s0, ws);
+          if (dx)
+            kernels::winograd_conv3x3(bg, m, dz, u_bd_.data(), nullptr, false, dx->sample(s), ws);
+        } else if (kernels::DnnlConv* conv = engine(t, m, true)) {
           float* dws = dw_sub_[ti].data();
           conv->backward(x.sample(s), dz, W, dx ? dx->sample(s) : nullptr, dws);
           for (int64_t i = 0; i < int64_t{F} * K; ++i) dw[i] += dws[i];
@@ -170,6 +208,32 @@ class Conv2DLayer final : public Layer {
     // Reduce the partial sums in thread order.
     float* gw = kernel_.grad.data();
     float* gb = bias_.grad.data();
+    if (wino) {
+      // Participants without samples left their dU unwritten; dU is linear, so the
+      // sum is taken before mapping back: dW = Gᵀ (Σ_t dU_t) G.
+      const int64_t nu = int64_t{36} * F * c_;
+      float* du = du_[0].data();
+      bool any = false;
+      for (int t = 0; t < threads; ++t) {
+        const auto [s0, s1] = ThreadPool::chunk(n, threads, t);
+        if (s0 == s1) continue;
+        const float* pu = du_[static_cast<std::size_t>(t)].data();
+        if (!any) {
+          if (t != 0) std::copy(pu, pu + nu, du);
+        } else {
+          for (int64_t i = 0; i < nu; ++i) du[i] += pu[i];
+        }
+        any = true;
+      }
+      if (!any) std::fill(du, du + nu, 0.0f);
+      kernels::winograd_filter_grad_finish(du, F, c_, gw);
+      std::copy(db_part_[0].begin(), db_part_[0].begin() + F, gb);
+      for (int t = 1; t < threads; ++t) {
+        const float* pb = db_part_[static_cast<std::size_t>(t)].data();
+        for (int f = 0; f < F; ++f) gb[f] += pb[f];
+      }
+      return;
+    }
     std::copy(dw_part_[0].begin(), dw_part_[0].begin() + int64_t{F} * K, gw);
     std::copy(db_part_[0].begin(), db_part_[0].begin() + F, gb);
     for (int t = 1; t < threads; ++t) {
@@ -247,6 +311,64 @@ class Conv2DLayer final : public Layer {
     return true;
   }
 
+  // Which kernel family this layer uses, decided once (on first use) from the
+  // geometry, the CPU and DIGITNET_CONV_KERNEL.
+  enum class Kernel { unset, dnnl_winograd, winograd, dnnl_direct, im2col };
+  Kernel kernel_choice() {
+    if (choice_ != Kernel::unset) return choice_;
+    const bool wino_shape_ok = k_ == 3 && stride_ == 1 && c_ >= 16 && filters_ >= 16;
+    const char* env = std::getenv("DIGITNET_CONV_KERNEL");
+    const std::string want = env ? env : "";
+    auto dnnl_has = [&](kernels::ConvAlgo algo) {
+      kernels::ConvGeometry g;
+      g.n = kSub, g.c = c_, g.h = h_, g.w = w_, g.f = filters_, g.kh = k_, g.kw = k_;
+      g.stride = stride_, g.pad_top = pad_top_, g.pad_left = pad_left_, g.oh = oh_, g.ow = ow_;
+      return kernels::DnnlConv::create(g, algo, true, use_bias_, act_ == Activation::relu) !=
+             nullptr;
+    };
+    if (want == "im2col") {
+      choice_ = Kernel::im2col;
+    } else if (want == "dnnl-direct") {
+      choice_ = Kernel::dnnl_direct;
+    } else if (want == "winograd" && k_ == 3 && stride_ == 1) {
+      choice_ = Kernel::winograd;
+    } else if (wino_shape_ok && want != "winograd" && dnnl_has(kernels::ConvAlgo::winograd)) {
+      choice_ = Kernel::dnnl_winograd;
+    } else if (wino_shape_ok) {
+      choice_ = Kernel::winograd;
+    } else {
+      choice_ = Kernel::dnnl_direct;
+    }
+    return choice_;
+  }
+  bool own_winograd() { return kernel_choice() == Kernel::winograd; }
+
+  kernels::Conv3x3Shape wino_shape() const {
+    return {c_, filters_, h_, w_, oh_, ow_, pad_top_, pad_left_};
+  }
+
+  // Buffers of the own-Winograd path: the transformed filters (forward and
+  // backward-data forms), and per participant a workspace for up to nb samples
+  // and the transformed filter gradient dU (36, F, C).
+  void ensure_winograd(int threads, int64_t nb) {
+    const std::size_t nt = static_cast<std::size_t>(threads);
+    const std::size_t nu =
+        std::size_t{36} * static_cast<std::size_t>(filters_) * static_cast<std::size_t>(c_);
+    if (u_.size() < nu) u_.resize(nu);
+    if (u_bd_.size() < nu) u_bd_.resize(nu);
+    const kernels::Conv3x3Shape g = wino_shape();
+    const kernels::Conv3x3Shape bg{g.F, g.C, g.OH, g.OW, g.H, g.W, 2 - g.pad_top, 2 - g.pad_left};
+    const int m = static_cast<int>(std::max<int64_t>(nb, 1));
+    const std::size_t ws = static_cast<std::size_t>(
+        std::max(kernels::winograd_workspace_size(g, m), kernels::winograd_workspace_size(bg, m)));
+    if (wino_ws_.size() < nt) wino_ws_.resize(nt);
+    if (du_.size() < nt) du_.resize(nt);
+    for (std::size_t t = 0; t < nt; ++t) {
+      if (wino_ws_[t].size() < ws) wino_ws_[t].resize(ws);
+      if (du_[t].size() < nu) du_[t].resize(nu);
+    }
+  }
+
   // Participant t's one-sample im2col buffer (K, P), allocated on first use.
   float* col_buffer(int t) {
     auto& col = col_[static_cast<std::size_t>(t)];
@@ -267,11 +389,16 @@ class Conv2DLayer final : public Layer {
     g.stride = stride_, g.pad_top = pad_top_, g.pad_left = pad_left_, g.oh = oh_, g.ow = ow_;
     const bool relu = act_ == Activation::relu;
     std::unique_ptr<kernels::DnnlConv> conv;
+    const Kernel choice = kernel_choice();
+    if (choice == Kernel::im2col) {
+      cache.push_back(Engine{m, f, training, nullptr});
+      return nullptr;
+    }
     // Winograd is planned for training even for inference: oneDNN's inference
     // variant transforms the weights in a separate reorder that costs more than the
     // convolution itself at batch 1 (0.17 vs 0.07 ms here), and the weights may
     // change between calls, so that transform cannot be kept.
-    if (k_ == 3 && stride_ == 1 && c_ >= 16 && f >= 16)
+    if (choice == Kernel::dnnl_winograd && f >= 16)
       conv = kernels::DnnlConv::create(g, kernels::ConvAlgo::winograd, true, use_bias_, relu);
     if (!conv)
       conv = kernels::DnnlConv::create(g, kernels::ConvAlgo::direct, training, use_bias_, relu);
@@ -314,7 +441,10 @@ class Conv2DLayer final : public Layer {
   int c_ = 0, h_ = 0, w_ = 0, oh_ = 0, ow_ = 0, pad_top_ = 0, pad_left_ = 0;
   Param kernel_, bias_;
   std::vector<std::vector<float>> col_, dz_, dw_part_, dw_sub_, db_part_;
-  std::vector<std::vector<Engine>> engines_;  // [participant] oneDNN objects by (samples, mode)
+  Kernel choice_ = Kernel::unset;
+  std::vector<float> u_, u_bd_;  // own Winograd: U (36, F, C), backward-data (36, C, F)
+  std::vector<std::vector<float>> wino_ws_, du_;  // [participant] workspace, dU (36, F, C)
+  std::vector<std::vector<Engine>> engines_;      // [participant] oneDNN objects by (samples, mode)
 };
 
 }  // namespace
