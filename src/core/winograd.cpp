@@ -22,6 +22,9 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#if defined(__SSE2__)
+#include <immintrin.h>
+#endif
 
 #include "digitnet/core/kernels.hpp"
 
@@ -66,6 +69,48 @@ DIGITNET_INLINE void at(const vfloat m[6], vfloat o[4]) {
   o[3] = p + 8.0f * q + m[5];
 }
 
+// max(v, 0) lane by lane, bit-exact, as integer operations (a vector ?: on these
+// generic vectors is lowered to one compare-and-blend per lane on AVX2): the sign
+// bit, spread by an arithmetic shift, masks negative lanes (and -0) to +0.
+typedef int32_t vint __attribute__((vector_size(kLanes * sizeof(float))));
+DIGITNET_INLINE vfloat relu_v(vfloat v) {
+  const vint bits = reinterpret_cast<vint>(v);
+  return reinterpret_cast<vfloat>(bits & ~(bits >> 31));
+}
+
+// Transposes between "4 floats per tile" (a row of a patch or an output tile)
+// and "one position, 4 tiles per vector" (the lanes of the buffers), with SSE.
+// rows4: dst[k * ld + q] = src_q[k] for q, k < 4, src_q = base + off[q].
+DIGITNET_INLINE void rows4_to_lanes(const float* base, const int64_t* off, float* dst, int64_t ld) {
+#if defined(__SSE2__)
+  __m128 r0 = _mm_loadu_ps(base + off[0]), r1 = _mm_loadu_ps(base + off[1]),
+         r2 = _mm_loadu_ps(base + off[2]), r3 = _mm_loadu_ps(base + off[3]);
+  _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+  _mm_storeu_ps(dst, r0);
+  _mm_storeu_ps(dst + ld, r1);
+  _mm_storeu_ps(dst + 2 * ld, r2);
+  _mm_storeu_ps(dst + 3 * ld, r3);
+#else
+  for (int q = 0; q < 4; ++q)
+    for (int k = 0; k < 4; ++k) dst[k * ld + q] = base[off[q] + k];
+#endif
+}
+// The inverse: base[off[q] + k] = src[k * ld + q].
+DIGITNET_INLINE void lanes_to_rows4(const float* src, int64_t ld, float* base, const int64_t* off) {
+#if defined(__SSE2__)
+  __m128 r0 = _mm_loadu_ps(src), r1 = _mm_loadu_ps(src + ld), r2 = _mm_loadu_ps(src + 2 * ld),
+         r3 = _mm_loadu_ps(src + 3 * ld);
+  _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+  _mm_storeu_ps(base + off[0], r0);
+  _mm_storeu_ps(base + off[1], r1);
+  _mm_storeu_ps(base + off[2], r2);
+  _mm_storeu_ps(base + off[3], r3);
+#else
+  for (int q = 0; q < 4; ++q)
+    for (int k = 0; k < 4; ++k) base[off[q] + k] = src[k * ld + q];
+#endif
+}
+
 int64_t round_up(int64_t n, int64_t m) { return (n + m - 1) / m * m; }
 
 // The GEMM stage's own micro-kernel: C (M x N) = A (M x K) · B (K x N), all
@@ -94,6 +139,62 @@ DIGITNET_INLINE void gemm_rows(int K, const float* A, int64_t lda, const float* 
   for (int r = 0; r < R; ++r) {
     *reinterpret_cast<v8u*>(C + r * ldc) = acc[r][0];
     *reinterpret_cast<v8u*>(C + r * ldc + 8) = acc[r][1];
+  }
+}
+
+// The filter gradient's GEMM: C (M x N) (+)= A (M x K) · Bᵀ with B (N x K), both
+// row-major with K (tiles) contiguous and a multiple of 8. R x S dot products
+// at a time, each a vector of 8 partial sums over the tiles, added across
+// lanes at the end in a fixed order.
+template <int R, int S>
+DIGITNET_INLINE void gemm_nt_block(int64_t K, const float* A, int64_t lda, const float* B,
+                                   int64_t ldb, float* C, int64_t ldc, bool accumulate) {
+  v8 acc[R][S] = {};
+  for (int64_t k = 0; k < K; k += 8) {
+    v8 b[S];
+    for (int q = 0; q < S; ++q) b[q] = *reinterpret_cast<const v8u*>(B + q * ldb + k);
+    for (int r = 0; r < R; ++r) {
+      const v8 a = *reinterpret_cast<const v8u*>(A + r * lda + k);
+      for (int q = 0; q < S; ++q) acc[r][q] += a * b[q];
+    }
+  }
+  for (int r = 0; r < R; ++r)
+    for (int q = 0; q < S; ++q) {
+      const v8 v = acc[r][q];
+      const float sum = ((v[0] + v[4]) + (v[1] + v[5])) + ((v[2] + v[6]) + (v[3] + v[7]));
+      C[r * ldc + q] = accumulate ? C[r * ldc + q] + sum : sum;
+    }
+}
+
+template <int R>
+DIGITNET_INLINE void gemm_nt_rows(int N, int64_t K, const float* A, int64_t lda, const float* B,
+                                  int64_t ldb, float* C, int64_t ldc, bool accumulate) {
+  int j = 0;
+  for (; j + 3 <= N; j += 3)
+    gemm_nt_block<R, 3>(K, A, lda, B + j * ldb, ldb, C + j, ldc, accumulate);
+  if (N - j == 2) gemm_nt_block<R, 2>(K, A, lda, B + j * ldb, ldb, C + j, ldc, accumulate);
+  if (N - j == 1) gemm_nt_block<R, 1>(K, A, lda, B + j * ldb, ldb, C + j, ldc, accumulate);
+}
+
+DIGITNET_INLINE void gemm_nt(int M, int N, int64_t K, const float* A, int64_t lda, const float* B,
+                             int64_t ldb, float* C, int64_t ldc, bool accumulate) {
+  int i = 0;
+  for (; i + 4 <= M; i += 4)
+    gemm_nt_rows<4>(N, K, A + i * lda, lda, B, ldb, C + i * ldc, ldc, accumulate);
+  const float* a = A + i * lda;
+  float* c = C + i * ldc;
+  switch (M - i) {
+    case 3:
+      gemm_nt_rows<3>(N, K, a, lda, B, ldb, c, ldc, accumulate);
+      break;
+    case 2:
+      gemm_nt_rows<2>(N, K, a, lda, B, ldb, c, ldc, accumulate);
+      break;
+    case 1:
+      gemm_nt_rows<1>(N, K, a, lda, B, ldb, c, ldc, accumulate);
+      break;
+    default:
+      break;
   }
 }
 
@@ -212,12 +313,22 @@ DIGITNET_INLINE void input_transform(const Block& b, int64_t t0, int tb) {
       src = b.planes;
     }
     // Position by position, tiles innermost: contiguous stores, no spilled pointers.
-    for (int i = 0; i < kTile; ++i)
-      for (int j = 0; j < kTile; ++j) {
-        const float* p = src + i * src_stride + j;
-        float* dk = d + (i * kTile + j) * Tp;
-        for (int tt = 0; tt < tb; ++tt) dk[tt] = p[b.src_[tt]];
+    // Four tiles at a time: each patch row (6 floats) as two overlapping 4-float
+    // loads, columns 0-3 and 2-5, transposed into the lanes of positions (i, 0..5).
+    const int tb4 = tb / 4 * 4;
+    for (int i = 0; i < kTile; ++i) {
+      const float* p = src + i * src_stride;
+      float* di = d + i * kTile * Tp;
+      for (int tt = 0; tt < tb4; tt += 4) {
+        alignas(16) float hi[4 * 4];
+        rows4_to_lanes(p, b.src_ + tt, di + tt, Tp);  // columns 0..3
+        rows4_to_lanes(p + 2, b.src_ + tt, hi, 4);    // columns 2..5
+        std::memcpy(di + 4 * Tp + tt, hi + 2 * 4, 4 * sizeof(float));
+        std::memcpy(di + 5 * Tp + tt, hi + 3 * 4, 4 * sizeof(float));
       }
+      for (int j = 0; j < kTile; ++j)
+        for (int tt = tb4; tt < tb; ++tt) di[j * Tp + tt] = p[b.src_[tt] + j];
+    }
     for (int64_t l = 0; l < tp; l += kLanes) {
       vfloat t[6][6];  // t[j][a] = (Bᵀ d)[a][j]
       for (int j = 0; j < kTile; ++j) {
@@ -294,18 +405,20 @@ DIGITNET_INLINE void conv_body(const Conv3x3Shape& s, int nb, const float* x, co
           at(row, o);
           for (int b = 0; b < kOut; ++b) {
             vfloat v = o[b] + bf;
-            if (relu) v = v < zero ? zero : v;
+            if (relu) v = relu_v(v);
             store(out + (a * kOut + b) * Tp + l, v);
           }
         }
       }
       if (full == tb) {  // every tile whole: position by position, tiles innermost
-        for (int i = 0; i < kOut; ++i)
-          for (int j = 0; j < kOut; ++j) {
-            float* yk = y + f * OHW + int64_t{i} * OW + j;
-            const float* ok = out + (i * kOut + j) * Tp;
-            for (int tt = 0; tt < tb; ++tt) yk[yo_[tt]] = ok[tt];
-          }
+        const int tb4 = tb / 4 * 4;
+        for (int i = 0; i < kOut; ++i) {
+          float* yi = y + f * OHW + int64_t{i} * OW;
+          const float* oi = out + i * kOut * Tp;
+          for (int tt = 0; tt < tb4; tt += 4) lanes_to_rows4(oi + tt, Tp, yi, yo_ + tt);
+          for (int j = 0; j < kOut; ++j)
+            for (int tt = tb4; tt < tb; ++tt) yi[yo_[tt] + j] = oi[j * Tp + tt];
+        }
         continue;
       }
       for (int tt = 0; tt < tb; ++tt) {
@@ -360,12 +473,14 @@ DIGITNET_INLINE void filter_grad_body(const Conv3x3Shape& s, int nb, const float
         zo_[full++] = at_[tt].y_off + int64_t{at_[tt].oh} * OW + at_[tt].ow;
     for (int f = 0; f < F; ++f) {
       if (full == tb) {
-        for (int i = 0; i < kOut; ++i)
-          for (int j = 0; j < kOut; ++j) {
-            const float* zk = dz + f * OHW + int64_t{i} * OW + j;
-            float* dk = dd + (i * kOut + j) * Tp;
-            for (int tt = 0; tt < tb; ++tt) dk[tt] = zk[zo_[tt]];
-          }
+        const int tb4 = tb / 4 * 4;
+        for (int i = 0; i < kOut; ++i) {
+          const float* zi = dz + f * OHW + int64_t{i} * OW;
+          float* di = dd + i * kOut * Tp;
+          for (int tt = 0; tt < tb4; tt += 4) rows4_to_lanes(zi, zo_ + tt, di + tt, Tp);
+          for (int j = 0; j < kOut; ++j)
+            for (int tt = tb4; tt < tb; ++tt) di[j * Tp + tt] = zi[zo_[tt] + j];
+        }
       } else {
         for (int tt = 0; tt < tb; ++tt) {
           const TileAt& a = at_[tt];
@@ -393,8 +508,8 @@ DIGITNET_INLINE void filter_grad_body(const Conv3x3Shape& s, int nb, const float
       }
     }
     for (int xi = 0; xi < kXi; ++xi)
-      sgemm(false, true, F, C, tb, 1.0f, Z + xi * F * Tp, static_cast<int>(Tp), w.V + xi * C * Tp,
-            static_cast<int>(Tp), first ? 0.0f : 1.0f, dU + int64_t{xi} * F * C, C);
+      gemm_nt(F, C, tp, Z + xi * F * Tp, Tp, w.V + xi * C * Tp, Tp, dU + int64_t{xi} * F * C, C,
+              !first);
     first = false;
   }
   if (first) std::fill(dU, dU + int64_t{kXi} * F * C, 0.0f);  // no tiles at all
