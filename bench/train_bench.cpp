@@ -198,6 +198,26 @@ int main(int argc, char** argv) try {
       prof += buf;
     }
     prof += "]";
+    // Single-image latency per layer (inference mode, median of 200 calls).
+    Context ictx{false, &pool, nullptr};
+    const Tensor x1 = mnist.test.images(0, 1);
+    std::vector<Tensor> a1(L);
+    prof += ",\"latency1_us_per_layer\":[";
+    for (std::size_t i = 0; i < L; ++i) {
+      const Tensor& in = i == 0 ? x1 : a1[i - 1];
+      std::vector<double> ts;
+      for (int r = 0; r < 210; ++r) {
+        const auto t0 = Clock::now();
+        layers[i]->forward(in, a1[i], ictx);
+        if (r >= 10) ts.push_back(seconds_since(t0));
+      }
+      std::sort(ts.begin(), ts.end());
+      char buf[160];
+      std::snprintf(buf, sizeof buf, "%s{\"layer\":\"%s\",\"us\":%.1f}", i ? "," : "",
+                    layers[i]->name.c_str(), 1e6 * ts[ts.size() / 2]);
+      prof += buf;
+    }
+    prof += "]";
   }
 
   // Inference at batch 1000 and batch 1.

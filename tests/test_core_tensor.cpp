@@ -126,19 +126,25 @@ TEST(ThreadPool, ChunksCoverRangeAndErrorsPropagate) {
 }
 
 TEST(Kernels, SgemmMatchesReferenceOnOddShapes) {
+  // M = 1 takes the matrix-vector path; leading dimensions wider than the
+  // matrices (+3) check that every stride is honoured.
   Rng r(3);
-  for (bool ta : {false, true})
-    for (bool tb : {false, true}) {
-      const int M = 7, N = 13, K = 5;
-      std::vector<float> A(M * K), B(K * N), C(M * N), D(M * N);
-      for (auto& v : A) v = r.uniform(-1, 1);
-      for (auto& v : B) v = r.uniform(-1, 1);
-      for (size_t i = 0; i < C.size(); ++i) C[i] = D[i] = r.uniform(-1, 1);
-      const int lda = ta ? M : K, ldb = tb ? K : N;
-      kernels::sgemm(ta, tb, M, N, K, 0.5f, A.data(), lda, B.data(), ldb, 2.0f, C.data(), N);
-      kernels::sgemm_ref(ta, tb, M, N, K, 0.5f, A.data(), lda, B.data(), ldb, 2.0f, D.data(), N);
-      for (size_t i = 0; i < C.size(); ++i) ASSERT_NEAR(C[i], D[i], 1e-5f);
-    }
+  for (int M : {7, 1})
+    for (bool ta : {false, true})
+      for (bool tb : {false, true}) {
+        SCOPED_TRACE("M " + std::to_string(M) + " ta " + std::to_string(ta) + " tb " +
+                     std::to_string(tb));
+        const int N = 13, K = 5;
+        const int lda = (ta ? M : K) + 3, ldb = (tb ? K : N) + 3, ldc = N + 3;
+        std::vector<float> A((ta ? K : M) * lda), B((tb ? N : K) * ldb), C(M * ldc), D(M * ldc);
+        for (auto& v : A) v = r.uniform(-1, 1);
+        for (auto& v : B) v = r.uniform(-1, 1);
+        for (size_t i = 0; i < C.size(); ++i) C[i] = D[i] = r.uniform(-1, 1);
+        kernels::sgemm(ta, tb, M, N, K, 0.5f, A.data(), lda, B.data(), ldb, 2.0f, C.data(), ldc);
+        kernels::sgemm_ref(ta, tb, M, N, K, 0.5f, A.data(), lda, B.data(), ldb, 2.0f, D.data(),
+                           ldc);
+        for (size_t i = 0; i < C.size(); ++i) ASSERT_NEAR(C[i], D[i], 1e-5f) << i;
+      }
 }
 
 TEST(Kernels, Col2imIsAdjointOfIm2col) {

@@ -19,6 +19,15 @@ void use_single_threaded_blas() { openblas_set_num_threads(1); }
 
 void sgemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float* A, int lda,
            const float* B, int ldb, float beta, float* C, int ldc) {
+  if (M == 1) {
+    // One row (a single image through a Dense layer): OpenBLAS' sgemm packs B
+    // anyway and reads it 4x slower than its sgemv (K's 9216x128 dense: 400 vs
+    // 108 us on one core). c = alpha · op(B)ᵀ a + beta · c, a with stride lda if
+    // A is stored transposed.
+    cblas_sgemv(CblasRowMajor, trans_b ? CblasNoTrans : CblasTrans, trans_b ? N : K,
+                trans_b ? K : N, alpha, B, ldb, A, trans_a ? lda : 1, beta, C, 1);
+    return;
+  }
   cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
               trans_b ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }

@@ -540,34 +540,54 @@ __attribute__((target("avx2,fma"))) void filter_grad_avx2(const Conv3x3Shape& s,
 }
 #endif
 
+// The filter transform as one small linear map: U[ξ] = Σ_k T[ξ][k] · g[k] over the
+// 9 taps k = (i, j), with T[(a, b)][(i, j)] = G[a][i] · G[b][j] (computed in double,
+// rounded once). Eight filters at a time as the lanes of a vector.
+struct FilterMap {
+  float t[36][9];
+  FilterMap() {
+    constexpr double k6 = 1.0 / 6.0, k24 = 1.0 / 24.0, k12 = 1.0 / 12.0;
+    const double G[6][3] = {{0.25, 0, 0},   {-k6, -k6, -k6}, {-k6, k6, -k6},
+                            {k24, k12, k6}, {k24, -k12, k6}, {0, 0, 1}};
+    for (int xi = 0; xi < kXi; ++xi)
+      for (int k = 0; k < 9; ++k)
+        t[xi][k] = static_cast<float>(G[xi / 6][k / 3] * G[xi % 6][k % 3]);
+  }
+};
+
 }  // namespace
 
 void winograd_filter_transform(const float* w, int F, int C, bool backward_data, float* U) {
+  static const FilterMap map;  // constant after its first use (thread-safe initialisation)
   const int64_t FC = int64_t{F} * C;
-  constexpr double k6 = 1.0 / 6.0, k24 = 1.0 / 24.0;
-  // o = G (g0, g1, g2)ᵀ.
-  auto g_col = [](double g0, double g1, double g2, double* o) {
-    o[0] = 0.25 * g0;
-    o[1] = -(g0 + g1 + g2) * k6;
-    o[2] = -(g0 - g1 + g2) * k6;
-    o[3] = (g0 + 2.0 * g1 + 4.0 * g2) * k24;
-    o[4] = (g0 - 2.0 * g1 + 4.0 * g2) * k24;
-    o[5] = g2;
+  // Output column o of U: forward o = f·C + c reads w[f][c]; backward-data
+  // o = c·F + f reads w[f][c] with the taps reversed.
+  auto src = [&](int64_t o) {
+    if (!backward_data) return w + o * 9;
+    const int64_t c = o / F, f = o % F;
+    return w + (f * C + c) * 9;
   };
-  for (int f = 0; f < F; ++f)
-    for (int c = 0; c < C; ++c) {
-      const float* g = w + (int64_t{f} * C + c) * 9;
-      double k[3][3];
-      for (int i = 0; i < 3; ++i)
-        for (int j = 0; j < 3; ++j)
-          k[i][j] = backward_data ? g[(2 - i) * 3 + (2 - j)] : g[i * 3 + j];
-      // t = G k (6x3), then u = t Gᵀ (6x6).
-      double t[3][6], u[6][6];
-      for (int j = 0; j < 3; ++j) g_col(k[0][j], k[1][j], k[2][j], t[j]);  // t[j][a] = (G k)[a][j]
-      for (int a = 0; a < 6; ++a) g_col(t[0][a], t[1][a], t[2][a], u[a]);
-      const int64_t at = backward_data ? int64_t{c} * F + f : int64_t{f} * C + c;
-      for (int xi = 0; xi < kXi; ++xi) U[xi * FC + at] = static_cast<float>(u[xi / 6][xi % 6]);
+  int64_t o = 0;
+  for (; o + 8 <= FC; o += 8) {
+    v8 g[9];
+    for (int q = 0; q < 8; ++q) {
+      const float* gq = src(o + q);
+      for (int k = 0; k < 9; ++k) g[k][q] = gq[backward_data ? 8 - k : k];
     }
+    for (int xi = 0; xi < kXi; ++xi) {
+      v8 acc = map.t[xi][0] * g[0];
+      for (int k = 1; k < 9; ++k) acc += map.t[xi][k] * g[k];
+      *reinterpret_cast<v8u*>(U + xi * FC + o) = acc;
+    }
+  }
+  for (; o < FC; ++o) {
+    const float* gq = src(o);
+    for (int xi = 0; xi < kXi; ++xi) {
+      float acc = map.t[xi][0] * gq[backward_data ? 8 : 0];
+      for (int k = 1; k < 9; ++k) acc += map.t[xi][k] * gq[backward_data ? 8 - k : k];
+      U[xi * FC + o] = acc;
+    }
+  }
 }
 
 int64_t winograd_workspace_size(const Conv3x3Shape& s, int nb, int tile_block) {
@@ -601,29 +621,26 @@ void winograd_filter_grad(const Conv3x3Shape& s, int nb, const float* x, const f
 }
 
 void winograd_filter_grad_finish(const float* dU, int F, int C, float* dw) {
-  // G (6x3) rows; dw[f][c] = Gᵀ dU[f][c] G, in double.
-  constexpr double k6 = 1.0 / 6.0, k24 = 1.0 / 24.0, k12 = 1.0 / 12.0;
-  static constexpr int kRows = 6;
-  const double G[kRows][3] = {{0.25, 0, 0},   {-k6, -k6, -k6}, {-k6, k6, -k6},
-                              {k24, k12, k6}, {k24, -k12, k6}, {0, 0, 1}};
+  // dw[f][c] = Gᵀ dU[f][c] G, i.e. dw[k] = Σ_ξ T[ξ][k] · dU[ξ] (the transpose of
+  // the filter transform's map), eight filters at a time.
+  static const FilterMap map;
   const int64_t FC = int64_t{F} * C;
-  for (int64_t fc = 0; fc < FC; ++fc) {
-    double u[6][6];
-    for (int xi = 0; xi < kXi; ++xi) u[xi / 6][xi % 6] = dU[xi * FC + fc];
-    double t[3][6];  // t = Gᵀ u (3x6)
-    for (int i = 0; i < 3; ++i)
-      for (int b = 0; b < 6; ++b) {
-        double acc = 0.0;
-        for (int a = 0; a < 6; ++a) acc += G[a][i] * u[a][b];
-        t[i][b] = acc;
-      }
-    for (int i = 0; i < 3; ++i)
-      for (int j = 0; j < 3; ++j) {
-        double acc = 0.0;
-        for (int b = 0; b < 6; ++b) acc += t[i][b] * G[b][j];
-        dw[fc * 9 + i * 3 + j] = static_cast<float>(acc);
-      }
+  int64_t o = 0;
+  for (; o + 8 <= FC; o += 8) {
+    v8 acc[9] = {};
+    for (int xi = 0; xi < kXi; ++xi) {
+      const v8 u = *reinterpret_cast<const v8u*>(dU + xi * FC + o);
+      for (int k = 0; k < 9; ++k) acc[k] += map.t[xi][k] * u;
+    }
+    for (int q = 0; q < 8; ++q)
+      for (int k = 0; k < 9; ++k) dw[(o + q) * 9 + k] = acc[k][q];
   }
+  for (; o < FC; ++o)
+    for (int k = 0; k < 9; ++k) {
+      float acc = 0.0f;
+      for (int xi = 0; xi < kXi; ++xi) acc += map.t[xi][k] * dU[xi * FC + o];
+      dw[o * 9 + k] = acc;
+    }
 }
 
 void conv3x3_filter_grad_ref(const Conv3x3Shape& s, int nb, const float* x, const float* dz,

@@ -122,6 +122,7 @@ class Conv2DLayer final : public Layer {
     const float* W = kernel_.value.data();
     const float* b = use_bias_ ? bias_.value.data() : nullptr;
     const int64_t out_per = int64_t{filters_} * oh_ * ow_;
+    if (n == 1 && threads > 1 && own_winograd()) return forward_winograd_split_filters(x, y, ctx);
     if (n == 1 && threads > 1 && forward_split_filters(x, y, ctx)) return;
     if (own_winograd()) {
       ensure_winograd(threads, (n + threads - 1) / threads);
@@ -381,6 +382,33 @@ class Conv2DLayer final : public Layer {
     }
   }
 
+  // One sample on the own Winograd path: each participant transforms and applies
+  // its share of the filters (U for filters f0..f1 only), writing those output
+  // planes.
+  void forward_winograd_split_filters(const Tensor& x, Tensor& y, const Context& ctx) {
+    const int threads = ctx.pool->size(), P = oh_ * ow_;
+    ensure_winograd(threads, 1);
+    if (u_split_.size() < static_cast<std::size_t>(threads))
+      u_split_.resize(static_cast<std::size_t>(threads));
+    ctx.pool->run([&](int t) {
+      const auto [f0, f1] = ThreadPool::chunk(filters_, threads, t);
+      if (f0 == f1) return;
+      const int ft = static_cast<int>(f1 - f0);
+      std::vector<float>& u = u_split_[static_cast<std::size_t>(t)];
+      u.resize(std::size_t{36} * static_cast<std::size_t>(ft) * static_cast<std::size_t>(c_));
+      kernels::winograd_filter_transform(kernel_.value.data() + f0 * c_ * k_ * k_, ft, c_, false,
+                                         u.data());
+      kernels::Conv3x3Shape g = wino_shape();
+      g.F = ft;
+      float* ys = y.sample(0) + f0 * P;
+      kernels::winograd_conv3x3(
+          g, 1, x.sample(0), u.data(), use_bias_ ? bias_.value.data() + f0 : nullptr,
+          act_ == Activation::relu, ys, wino_ws_[static_cast<std::size_t>(t)].data());
+      if (act_ != Activation::relu && act_ != Activation::linear)
+        detail::activation_forward(act_, kAlpha, ys, 1, int64_t{ft} * P);
+    });
+  }
+
   // Participant t's one-sample im2col buffer (K, P), allocated on first use.
   float* col_buffer(int t) {
     auto& col = col_[static_cast<std::size_t>(t)];
@@ -456,6 +484,7 @@ class Conv2DLayer final : public Layer {
   Kernel choice_ = Kernel::unset;
   std::vector<float> u_, u_bd_;  // own Winograd: U (36, F, C), backward-data (36, C, F)
   std::vector<std::vector<float>> wino_ws_, du_;  // [participant] workspace, dU (36, F, C)
+  std::vector<std::vector<float>> u_split_;       // [participant] U of its filters (batch 1)
   std::vector<std::vector<Engine>> engines_;      // [participant] oneDNN objects by (samples, mode)
 };
 

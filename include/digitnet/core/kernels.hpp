@@ -12,6 +12,7 @@ void use_single_threaded_blas();
 
 // Row-major GEMM: C[M×N] = alpha · op(A)[M×K] · op(B)[K×N] + beta · C.
 // op(X) is X or Xᵀ; lda/ldb/ldc are the row strides of A, B, C as stored.
+// M = 1 runs as a matrix-vector product (sgemv).
 void sgemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float* A, int lda,
            const float* B, int ldb, float beta, float* C, int ldc);
 void sgemm_ref(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float* A,
