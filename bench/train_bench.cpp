@@ -58,13 +58,15 @@ Sequential make_net(const std::string& net, int threads) {
 
 // FLOPs of one training step per sample: forward 2·MACs; backward 2·MACs for
 // the weight gradient plus 2·MACs for the input gradient (not for the first
-// layer, whose input gradient is never computed).
+// layer with parameters, whose input gradient is never computed).
 double train_flops_per_sample(const Sequential& m) {
   double f = 0.0;
   const auto layers = m.layers();
+  std::size_t first = 0;
+  while (first + 1 < layers.size() && layers[first]->params().empty()) ++first;
   for (std::size_t i = 0; i < layers.size(); ++i) {
     const double macs = static_cast<double>(layers[i]->forward_macs());
-    f += 2.0 * macs * (i == 0 ? 2.0 : 3.0);
+    f += 2.0 * macs * (i <= first ? 2.0 : 3.0);
   }
   return f;
 }

@@ -247,4 +247,54 @@ TEST(SharedBuffers, ReshapeLayersAreSkippedAndInPlaceFollowsTheOwnersBackward) {
   EXPECT_EQ(reshape.forwards, 0);
 }
 
+// Nothing before the first layer with parameters learns: no backward runs there
+// and that layer is not asked for its input gradient.
+class NoDxProbe final : public Layer {
+ public:
+  explicit NoDxProbe(std::vector<bool>* asked) : asked_(asked) {}
+  std::string type() const override { return "NoDxProbe"; }
+  Shape build(const Shape& s, Rng&) override {
+    input_shape_ = output_shape_ = s;
+    w_ = Param{"w", Tensor({1}, 1.0f), Tensor({1}), true};
+    return s;
+  }
+  void forward(const Tensor& x, Tensor& y, const Context&) override {
+    y.resize(x.shape());
+    std::copy(x.data(), x.data() + x.size(), y.data());
+  }
+  void backward(const Tensor& x, const Tensor&, const Tensor& dy, Tensor* dx,
+                const Context&) override {
+    asked_->push_back(dx != nullptr);
+    w_.grad[0] = 0.0f;
+    if (!dx) return;
+    dx->resize(x.shape());
+    std::copy(dy.data(), dy.data() + dy.size(), dx->data());
+  }
+  std::vector<Param*> params() override { return {&w_}; }
+  nlohmann::json config() const override { return {}; }
+
+ private:
+  std::vector<bool>* asked_;
+  Param w_;
+};
+
+TEST(SharedBuffers, NoBackwardBeforeTheFirstLayerWithParameters) {
+  Calls before;
+  std::vector<bool> asked;
+  Sequential m({1, 4, 4}, 1, 2);
+  m.add(std::make_unique<Probe>(&before, false));  // no parameters: nothing to learn here
+  m.add(Flatten());
+  m.add(std::make_unique<NoDxProbe>(&asked));  // the first layer with parameters
+  m.add(std::make_unique<NoDxProbe>(&asked));
+  m.add(Dense(3, softmax));
+  m.compile(SGD(0.1f), sparse_categorical_crossentropy());
+  Tensor x({2, 1, 4, 4}, 0.25f);
+  const std::vector<int32_t> y = {0, 2};
+  m.train_step(x, y, 0.1f);
+  EXPECT_EQ(before.forwards, 1);
+  EXPECT_EQ(before.backwards, 0);
+  // Backward runs last layer first: the second probe passes dx on, the first does not.
+  EXPECT_EQ(asked, (std::vector<bool>{true, false}));
+}
+
 }  // namespace

@@ -281,11 +281,18 @@ std::pair<double, double> Sequential::train_step(const Tensor& x, std::span<cons
   for (int64_t i = 0; i < n; ++i)
     correct += argmax_row(out.data() + i * k, k) == y[static_cast<size_t>(i)];
   Context ctx{true, im.pool.get(), &im.train_rng};
-  for (std::size_t i = L; i-- > 0;) {
-    if (i > 0) im.grads[i - 1] = grad_view(i - 1);
+  // Gradients flow back only as far as the first layer with parameters: nothing
+  // before it learns, so its input gradient is never computed (as for layer 0)
+  // and the layers before it run no backward at all (e.g. the MLP's Flatten +
+  // Dense: no dz·Wᵀ).
+  std::size_t first = 0;
+  while (first + 1 < L && layers_[first]->params().empty()) ++first;
+  for (std::size_t i = L; i-- > first;) {
+    const bool want_dx = i > first;
+    if (want_dx) im.grads[i - 1] = grad_view(i - 1);
     if (layers_[i]->is_reshape()) continue;  // dx is dy, viewed with x's shape
     layers_[i]->backward(i == 0 ? x : im.acts[i - 1], im.acts[i], im.grads[i],
-                         i == 0 ? nullptr : &im.grads[i - 1], ctx);
+                         want_dx ? &im.grads[i - 1] : nullptr, ctx);
   }
   optimizer_->step(im.params, lr);
   return {loss, static_cast<double>(correct) / static_cast<double>(n)};
