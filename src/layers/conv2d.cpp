@@ -186,6 +186,43 @@ class Conv2DLayer final : public Layer {
         const int m = static_cast<int>(std::min<int64_t>(kSub, s1 - s));
         // dz = dy ⊙ act'(y) and the bias gradient, one output plane at a time.
         const float* dz = dy.sample(s);
+        // A single-channel first layer (no dx) takes dW from one GEMM over the
+        // whole sub-batch: dz kept filter-major, (F, m·P), against the im2col
+        // columns of the m samples side by side, (K, m·P).
+        const bool batched_dw = c_ == 1 && !dx && !wino;
+        if (batched_dw) {
+          float* dzt = dz_[ti].data();
+          for (int64_t p = 0; p < int64_t{m} * F; ++p) {
+            const int64_t i = p / F, f = p % F, o = p * P;
+            float* z = dzt + (f * m + i) * P;
+            if (act_ == Activation::relu) {
+              const float b = relu_backward_sum(y.sample(s) + o, dy.sample(s) + o, z, P);
+              if (use_bias_) db[f] += b;
+            } else {
+              if (act_ != Activation::linear)
+                detail::activation_backward_from_y(act_, kAlpha, y.sample(s) + o, dy.sample(s) + o,
+                                                   z, 1, P);
+              else
+                std::copy(dy.sample(s) + o, dy.sample(s) + o + P, z);
+              if (use_bias_) db[f] += kernels::sum(z, P);
+            }
+          }
+          float* colb = colb_buffer(t, m);
+          const int64_t mp = int64_t{m} * P;
+          for (int i = 0; i < m; ++i) {
+            float* col = col_buffer(t);
+            kernels::im2col(x.sample(s + i), c_, h_, w_, k_, k_, stride_, pad_top_, pad_left_, oh_,
+                            ow_, col);
+            for (int k = 0; k < K; ++k)
+              std::copy(col + int64_t{k} * P, col + int64_t{k + 1} * P, colb + k * mp + i * P);
+          }
+          float* dwt = dw_sub_[ti].data();  // dWᵀ (K, F) of this sub-batch
+          kernels::sgemm(false, true, K, F, static_cast<int>(mp), 1.0f, colb, static_cast<int>(mp),
+                         dzt, static_cast<int>(mp), 0.0f, dwt, F);
+          for (int f = 0; f < F; ++f)
+            for (int k = 0; k < K; ++k) dw[int64_t{f} * K + k] += dwt[int64_t{k} * F + f];
+          continue;
+        }
         if (act_ == Activation::relu && use_bias_) {
           // The common case in one pass per plane: relu' and the bias sum together.
           for (int64_t p = 0; p < int64_t{m} * F; ++p) {
@@ -426,6 +463,13 @@ class Conv2DLayer final : public Layer {
     });
   }
 
+  // Participant t's im2col buffer for m samples side by side, (K, m·P).
+  float* colb_buffer(int t, int m) {
+    auto& col = colb_[static_cast<std::size_t>(t)];
+    col.resize(static_cast<std::size_t>(c_) * k_ * k_ * oh_ * ow_ * static_cast<std::size_t>(m));
+    return col.data();
+  }
+
   // Participant t's one-sample im2col buffer (K, P), allocated on first use.
   float* col_buffer(int t) {
     auto& col = col_[static_cast<std::size_t>(t)];
@@ -476,6 +520,7 @@ class Conv2DLayer final : public Layer {
     };
     if (engines_.size() < nt) engines_.resize(nt);
     if (col_.size() < nt) col_.resize(nt);
+    if (colb_.size() < nt) colb_.resize(nt);
     if (for_backward) {
       grow(dz_, kSub * F * P);
       grow(dw_part_, F * K);
@@ -497,7 +542,7 @@ class Conv2DLayer final : public Layer {
   bool use_bias_;
   int c_ = 0, h_ = 0, w_ = 0, oh_ = 0, ow_ = 0, pad_top_ = 0, pad_left_ = 0;
   Param kernel_, bias_;
-  std::vector<std::vector<float>> col_, dz_, dw_part_, dw_sub_, db_part_;
+  std::vector<std::vector<float>> col_, colb_, dz_, dw_part_, dw_sub_, db_part_;
   Kernel choice_ = Kernel::unset;
   std::vector<float> u_, u_bd_;  // own Winograd: U (36, F, C), backward-data (36, C, F)
   std::vector<std::vector<float>> wino_ws_, du_;  // [participant] workspace, dU (36, F, C)
