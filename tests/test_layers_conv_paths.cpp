@@ -160,3 +160,40 @@ TEST(Conv2DPaths, SameSeedAndThreadsGiveIdenticalBitsAcrossLayerInstances) {
     for (std::size_t i = 0; i < outs[0].size(); ++i) ASSERT_EQ(outs[0][i], outs[1][i]) << i;
   }
 }
+
+// A single-channel layer asked for no input gradient (a first layer) takes its
+// weight gradient from one GEMM over each sub-batch; it must equal the gradient
+// computed alongside dx, for any activation, batch and thread split.
+TEST(Conv2DPaths, FirstLayerWeightGradientWithoutDxMatches) {
+  for (Activation act : {Activation::relu, Activation::tanh, Activation::linear})
+    for (int threads : {1, 3})
+      for (int batch : {1, 21, 40}) {
+        SCOPED_TRACE("act " + activation_name(act) + " threads " + std::to_string(threads) +
+                     " batch " + std::to_string(batch));
+        LayerPtr layer = Conv2D(5, 3, act, 1, Padding::same);
+        Rng rng(11);
+        const Shape out = layer->build({1, 9, 8}, rng);
+        Tensor x({batch, 1, 9, 8}), y, dy(with_batch(batch, out)), dx;
+        for (int64_t i = 0; i < x.size(); ++i) x[i] = rng.uniform(-1.0f, 1.0f);
+        for (int64_t i = 0; i < dy.size(); ++i) dy[i] = rng.uniform(-1.0f, 1.0f);
+        ThreadPool pool(threads);
+        Rng ctx_rng(1);
+        Context ctx{true, &pool, &ctx_rng};
+        layer->forward(x, y, ctx);
+        layer->backward(x, y, dy, &dx, ctx);
+        std::vector<std::vector<float>> with_dx;
+        for (Param* p : layer->params()) {
+          with_dx.emplace_back(p->grad.data(), p->grad.data() + p->grad.size());
+          std::fill(p->grad.data(), p->grad.data() + p->grad.size(), std::nanf(""));
+        }
+        layer->backward(x, y, dy, nullptr, ctx);
+        const auto params = layer->params();
+        for (std::size_t k = 0; k < params.size(); ++k) {
+          double scale = 1.0;
+          for (float v : with_dx[k]) scale = std::max(scale, double(std::fabs(v)));
+          for (int64_t i = 0; i < params[k]->grad.size(); ++i)
+            ASSERT_NEAR(params[k]->grad[i], with_dx[k][static_cast<std::size_t>(i)], 1e-5 * scale)
+                << params[k]->name << " " << i;
+        }
+      }
+}
