@@ -1,4 +1,4 @@
-// MaxPooling2D's 2×2 / stride 2 fast path against a naive max pooling written
+// The 2×2 / stride 2 fast paths of MaxPooling2D and AveragePooling2D against naive pooling written
 // here (the generic path's rule): odd sizes (the last row/column is dropped),
 // widths that use the 4-window SIMD loop, its scalar tail or both, ties (the
 // first maximum in row-major order wins and receives the gradient), -inf
@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <string>
 #include <vector>
@@ -86,4 +87,49 @@ TEST(MaxPoolFast, TwoByTwoMatchesNaivePoolingWithTies) {
   check_against_naive(2, 2, 11, 19);  // SIMD groups + tail + dropped column
   check_against_naive(1, 4, 24, 24);  // K's shape per plane
   check_against_naive(2, 1, 2, 2);    // one window
+}
+
+// AveragePooling2D's 2×2 / stride 2 fast path against a naive average: the same
+// bits (sum in row-major order from 0, divided by 4), dx = dy / 4 in every cell
+// of a window and 0 in a dropped odd last row or column; NaN sentinels in y and
+// dx catch unwritten elements.
+TEST(AvgPoolFast, TwoByTwoMatchesNaiveAverageBitForBit) {
+  for (const auto& [H, W] : std::vector<std::pair<int64_t, int64_t>>{{7, 9}, {28, 28}, {10, 17}}) {
+    SCOPED_TRACE("H " + std::to_string(H) + " W " + std::to_string(W));
+    const int64_t N = 3, C = 2, OH = H / 2, OW = W / 2;
+    Rng rng(static_cast<uint64_t>(5 + H * 100 + W));
+    Tensor x({N, C, H, W}), dy({N, C, OH, OW});
+    for (int64_t i = 0; i < x.size(); ++i) x[i] = rng.uniform(-1.0f, 1.0f);
+    for (int64_t i = 0; i < x.size(); i += 5) x[i] = -0.0f;  // signed zeros stay as in the sum
+    for (int64_t i = 0; i < dy.size(); ++i) dy[i] = rng.uniform(-1.0f, 1.0f);
+    std::vector<float> y_ref(static_cast<std::size_t>(N * C * OH * OW));
+    std::vector<float> dx_ref(static_cast<std::size_t>(x.size()), 0.0f);
+    for (int64_t p = 0; p < N * C; ++p)
+      for (int oh = 0; oh < OH; ++oh)
+        for (int ow = 0; ow < OW; ++ow) {
+          float sum = 0.0f;
+          for (int r = 2 * oh; r < 2 * oh + 2; ++r)
+            for (int q = 2 * ow; q < 2 * ow + 2; ++q) sum += x[p * H * W + r * W + q];
+          const int64_t o = (p * OH + oh) * OW + ow;
+          y_ref[static_cast<std::size_t>(o)] = sum / 4.0f;
+          for (int r = 2 * oh; r < 2 * oh + 2; ++r)
+            for (int q = 2 * ow; q < 2 * ow + 2; ++q)
+              dx_ref[static_cast<std::size_t>(p * H * W + r * W + q)] = dy[o] / 4.0f;
+        }
+    for (int threads : {1, 3}) {
+      LayerPtr pool = AveragePooling2D(2);
+      ASSERT_EQ(pool->build({C, H, W}, rng), Shape({C, OH, OW}));
+      ThreadPool tp(threads);
+      Context ctx{true, &tp, &rng};
+      Tensor y(Shape{N, C, OH, OW}, NAN), dx(Shape{N, C, H, W}, NAN);
+      pool->forward(x, y, ctx);
+      pool->backward(x, y, dy, &dx, ctx);
+      for (int64_t i = 0; i < y.size(); ++i) {
+        const float want = y_ref[static_cast<std::size_t>(i)];
+        ASSERT_EQ(std::memcmp(&y[i], &want, sizeof want), 0) << "y[" << i << "] " << y[i];
+      }
+      for (int64_t i = 0; i < dx.size(); ++i)
+        ASSERT_EQ(dx[i], dx_ref[static_cast<std::size_t>(i)]) << "dx[" << i << "]";
+    }
+  }
 }

@@ -15,7 +15,9 @@
 // maximum taken over a0, a1, b0, b1 in that order with strict '>' (the same
 // comparisons as the generic path). Backward writes every dx element once:
 // dx = dy at the winner, 0 elsewhere (and 0 in a dropped row/column). Four
-// windows at a time with SSE2 selects; any other shape takes the generic path.
+// windows at a time with SSE2 selects. Average pooling 2×2/2 has the same kind
+// of fast path (four windows at a time, the generic path's sums); any other
+// shape takes the generic path.
 #include <algorithm>
 #include <cstring>
 #include <limits>
@@ -60,6 +62,8 @@ class Pool2DLayer final : public Layer {
     pad_left_ = aw.pad_before;
     fast_ = is_max_ && pool_ == 2 && stride_ == 2 && pad_top_ == 0 && pad_left_ == 0 &&
             2 * oh_ <= h_ && 2 * ow_ <= w_;
+    fast_avg_ = !is_max_ && pool_ == 2 && stride_ == 2 && pad_top_ == 0 && pad_left_ == 0 &&
+                2 * oh_ <= h_ && 2 * ow_ <= w_;
     input_shape_ = input_shape;
     output_shape_ = {c_, oh_, ow_};
     return output_shape_;
@@ -77,6 +81,13 @@ class Pool2DLayer final : public Layer {
         for (int64_t p = p0; p < p1; ++p)
           max_pool_2x2(x.data() + p * in_plane, y.data() + p * out_plane,
                        argmax8_.data() + p * out_plane);
+      });
+      return;
+    }
+    if (fast_avg_) {
+      ctx.pool->parallel_for(planes, [&](int64_t p0, int64_t p1, int) {
+        for (int64_t p = p0; p < p1; ++p)
+          avg_pool_2x2(x.data() + p * in_plane, y.data() + p * out_plane);
       });
       return;
     }
@@ -131,6 +142,13 @@ class Pool2DLayer final : public Layer {
       });
       return;
     }
+    if (fast_avg_) {
+      ctx.pool->parallel_for(planes, [&](int64_t p0, int64_t p1, int) {
+        for (int64_t p = p0; p < p1; ++p)
+          avg_unpool_2x2(dy.data() + p * out_plane, dx->data() + p * in_plane);
+      });
+      return;
+    }
     ctx.pool->parallel_for(planes, [&](int64_t p0, int64_t p1, int) {
       for (int64_t p = p0; p < p1; ++p) {
         float* dxp = dx->data() + p * in_plane;
@@ -165,6 +183,62 @@ class Pool2DLayer final : public Layer {
   bool backward_reads_output() const override { return false; }
 
  private:
+  // Average pooling 2x2/2 on one plane, the generic path's arithmetic to the bit:
+  // y = ((((0 + a0) + a1) + b0) + b1) / 4 (the 0 keeps -0 sums at +0 as there),
+  // four windows at a time.
+  void avg_pool_2x2(const float* xp, float* yp) const {
+    for (int oh = 0; oh < oh_; ++oh) {
+      const float* a = xp + 2 * oh * w_;
+      const float* b = a + w_;
+      float* yr = yp + oh * ow_;
+      int ow = 0;
+#if defined(__SSE2__)
+      const __m128 quarter = _mm_set1_ps(0.25f);
+      for (; ow + 4 <= ow_; ow += 4) {
+        const __m128 al = _mm_loadu_ps(a + 2 * ow), ah = _mm_loadu_ps(a + 2 * ow + 4);
+        const __m128 bl = _mm_loadu_ps(b + 2 * ow), bh = _mm_loadu_ps(b + 2 * ow + 4);
+        const __m128 a0 = _mm_shuffle_ps(al, ah, _MM_SHUFFLE(2, 0, 2, 0));
+        const __m128 a1 = _mm_shuffle_ps(al, ah, _MM_SHUFFLE(3, 1, 3, 1));
+        const __m128 b0 = _mm_shuffle_ps(bl, bh, _MM_SHUFFLE(2, 0, 2, 0));
+        const __m128 b1 = _mm_shuffle_ps(bl, bh, _MM_SHUFFLE(3, 1, 3, 1));
+        const __m128 sum =
+            _mm_add_ps(_mm_add_ps(_mm_add_ps(_mm_add_ps(_mm_setzero_ps(), a0), a1), b0), b1);
+        _mm_storeu_ps(yr + ow, _mm_mul_ps(sum, quarter));  // x / 4 == x · 0.25 exactly
+      }
+#endif
+      for (; ow < ow_; ++ow)
+        yr[ow] = ((((0.0f + a[2 * ow]) + a[2 * ow + 1]) + b[2 * ow]) + b[2 * ow + 1]) / 4.0f;
+    }
+  }
+
+  // Its backward: every cell of a window gets dy / 4, a dropped last row or
+  // column 0; each dx element written once.
+  void avg_unpool_2x2(const float* dyp, float* dxp) const {
+    for (int oh = 0; oh < oh_; ++oh) {
+      float* a = dxp + 2 * oh * w_;
+      float* b = a + w_;
+      const float* g = dyp + oh * ow_;
+      int ow = 0;
+#if defined(__SSE2__)
+      const __m128 quarter = _mm_set1_ps(0.25f);
+      for (; ow + 4 <= ow_; ow += 4) {
+        const __m128 q = _mm_mul_ps(_mm_loadu_ps(g + ow), quarter);
+        const __m128 lo = _mm_unpacklo_ps(q, q), hi = _mm_unpackhi_ps(q, q);
+        _mm_storeu_ps(a + 2 * ow, lo);
+        _mm_storeu_ps(a + 2 * ow + 4, hi);
+        _mm_storeu_ps(b + 2 * ow, lo);
+        _mm_storeu_ps(b + 2 * ow + 4, hi);
+      }
+#endif
+      for (; ow < ow_; ++ow) {
+        const float q = g[ow] / 4.0f;
+        a[2 * ow] = a[2 * ow + 1] = b[2 * ow] = b[2 * ow + 1] = q;
+      }
+      for (int q = 2 * ow_; q < w_; ++q) a[q] = b[q] = 0.0f;  // dropped column
+    }
+    for (int r = 2 * oh_; r < h_; ++r) std::fill(dxp + r * w_, dxp + (r + 1) * w_, 0.0f);
+  }
+
   // One plane (H, W) -> (OH, OW) and the winner's position in each window.
   void max_pool_2x2(const float* xp, float* yp, uint8_t* am) const {
     for (int oh = 0; oh < oh_; ++oh) {
@@ -263,6 +337,7 @@ class Pool2DLayer final : public Layer {
   Padding padding_;
   int c_ = 0, h_ = 0, w_ = 0, oh_ = 0, ow_ = 0, pad_top_ = 0, pad_left_ = 0;
   bool fast_ = false;             // max 2×2, stride 2, no padding (set by build)
+  bool fast_avg_ = false;         // average 2×2, stride 2, no padding (set by build)
   std::vector<int32_t> argmax_;   // generic path: (N·C, OH·OW) index into the input plane
   std::vector<uint8_t> argmax8_;  // fast path: (N·C, OH·OW) winner's position in its window
 };
