@@ -103,8 +103,30 @@ float sum_ref(const float* v, int64_t n) {
   return static_cast<float>(acc);
 }
 
+#ifdef DIGITNET_HAVE_LIBMVEC
+// The AVX2 variant (8 floats) where the CPU has AVX2: LeNet's tanh layers are
+// ~8 % of its training step with the 4-wide one.
+#pragma GCC push_options
+#pragma GCC target("avx2,fma")
+extern "C" __m256 _ZGVdN8v_tanhf(__m256 x);
+namespace {
+void tanh_avx2(float* v, int64_t n) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(v + i, _ZGVdN8v_tanhf(_mm256_loadu_ps(v + i)));
+  if (i < n) {
+    float block[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    std::memcpy(block, v + i, sizeof(float) * static_cast<std::size_t>(n - i));
+    _mm256_storeu_ps(block, _ZGVdN8v_tanhf(_mm256_loadu_ps(block)));
+    std::memcpy(v + i, block, sizeof(float) * static_cast<std::size_t>(n - i));
+  }
+}
+}  // namespace
+#pragma GCC pop_options
+#endif
+
 void tanh(float* v, int64_t n) {
 #ifdef DIGITNET_HAVE_LIBMVEC
+  if (__builtin_cpu_supports("avx2")) return tanh_avx2(v, n);
   int64_t i = 0;
   for (; i + 4 <= n; i += 4) _mm_storeu_ps(v + i, _ZGVbN4v_tanhf(_mm_loadu_ps(v + i)));
   if (i < n) {
