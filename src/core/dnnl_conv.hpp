@@ -1,9 +1,10 @@
 // src/core/dnnl_conv.hpp — 2-D convolution kernels from oneDNN (libdnnl), run on
 // the calling thread only. They know nothing of layers.
 //
-// Why: on this project's machine (AMD EPYC, AVX-512) oneDNN's JIT kernels run the
-// Keras CNN's 32->64 3x3 convolution 2.5x (direct) to 5x (Winograd F(4x4,3x3))
-// faster than im2col + OpenBLAS sgemm; docs/PERFORMANCE.md has the measurements.
+// Why: oneDNN's JIT kernels run the Keras CNN's 32->64 3x3 convolution 1.4x
+// (direct, AVX2) to 5x (Winograd F(4x4,3x3), AVX-512 only in oneDNN 2.6) faster
+// than im2col + OpenBLAS sgemm; docs/PERFORMANCE.md has the measurements. On
+// AVX2 machines the 3x3 layers use digitnet's own Winograd (winograd.hpp).
 //
 // Threading: every call executes single-threaded on the calling thread (it sets
 // the calling thread's OpenMP team size to 1), so the caller's ThreadPool stays

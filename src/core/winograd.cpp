@@ -123,10 +123,15 @@ int64_t round_up(int64_t n, int64_t m) { return (n + m - 1) / m * m; }
 typedef float v8 __attribute__((vector_size(8 * sizeof(float))));
 typedef float v8u __attribute__((vector_size(8 * sizeof(float)), aligned(4)));
 
-template <int R>
+template <int R, bool Add>
 DIGITNET_INLINE void gemm_rows(int K, const float* A, int64_t lda, const float* B, int64_t ldb,
                                float* C, int64_t ldc) {
   v8 acc[R][2] = {};
+  if constexpr (Add)
+    for (int r = 0; r < R; ++r) {
+      acc[r][0] = *reinterpret_cast<const v8u*>(C + r * ldc);
+      acc[r][1] = *reinterpret_cast<const v8u*>(C + r * ldc + 8);
+    }
   for (int k = 0; k < K; ++k) {
     const v8 b0 = *reinterpret_cast<const v8u*>(B + k * ldb);
     const v8 b1 = *reinterpret_cast<const v8u*>(B + k * ldb + 8);
@@ -142,89 +147,45 @@ DIGITNET_INLINE void gemm_rows(int K, const float* A, int64_t lda, const float* 
   }
 }
 
-// The filter gradient's GEMM: C (M x N) (+)= A (M x K) · Bᵀ with B (N x K), both
-// row-major with K (tiles) contiguous and a multiple of 8. R x S dot products
-// at a time, each a vector of 8 partial sums over the tiles, added across
-// lanes at the end in a fixed order.
-template <int R, int S>
-DIGITNET_INLINE void gemm_nt_block(int64_t K, const float* A, int64_t lda, const float* B,
-                                   int64_t ldb, float* C, int64_t ldc, bool accumulate) {
-  v8 acc[R][S] = {};
-  for (int64_t k = 0; k < K; k += 8) {
-    v8 b[S];
-    for (int q = 0; q < S; ++q) b[q] = *reinterpret_cast<const v8u*>(B + q * ldb + k);
-    for (int r = 0; r < R; ++r) {
-      const v8 a = *reinterpret_cast<const v8u*>(A + r * lda + k);
-      for (int q = 0; q < S; ++q) acc[r][q] += a * b[q];
-    }
-  }
-  for (int r = 0; r < R; ++r)
-    for (int q = 0; q < S; ++q) {
-      const v8 v = acc[r][q];
-      const float sum = ((v[0] + v[4]) + (v[1] + v[5])) + ((v[2] + v[6]) + (v[3] + v[7]));
-      C[r * ldc + q] = accumulate ? C[r * ldc + q] + sum : sum;
-    }
-}
-
-template <int R>
-DIGITNET_INLINE void gemm_nt_rows(int N, int64_t K, const float* A, int64_t lda, const float* B,
-                                  int64_t ldb, float* C, int64_t ldc, bool accumulate) {
-  int j = 0;
-  for (; j + 3 <= N; j += 3)
-    gemm_nt_block<R, 3>(K, A, lda, B + j * ldb, ldb, C + j, ldc, accumulate);
-  if (N - j == 2) gemm_nt_block<R, 2>(K, A, lda, B + j * ldb, ldb, C + j, ldc, accumulate);
-  if (N - j == 1) gemm_nt_block<R, 1>(K, A, lda, B + j * ldb, ldb, C + j, ldc, accumulate);
-}
-
-DIGITNET_INLINE void gemm_nt(int M, int N, int64_t K, const float* A, int64_t lda, const float* B,
-                             int64_t ldb, float* C, int64_t ldc, bool accumulate) {
-  int i = 0;
-  for (; i + 4 <= M; i += 4)
-    gemm_nt_rows<4>(N, K, A + i * lda, lda, B, ldb, C + i * ldc, ldc, accumulate);
-  const float* a = A + i * lda;
-  float* c = C + i * ldc;
-  switch (M - i) {
-    case 3:
-      gemm_nt_rows<3>(N, K, a, lda, B, ldb, c, ldc, accumulate);
-      break;
-    case 2:
-      gemm_nt_rows<2>(N, K, a, lda, B, ldb, c, ldc, accumulate);
-      break;
-    case 1:
-      gemm_nt_rows<1>(N, K, a, lda, B, ldb, c, ldc, accumulate);
-      break;
-    default:
-      break;
-  }
-}
-
-DIGITNET_INLINE void gemm_small(int M, int64_t N, int K, const float* A, int64_t lda,
-                                const float* B, int64_t ldb, float* C, int64_t ldc) {
+template <bool Add>
+DIGITNET_INLINE void gemm_small_t(int M, int64_t N, int K, const float* A, int64_t lda,
+                                  const float* B, int64_t ldb, float* C, int64_t ldc) {
   for (int64_t j = 0; j < N; j += 16) {
     int i = 0;
-    for (; i + 6 <= M; i += 6) gemm_rows<6>(K, A + i * lda, lda, B + j, ldb, C + i * ldc + j, ldc);
+    for (; i + 6 <= M; i += 6)
+      gemm_rows<6, Add>(K, A + i * lda, lda, B + j, ldb, C + i * ldc + j, ldc);
     const float* a = A + i * lda;
     float* c = C + i * ldc + j;
     switch (M - i) {
       case 5:
-        gemm_rows<5>(K, a, lda, B + j, ldb, c, ldc);
+        gemm_rows<5, Add>(K, a, lda, B + j, ldb, c, ldc);
         break;
       case 4:
-        gemm_rows<4>(K, a, lda, B + j, ldb, c, ldc);
+        gemm_rows<4, Add>(K, a, lda, B + j, ldb, c, ldc);
         break;
       case 3:
-        gemm_rows<3>(K, a, lda, B + j, ldb, c, ldc);
+        gemm_rows<3, Add>(K, a, lda, B + j, ldb, c, ldc);
         break;
       case 2:
-        gemm_rows<2>(K, a, lda, B + j, ldb, c, ldc);
+        gemm_rows<2, Add>(K, a, lda, B + j, ldb, c, ldc);
         break;
       case 1:
-        gemm_rows<1>(K, a, lda, B + j, ldb, c, ldc);
+        gemm_rows<1, Add>(K, a, lda, B + j, ldb, c, ldc);
         break;
       default:
         break;
     }
   }
+}
+
+// C (M x N) = A · B, or C += A · B with add; N a multiple of 16.
+DIGITNET_INLINE void gemm_small(int M, int64_t N, int K, const float* A, int64_t lda,
+                                const float* B, int64_t ldb, float* C, int64_t ldc,
+                                bool add = false) {
+  if (add)
+    gemm_small_t<true>(M, N, K, A, lda, B, ldb, C, ldc);
+  else
+    gemm_small_t<false>(M, N, K, A, lda, B, ldb, C, ldc);
 }
 
 // Where one tile of the block reads and writes.
@@ -348,14 +309,20 @@ DIGITNET_INLINE void input_transform(const Block& b, int64_t t0, int tb) {
 
 // The workspace carved up: V (36, C, Tp), M (36, F, Tp), d (36, Tp), out (16, Tp),
 // planes, from a 64-byte aligned start (the size function adds the slack).
+// The filter gradient's extras: Vt (Tp, Cp), one position's V transposed, and
+// dUp (36, F, Cp), the gradient with rows padded to Cp = C rounded up to 16.
+int64_t padded_channels(int C) { return round_up(C, 16); }
+
 struct Carve {
-  float *V, *M, *d, *out, *planes;
+  float *V, *M, *d, *out, *planes, *vt, *dup;
   Carve(float* workspace, const Conv3x3Shape& s, const Plan& pl) {
     V = workspace + (-(reinterpret_cast<uintptr_t>(workspace) / sizeof(float)) & 15);
     M = V + kXi * s.C * pl.Tp;
     d = M + kXi * s.F * pl.Tp;
     out = d + kXi * pl.Tp;
     planes = out + kOut * kOut * pl.Tp;
+    vt = planes + int64_t{pl.plane_samples} * pl.Hp * pl.Wp;
+    dup = vt + pl.Tp * padded_channels(s.C);
   }
 };
 
@@ -457,10 +424,14 @@ DIGITNET_INLINE void filter_grad_body(const Conv3x3Shape& s, int nb, const float
   const Carve w(workspace, s, pl);
   float* Z = w.M;     // (36, F, Tp)
   float* dd = w.out;  // (16, Tp): one output channel's dz tiles
+  const int64_t Cp = padded_channels(C);
+  float* Vt = w.vt;
+  float* dUp = w.dup;
+  for (int64_t t = 0; t < Tp; ++t) std::fill(Vt + t * Cp + C, Vt + (t + 1) * Cp, 0.0f);
   TileAt at_[kWinogradMaxTileBlock];
   int64_t src_[kWinogradMaxTileBlock], zo_[kWinogradMaxTileBlock];
   const Block blk{s, pl, x, w.V, w.d, w.planes, at_, src_};
-  bool first = !accumulate;
+  bool first = true;  // dUp not yet written
 
   for (int64_t t0 = 0; t0 < tiles; t0 += pl.Tb) {
     const int tb = static_cast<int>(std::min<int64_t>(pl.Tb, tiles - t0));
@@ -507,12 +478,30 @@ DIGITNET_INLINE void filter_grad_body(const Conv3x3Shape& s, int nb, const float
         }
       }
     }
-    for (int xi = 0; xi < kXi; ++xi)
-      gemm_nt(F, C, tp, Z + xi * F * Tp, Tp, w.V + xi * C * Tp, Tp, dU + int64_t{xi} * F * C, C,
-              !first);
+    // Per position: Vt = V[ξ]ᵀ (tiles x channels, 4x4 blocks with SSE), then
+    // dUp[ξ] (F x Cp) (+)= Z[ξ] (F x tb) · Vt (tb x Cp) on the NN micro-kernel.
+    const int c4 = C / 4 * 4, tb4 = tb / 4 * 4;
+    for (int xi = 0; xi < kXi; ++xi) {
+      const float* Vx = w.V + xi * C * Tp;
+      for (int c = 0; c < c4; c += 4) {
+        const int64_t off[4] = {0, Tp, 2 * Tp, 3 * Tp};
+        for (int tt = 0; tt < tb4; tt += 4)
+          rows4_to_lanes(Vx + c * Tp + tt, off, Vt + tt * Cp + c, Cp);
+        for (int tt = tb4; tt < tb; ++tt)
+          for (int q = 0; q < 4; ++q) Vt[tt * Cp + c + q] = Vx[(c + q) * Tp + tt];
+      }
+      for (int c = c4; c < C; ++c)
+        for (int tt = 0; tt < tb; ++tt) Vt[tt * Cp + c] = Vx[c * Tp + tt];
+      gemm_small(F, Cp, tb, Z + xi * F * Tp, Tp, Vt, Cp, dUp + xi * F * Cp, Cp, !first);
+    }
     first = false;
   }
-  if (first) std::fill(dU, dU + int64_t{kXi} * F * C, 0.0f);  // no tiles at all
+  // dU (36, F, C) from the padded rows (or added to it).
+  for (int64_t r = 0; r < int64_t{kXi} * F; ++r)
+    for (int c = 0; c < C; ++c) {
+      const float g = first ? 0.0f : dUp[r * Cp + c];  // first: no tiles at all
+      dU[r * C + c] = accumulate ? dU[r * C + c] + g : g;
+    }
 }
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -594,8 +583,10 @@ int64_t winograd_workspace_size(const Conv3x3Shape& s, int nb, int tile_block) {
   const Plan p = make_plan(s, nb, tile_block);
   // V (36, C, Tp), M (36, F, Tp), d (36, Tp), out (16, Tp), the padded planes,
   // and slack for alignment.
+  // Then the filter gradient's Vt (Tp, Cp) and dUp (36, F, Cp).
+  const int64_t cp = padded_channels(s.C);
   return kXi * (int64_t{s.C} + s.F) * p.Tp + (kXi + kOut * kOut) * p.Tp +
-         int64_t{p.plane_samples} * p.Hp * p.Wp + kLanes;
+         int64_t{p.plane_samples} * p.Hp * p.Wp + p.Tp * cp + kXi * int64_t{s.F} * cp + kLanes;
 }
 
 void winograd_conv3x3(const Conv3x3Shape& s, int nb, const float* x, const float* U,

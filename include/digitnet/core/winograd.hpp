@@ -31,7 +31,7 @@ struct Conv3x3Shape {
 void winograd_filter_transform(const float* w, int F, int C, bool backward_data, float* U);
 
 // Tiles transformed and multiplied per GEMM batch (measured, see bench/kernels_bench.cpp).
-constexpr int kWinogradTileBlock = 128;
+constexpr int kWinogradTileBlock = 64;
 constexpr int kWinogradMaxTileBlock = 512;
 
 // Floats of workspace winograd_conv3x3 needs for this shape, nb samples and tile block.
