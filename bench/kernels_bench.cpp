@@ -171,24 +171,20 @@ void BM_ConvBackward(benchmark::State& state) {
       dw(std::size_t(F) * K);
   auto conv = make_dnnl(state, C, F, nb, path);
   if ((path == 1 || path == 2) && !conv) return;
-  // Path 3: dw through the transformed domain, dx as the Winograd convolution of
-  // dz (padded by 2) with the flipped, transposed filters.
+  // Path 3: dW through the transformed domain and dx as the adjoint of the
+  // forward, in one pass over the tiles (as the layer runs it).
   const digitnet::kernels::Conv3x3Shape ws{C, F, kHW, kHW, kO, kO, 0, 0};
-  const digitnet::kernels::Conv3x3Shape bs{F, C, kO, kO, kHW, kHW, 2, 2};
-  std::vector<float> U(std::size_t(36) * F * C), dU(U.size()),
-      work(path == 3 ? std::size_t(std::max(digitnet::kernels::winograd_workspace_size(ws, nb),
-                                            digitnet::kernels::winograd_workspace_size(bs, nb)))
-                     : 0);
+  std::vector<float> U(std::size_t(36) * F * C), Ut(U.size()), dU(U.size()),
+      work(path == 3 ? std::size_t(digitnet::kernels::winograd_workspace_size(ws, nb)) : 0);
   for (auto _ : state) {
     if (conv) {
       conv->backward(x.data(), dz.data(), w.data(), dx.data(), dw.data());
     } else if (path == 3) {
-      digitnet::kernels::winograd_filter_grad(ws, nb, x.data(), dz.data(), dU.data(), false,
-                                              work.data());
+      digitnet::kernels::winograd_filter_transform(w.data(), F, C, false, U.data());
+      digitnet::kernels::winograd_transpose_filters(U.data(), F, C, Ut.data());
+      digitnet::kernels::winograd_backward(ws, nb, x.data(), dz.data(), Ut.data(), dU.data(),
+                                           false, dx.data(), work.data());
       digitnet::kernels::winograd_filter_grad_finish(dU.data(), F, C, dw.data());
-      digitnet::kernels::winograd_filter_transform(w.data(), F, C, true, U.data());
-      digitnet::kernels::winograd_conv3x3(bs, nb, dz.data(), U.data(), nullptr, false, dx.data(),
-                                          work.data());
     } else {
       std::fill(dw.begin(), dw.end(), 0.0f);
       for (int n = 0; n < nb; ++n) {

@@ -198,3 +198,42 @@ TEST(Winograd, FilterGradientMatchesDirectReference) {
         << "accumulated, " << describe(s, k.nb, k.tile_block);
   }
 }
+
+// The fused backward: dU as winograd_filter_grad gives it, and dx (the adjoint
+// of the forward, patches added where they lie in the image) equal to the direct
+// transposed convolution, on every shape above (padding, clipped tiles, blocks).
+TEST(Winograd, FusedBackwardMatchesReferences) {
+  Rng rng(35);
+  for (const Case& k : kCases) {
+    const Conv3x3Shape s = geometry(k.C, k.F, k.H, k.W, k.same);
+    const std::size_t nx = std::size_t(k.nb) * s.C * s.H * s.W;
+    const std::size_t nz = std::size_t(k.nb) * s.F * s.OH * s.OW;
+    const auto x = random_vector(nx, rng), dz = random_vector(nz, rng);
+    const auto w = random_vector(std::size_t(s.F) * s.C * 9, rng);
+    std::vector<float> U(std::size_t(36) * s.F * s.C), Ut(U.size());
+    kernels::winograd_filter_transform(w.data(), s.F, s.C, false, U.data());
+    kernels::winograd_transpose_filters(U.data(), s.F, s.C, Ut.data());
+    std::vector<float> ws(std::size_t(kernels::winograd_workspace_size(s, k.nb, k.tile_block)),
+                          std::nanf(""));
+    std::vector<float> dU(U.size(), std::nanf("")), dU_alone(U.size());
+    std::vector<float> dx(nx, std::nanf(""));
+    kernels::winograd_backward(s, k.nb, x.data(), dz.data(), Ut.data(), dU.data(), false, dx.data(),
+                               ws.data(), k.tile_block);
+    kernels::winograd_filter_grad(s, k.nb, x.data(), dz.data(), dU_alone.data(), false, ws.data(),
+                                  k.tile_block);
+    EXPECT_EQ(dU, dU_alone) << describe(s, k.nb, k.tile_block);
+    // Reference dx: the direct convolution of dz with the flipped, transposed filters.
+    std::vector<float> w_bd(w.size());
+    for (int f = 0; f < s.F; ++f)
+      for (int c = 0; c < s.C; ++c)
+        for (int i = 0; i < 9; ++i)
+          w_bd[(std::size_t(c) * s.F + f) * 9 + i] = w[(std::size_t(f) * s.C + c) * 9 + (8 - i)];
+    const Conv3x3Shape bs{s.F, s.C, s.OH, s.OW, s.H, s.W, 2 - s.pad_top, 2 - s.pad_left};
+    std::vector<float> ref(nx);
+    kernels::conv3x3_ref(bs, k.nb, dz.data(), w_bd.data(), nullptr, false, ref.data());
+    for (std::size_t i = 0; i < nx; ++i)
+      ASSERT_TRUE(std::isfinite(dx[i]))
+          << "dx " << i << " unwritten, " << describe(s, k.nb, k.tile_block);
+    EXPECT_LE(relative_error(dx, ref), kTol) << describe(s, k.nb, k.tile_block);
+  }
+}

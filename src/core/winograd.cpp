@@ -412,13 +412,26 @@ DIGITNET_INLINE void a_col(const vfloat z[4], vfloat o[6]) {
   o[5] = z[3];
 }
 
+// o[i] = (B v)[i], i < 6: the transpose of bt (the adjoint of the input transform).
+DIGITNET_INLINE void b_col(const vfloat v[6], vfloat o[6]) {
+  o[0] = 4.0f * v[0];
+  o[1] = 4.0f * (v[2] - v[1]) + 2.0f * (v[4] - v[3]) + 4.0f * v[5];
+  o[2] = -5.0f * v[0] - 4.0f * (v[1] + v[2]) - (v[3] + v[4]);
+  o[3] = (v[1] - v[2]) + 2.0f * (v[3] - v[4]) - 5.0f * v[5];
+  o[4] = v[0] + v[1] + v[2] + v[3] + v[4];
+  o[5] = v[5];
+}
+
 // The filter gradient in the transformed domain: for each tile, the 4x4 block of
 // dz (zero past the output's edge) becomes Z = A dz Aᵀ (6x6), and
 // dU[ξ] (F x C) (+)= Σ_tiles Z[ξ] (F x tb) · V[ξ]ᵀ (tb x C).
 DIGITNET_INLINE void filter_grad_body(const Conv3x3Shape& s, int nb, const float* x,
                                       const float* dz, float* dU, bool accumulate, float* workspace,
-                                      int tile_block) {
-  const int C = s.C, F = s.F, OH = s.OH, OW = s.OW;
+                                      int tile_block, const float* Ut = nullptr,
+                                      float* dx = nullptr) {
+  const int C = s.C, F = s.F, OH = s.OH, OW = s.OW, H = s.H, W = s.W;
+  const int64_t HW = int64_t{H} * W;
+  if (dx) std::fill(dx, dx + nb * C * HW, 0.0f);
   const Plan pl = make_plan(s, nb, tile_block);
   const int64_t tiles = nb * pl.per_sample, Tp = pl.Tp, OHW = int64_t{OH} * OW;
   const Carve w(workspace, s, pl);
@@ -495,6 +508,44 @@ DIGITNET_INLINE void filter_grad_body(const Conv3x3Shape& s, int nb, const float
       gemm_small(F, Cp, tb, Z + xi * F * Tp, Tp, Vt, Cp, dUp + xi * F * Cp, Cp, !first);
     }
     first = false;
+    if (!dx) continue;
+    // dx, the adjoint of the forward: per position dV[ξ] (C x tb) = U[ξ]ᵀ · Z[ξ]
+    // (into V, no longer needed), then per channel and tile the 6x6 patch
+    // gradient B dV Bᵀ, added into dx where the patch lies in the image.
+    for (int xi = 0; xi < kXi; ++xi)
+      gemm_small(C, tp, F, Ut + int64_t{xi} * C * F, F, Z + xi * F * Tp, Tp, w.V + xi * C * Tp, Tp);
+    float* pd = w.d;  // (36, Tp): one channel's patch gradients
+    for (int c = 0; c < C; ++c) {
+      for (int64_t l = 0; l < tp; l += kLanes) {
+        vfloat t[6][6];  // t[j][i] = (B dV)[i][j]
+        for (int j = 0; j < kTile; ++j) {
+          vfloat col[6];
+          for (int i = 0; i < kTile; ++i) col[i] = load(w.V + ((i * kTile + j) * C + c) * Tp + l);
+          b_col(col, t[j]);
+        }
+        for (int i = 0; i < kTile; ++i) {
+          const vfloat row[6] = {t[0][i], t[1][i], t[2][i], t[3][i], t[4][i], t[5][i]};
+          vfloat o[6];
+          b_col(row, o);
+          for (int j = 0; j < kTile; ++j) store(pd + (i * kTile + j) * Tp + l, o[j]);
+        }
+      }
+      for (int tt = 0; tt < tb; ++tt) {
+        const TileAt& a = at_[tt];
+        const int64_t smp = a.y_off / (int64_t{F} * OHW);
+        const int r0 = a.oh - s.pad_top, q0 = a.ow - s.pad_left;
+        float* xc = dx + (smp * C + c) * HW;
+        if (r0 >= 0 && q0 >= 0 && r0 + kTile <= H && q0 + kTile <= W) {
+          float* xp = xc + int64_t{r0} * W + q0;
+          for (int i = 0; i < kTile; ++i)
+            for (int j = 0; j < kTile; ++j) xp[int64_t{i} * W + j] += pd[(i * kTile + j) * Tp + tt];
+          continue;
+        }
+        for (int i = std::max(0, -r0); i < kTile && r0 + i < H; ++i)
+          for (int j = std::max(0, -q0); j < kTile && q0 + j < W; ++j)
+            xc[int64_t{r0 + i} * W + q0 + j] += pd[(i * kTile + j) * Tp + tt];
+      }
+    }
   }
   // dU (36, F, C) from the padded rows (or added to it).
   for (int64_t r = 0; r < int64_t{kXi} * F; ++r)
@@ -526,6 +577,18 @@ __attribute__((target("avx2,fma"))) void filter_grad_avx2(const Conv3x3Shape& s,
                                                           float* dU, bool accumulate,
                                                           float* workspace, int tile_block) {
   filter_grad_body(s, nb, x, dz, dU, accumulate, workspace, tile_block);
+}
+__attribute__((target("avx512f,avx512vl,avx2,fma"))) void backward_avx512(
+    const Conv3x3Shape& s, int nb, const float* x, const float* dz, const float* Ut, float* dU,
+    bool accumulate, float* dx, float* workspace, int tile_block) {
+  filter_grad_body(s, nb, x, dz, dU, accumulate, workspace, tile_block, Ut, dx);
+}
+__attribute__((target("avx2,fma"))) void backward_avx2(const Conv3x3Shape& s, int nb,
+                                                       const float* x, const float* dz,
+                                                       const float* Ut, float* dU, bool accumulate,
+                                                       float* dx, float* workspace,
+                                                       int tile_block) {
+  filter_grad_body(s, nb, x, dz, dU, accumulate, workspace, tile_block, Ut, dx);
 }
 #endif
 
@@ -609,6 +672,26 @@ void winograd_filter_grad(const Conv3x3Shape& s, int nb, const float* x, const f
     return filter_grad_avx2(s, nb, x, dz, dU, accumulate, workspace, tile_block);
 #endif
   filter_grad_body(s, nb, x, dz, dU, accumulate, workspace, tile_block);
+}
+
+void winograd_backward(const Conv3x3Shape& s, int nb, const float* x, const float* dz,
+                       const float* Ut, float* dU, bool accumulate, float* dx, float* workspace,
+                       int tile_block) {
+#ifdef DIGITNET_WINOGRAD_DISPATCH
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl"))
+    return backward_avx512(s, nb, x, dz, Ut, dU, accumulate, dx, workspace, tile_block);
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+    return backward_avx2(s, nb, x, dz, Ut, dU, accumulate, dx, workspace, tile_block);
+#endif
+  filter_grad_body(s, nb, x, dz, dU, accumulate, workspace, tile_block, Ut, dx);
+}
+
+void winograd_transpose_filters(const float* U, int F, int C, float* Ut) {
+  const int64_t FC = int64_t{F} * C;
+  for (int xi = 0; xi < kXi; ++xi)
+    for (int f = 0; f < F; ++f)
+      for (int c = 0; c < C; ++c)
+        Ut[xi * FC + int64_t{c} * F + f] = U[xi * FC + int64_t{f} * C + c];
 }
 
 void winograd_filter_grad_finish(const float* dU, int F, int C, float* dw) {

@@ -8,8 +8,8 @@
 // Kernels, chosen by measurement (docs/PERFORMANCE.md), for 3x3 stride-1 kernels
 // with >= 16 channels in and out: oneDNN's Winograd F(4x4,3x3) where it has one
 // (AVX-512), else digitnet's own Winograd F(4x4,3x3) (kernels/winograd.hpp:
-// forward, dx as the Winograd convolution of dz with the flipped filters, dW in
-// the transformed domain); otherwise oneDNN's direct JIT convolutions. oneDNN runs
+// forward; dW in the transformed domain and dx as the adjoint of the forward, in
+// one pass over the tiles); otherwise oneDNN's direct JIT convolutions. oneDNN runs
 // on sub-batches of up to kSub samples, each pool participant driving its own
 // single-threaded oneDNN objects. When oneDNN has no kernel for the geometry,
 // im2col + OpenBLAS sgemm per sample:
@@ -175,14 +175,14 @@ class Conv2DLayer final : public Layer {
     const float* W = kernel_.value.data();
     const bool wino = own_winograd();
     if (wino) {
+      // The forward's transform (kept while the weights are unchanged), transposed
+      // per position for dx.
       ensure_winograd(threads, kSub);
-      if (dx) kernels::winograd_filter_transform(W, filters_, c_, true, u_bd_.data());
+      if (!same_weights_as(u_seen_))
+        kernels::winograd_filter_transform(W, filters_, c_, false, u_.data());
+      if (dx) kernels::winograd_transpose_filters(u_.data(), filters_, c_, u_t_.data());
     }
     const kernels::Conv3x3Shape wg = wino ? wino_shape() : kernels::Conv3x3Shape{};
-    // dx = the Winograd convolution of dz (F channels, padded by 2 - pad) with the
-    // flipped filters: F -> C channels, OH x OW -> H x W.
-    const kernels::Conv3x3Shape bg{wg.F, wg.C, wg.OH,          wg.OW,
-                                   wg.H, wg.W, 2 - wg.pad_top, 2 - wg.pad_left};
     ctx.pool->run([&](int t) {
       const std::size_t ti = static_cast<std::size_t>(t);
       float* dw = dw_part_[ti].data();
@@ -251,10 +251,9 @@ class Conv2DLayer final : public Layer {
             for (int64_t p = 0; p < int64_t{m} * F; ++p) db[p % F] += kernels::sum(dz + p * P, P);
         }
         if (wino) {
-          float* ws = wino_ws_[ti].data();
-          kernels::winograd_filter_grad(wg, m, x.sample(s), dz, du_[ti].data(), s != s0, ws);
-          if (dx)
-            kernels::winograd_conv3x3(bg, m, dz, u_bd_.data(), nullptr, false, dx->sample(s), ws);
+          // dW and dx in one pass over the tiles (they share the transform of dz).
+          kernels::winograd_backward(wg, m, x.sample(s), dz, u_t_.data(), du_[ti].data(), s != s0,
+                                     dx ? dx->sample(s) : nullptr, wino_ws_[ti].data());
         } else if (kernels::DnnlConv* conv = c_ == 1 ? nullptr : engine(t, m, true)) {
           float* dws = dw_sub_[ti].data();
           conv->backward(x.sample(s), dz, W, dx ? dx->sample(s) : nullptr, dws);
@@ -416,12 +415,10 @@ class Conv2DLayer final : public Layer {
     const std::size_t nu =
         std::size_t{36} * static_cast<std::size_t>(filters_) * static_cast<std::size_t>(c_);
     if (u_.size() < nu) u_.resize(nu);
-    if (u_bd_.size() < nu) u_bd_.resize(nu);
-    const kernels::Conv3x3Shape g = wino_shape();
-    const kernels::Conv3x3Shape bg{g.F, g.C, g.OH, g.OW, g.H, g.W, 2 - g.pad_top, 2 - g.pad_left};
+    if (u_t_.size() < nu) u_t_.resize(nu);
     const int m = static_cast<int>(std::max<int64_t>(nb, 1));
-    const std::size_t ws = static_cast<std::size_t>(
-        std::max(kernels::winograd_workspace_size(g, m), kernels::winograd_workspace_size(bg, m)));
+    const std::size_t ws =
+        static_cast<std::size_t>(kernels::winograd_workspace_size(wino_shape(), m));
     if (wino_ws_.size() < nt) wino_ws_.resize(nt);
     if (du_.size() < nt) du_.resize(nt);
     for (std::size_t t = 0; t < nt; ++t) {
@@ -555,7 +552,7 @@ class Conv2DLayer final : public Layer {
   Param kernel_, bias_;
   std::vector<std::vector<float>> col_, colb_, dz_, dw_part_, dw_sub_, db_part_;
   Kernel choice_ = Kernel::unset;
-  std::vector<float> u_, u_bd_;  // own Winograd: U (36, F, C), backward-data (36, C, F)
+  std::vector<float> u_, u_t_;  // own Winograd: U (36, F, C), U transposed per position (36, C, F)
   std::vector<std::vector<float>> wino_ws_, du_;  // [participant] workspace, dU (36, F, C)
   std::vector<std::vector<float>> u_split_;       // [participant] U of its filters (batch 1)
   std::vector<float> u_seen_, u_split_seen_;      // the weights u_ / u_split_ were made from

@@ -60,6 +60,18 @@ void winograd_filter_grad(const Conv3x3Shape& s, int nb, const float* x, const f
                           bool accumulate, float* workspace, int tile_block = kWinogradTileBlock);
 void winograd_filter_grad_finish(const float* dU, int F, int C, float* dw);
 
+// The filter gradient and the input gradient in one pass over the tiles (they
+// share Z = A dz Aᵀ): dU as winograd_filter_grad, and, when dx is not null, dx
+// (nb, C, H, W) overwritten with the adjoint of the forward, per tile and input
+// channel the 6x6 patch gradient B (Σ_f U[ξ][f][c] · Z[ξ][f]) Bᵀ added where the
+// patch lies in the image. Ut (36, C, F) is the forward transform U transposed
+// per position (winograd_transpose_filters). Same workspace as winograd_conv3x3.
+void winograd_backward(const Conv3x3Shape& s, int nb, const float* x, const float* dz,
+                       const float* Ut, float* dU, bool accumulate, float* dx, float* workspace,
+                       int tile_block = kWinogradTileBlock);
+// Ut[ξ][c][f] = U[ξ][f][c].
+void winograd_transpose_filters(const float* U, int F, int C, float* Ut);
+
 // The plain reference of the filter gradient, accumulated in double.
 void conv3x3_filter_grad_ref(const Conv3x3Shape& s, int nb, const float* x, const float* dz,
                              float* dw);
