@@ -46,7 +46,7 @@ typedef float vfloat __attribute__((vector_size(kLanes * sizeof(float))));
 // The same vector, readable from any float address (unaligned loads and stores).
 typedef float vfloat_u __attribute__((vector_size(kLanes * sizeof(float)), aligned(4)));
 DIGITNET_INLINE vfloat load(const float* p) { return *reinterpret_cast<const vfloat_u*>(p); }
-DIGITNET_INLINE void store(float* p, vfloat v) { *reinterpret_cast<vfloat_u*>(p) = v; }
+DIGITNET_INLINE void store(float* p, const vfloat& v) { *reinterpret_cast<vfloat_u*>(p) = v; }
 
 // o[k] = (Bᵀ d)[k], k < 6.
 DIGITNET_INLINE void bt(const vfloat d[6], vfloat o[6]) {
@@ -73,7 +73,7 @@ DIGITNET_INLINE void at(const vfloat m[6], vfloat o[4]) {
 // generic vectors is lowered to one compare-and-blend per lane on AVX2): the sign
 // bit, spread by an arithmetic shift, masks negative lanes (and -0) to +0.
 typedef int32_t vint __attribute__((vector_size(kLanes * sizeof(float))));
-DIGITNET_INLINE vfloat relu_v(vfloat v) {
+DIGITNET_INLINE vfloat relu_v(const vfloat& v) {
   const vint bits = reinterpret_cast<vint>(v);
   return reinterpret_cast<vfloat>(bits & ~(bits >> 31));
 }
