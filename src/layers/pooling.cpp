@@ -30,6 +30,22 @@
 namespace digitnet {
 namespace {
 
+#if defined(__SSE2__)
+// Four 2x2 windows side by side from rows a and b (8 floats each): the cells
+// a0 = a[2i], a1 = a[2i+1], b0 = b[2i], b1 = b[2i+1] of windows i = 0..3.
+struct Windows4 {
+  __m128 a0, a1, b0, b1;
+};
+inline Windows4 windows4(const float* a, const float* b) {
+  const __m128 al = _mm_loadu_ps(a), ah = _mm_loadu_ps(a + 4);
+  const __m128 bl = _mm_loadu_ps(b), bh = _mm_loadu_ps(b + 4);
+  return {_mm_shuffle_ps(al, ah, _MM_SHUFFLE(2, 0, 2, 0)),
+          _mm_shuffle_ps(al, ah, _MM_SHUFFLE(3, 1, 3, 1)),
+          _mm_shuffle_ps(bl, bh, _MM_SHUFFLE(2, 0, 2, 0)),
+          _mm_shuffle_ps(bl, bh, _MM_SHUFFLE(3, 1, 3, 1))};
+}
+#endif
+
 class Pool2DLayer final : public Layer {
  public:
   Pool2DLayer(bool is_max, int pool, int stride, Padding padding)
@@ -195,12 +211,7 @@ class Pool2DLayer final : public Layer {
 #if defined(__SSE2__)
       const __m128 quarter = _mm_set1_ps(0.25f);
       for (; ow + 4 <= ow_; ow += 4) {
-        const __m128 al = _mm_loadu_ps(a + 2 * ow), ah = _mm_loadu_ps(a + 2 * ow + 4);
-        const __m128 bl = _mm_loadu_ps(b + 2 * ow), bh = _mm_loadu_ps(b + 2 * ow + 4);
-        const __m128 a0 = _mm_shuffle_ps(al, ah, _MM_SHUFFLE(2, 0, 2, 0));
-        const __m128 a1 = _mm_shuffle_ps(al, ah, _MM_SHUFFLE(3, 1, 3, 1));
-        const __m128 b0 = _mm_shuffle_ps(bl, bh, _MM_SHUFFLE(2, 0, 2, 0));
-        const __m128 b1 = _mm_shuffle_ps(bl, bh, _MM_SHUFFLE(3, 1, 3, 1));
+        const auto [a0, a1, b0, b1] = windows4(a + 2 * ow, b + 2 * ow);
         const __m128 sum =
             _mm_add_ps(_mm_add_ps(_mm_add_ps(_mm_add_ps(_mm_setzero_ps(), a0), a1), b0), b1);
         _mm_storeu_ps(yr + ow, _mm_mul_ps(sum, quarter));  // x / 4 == x · 0.25 exactly
@@ -250,12 +261,7 @@ class Pool2DLayer final : public Layer {
 #if defined(__SSE2__)
       const __m128 ninf = _mm_set1_ps(-std::numeric_limits<float>::infinity());
       for (; ow + 4 <= ow_; ow += 4) {
-        const __m128 al = _mm_loadu_ps(a + 2 * ow), ah = _mm_loadu_ps(a + 2 * ow + 4);
-        const __m128 bl = _mm_loadu_ps(b + 2 * ow), bh = _mm_loadu_ps(b + 2 * ow + 4);
-        const __m128 a0 = _mm_shuffle_ps(al, ah, _MM_SHUFFLE(2, 0, 2, 0));
-        const __m128 a1 = _mm_shuffle_ps(al, ah, _MM_SHUFFLE(3, 1, 3, 1));
-        const __m128 b0 = _mm_shuffle_ps(bl, bh, _MM_SHUFFLE(2, 0, 2, 0));
-        const __m128 b1 = _mm_shuffle_ps(bl, bh, _MM_SHUFFLE(3, 1, 3, 1));
+        const auto [a0, a1, b0, b1] = windows4(a + 2 * ow, b + 2 * ow);
         __m128 best = select(_mm_cmpgt_ps(a0, ninf), a0, ninf);
         __m128i at = _mm_setzero_si128();
         step(a1, 1, best, at);
