@@ -154,6 +154,8 @@ DIGITNET_INLINE void gemm_small_t(int M, int64_t N, int K, const float* A, int64
     int i = 0;
     for (; i + 6 <= M; i += 6)
       gemm_rows<6, Add>(K, A + i * lda, lda, B + j, ldb, C + i * ldc + j, ldc);
+    // The last M % 6 rows (a switch, not a lambda: a lambda would not carry the
+    // caller's AVX2 target).
     const float* a = A + i * lda;
     float* c = C + i * ldc + j;
     switch (M - i) {
@@ -567,17 +569,6 @@ __attribute__((target("avx2,fma"))) void conv_avx2(const Conv3x3Shape& s, int nb
                                                    float* y, float* workspace, int tile_block) {
   conv_body(s, nb, x, U, bias, relu, y, workspace, tile_block);
 }
-__attribute__((target("avx512f,avx512vl,avx2,fma"))) void filter_grad_avx512(
-    const Conv3x3Shape& s, int nb, const float* x, const float* dz, float* dU, bool accumulate,
-    float* workspace, int tile_block) {
-  filter_grad_body(s, nb, x, dz, dU, accumulate, workspace, tile_block);
-}
-__attribute__((target("avx2,fma"))) void filter_grad_avx2(const Conv3x3Shape& s, int nb,
-                                                          const float* x, const float* dz,
-                                                          float* dU, bool accumulate,
-                                                          float* workspace, int tile_block) {
-  filter_grad_body(s, nb, x, dz, dU, accumulate, workspace, tile_block);
-}
 __attribute__((target("avx512f,avx512vl,avx2,fma"))) void backward_avx512(
     const Conv3x3Shape& s, int nb, const float* x, const float* dz, const float* Ut, float* dU,
     bool accumulate, float* dx, float* workspace, int tile_block) {
@@ -665,13 +656,7 @@ void winograd_conv3x3(const Conv3x3Shape& s, int nb, const float* x, const float
 
 void winograd_filter_grad(const Conv3x3Shape& s, int nb, const float* x, const float* dz, float* dU,
                           bool accumulate, float* workspace, int tile_block) {
-#ifdef DIGITNET_WINOGRAD_DISPATCH
-  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl"))
-    return filter_grad_avx512(s, nb, x, dz, dU, accumulate, workspace, tile_block);
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-    return filter_grad_avx2(s, nb, x, dz, dU, accumulate, workspace, tile_block);
-#endif
-  filter_grad_body(s, nb, x, dz, dU, accumulate, workspace, tile_block);
+  winograd_backward(s, nb, x, dz, nullptr, dU, accumulate, nullptr, workspace, tile_block);
 }
 
 void winograd_backward(const Conv3x3Shape& s, int nb, const float* x, const float* dz,
