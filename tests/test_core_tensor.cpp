@@ -1,6 +1,13 @@
 #include <gtest/gtest.h>
+#include <pthread.h>
+#include <signal.h>
 
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cstring>
 #include <set>
+#include <thread>
 
 #include "digitnet/core/error.hpp"
 #include "digitnet/core/kernels.hpp"
@@ -126,25 +133,97 @@ TEST(ThreadPool, ChunksCoverRangeAndErrorsPropagate) {
 }
 
 TEST(Kernels, SgemmMatchesReferenceOnOddShapes) {
-  // M = 1 takes the matrix-vector path; leading dimensions wider than the
-  // matrices (+3) check that every stride is honoured.
+  // Both libraries, whichever one this CPU uses by default. M = 1 takes
+  // OpenBLAS' matrix-vector path; leading dimensions wider than the matrices
+  // (+3) check that every stride is honoured and the padding left alone; the
+  // larger shape crosses the libraries' register and cache blocks; beta = 0
+  // must overwrite C even where it holds NaN.
   Rng r(3);
-  for (int M : {7, 1})
-    for (bool ta : {false, true})
-      for (bool tb : {false, true}) {
-        SCOPED_TRACE("M " + std::to_string(M) + " ta " + std::to_string(ta) + " tb " +
-                     std::to_string(tb));
-        const int N = 13, K = 5;
-        const int lda = (ta ? M : K) + 3, ldb = (tb ? K : N) + 3, ldc = N + 3;
-        std::vector<float> A((ta ? K : M) * lda), B((tb ? N : K) * ldb), C(M * ldc), D(M * ldc);
-        for (auto& v : A) v = r.uniform(-1, 1);
-        for (auto& v : B) v = r.uniform(-1, 1);
-        for (size_t i = 0; i < C.size(); ++i) C[i] = D[i] = r.uniform(-1, 1);
-        kernels::sgemm(ta, tb, M, N, K, 0.5f, A.data(), lda, B.data(), ldb, 2.0f, C.data(), ldc);
-        kernels::sgemm_ref(ta, tb, M, N, K, 0.5f, A.data(), lda, B.data(), ldb, 2.0f, D.data(),
-                           ldc);
-        for (size_t i = 0; i < C.size(); ++i) ASSERT_NEAR(C[i], D[i], 1e-5f) << i;
+  struct Shape3 {
+    int M, N, K;
+  };
+  for (auto backend : {kernels::GemmBackend::openblas, kernels::GemmBackend::dnnl})
+    for (Shape3 sh : {Shape3{7, 13, 5}, Shape3{1, 13, 5}, Shape3{37, 70, 129}, Shape3{1, 70, 129}})
+      for (float beta : {2.0f, 0.0f})
+        for (bool ta : {false, true})
+          for (bool tb : {false, true}) {
+            const int M = sh.M, N = sh.N, K = sh.K;
+            SCOPED_TRACE(std::string(kernels::gemm_backend_name(backend)) + " M " +
+                         std::to_string(M) + " N " + std::to_string(N) + " K " + std::to_string(K) +
+                         " beta " + std::to_string(beta) + " ta " + std::to_string(ta) + " tb " +
+                         std::to_string(tb));
+            const int lda = (ta ? M : K) + 3, ldb = (tb ? K : N) + 3, ldc = N + 3;
+            std::vector<float> A((ta ? K : M) * lda), B((tb ? N : K) * ldb), C(M * ldc), D(M * ldc);
+            for (auto& v : A) v = r.uniform(-1, 1);
+            for (auto& v : B) v = r.uniform(-1, 1);
+            for (size_t i = 0; i < C.size(); ++i) C[i] = D[i] = r.uniform(-1, 1);
+            if (beta == 0.0f)
+              for (int i = 0; i < M; ++i) C[i * ldc] = D[i * ldc] = std::nanf("");
+            kernels::sgemm(backend, ta, tb, M, N, K, 0.5f, A.data(), lda, B.data(), ldb, beta,
+                           C.data(), ldc);
+            kernels::sgemm_ref(ta, tb, M, N, K, 0.5f, A.data(), lda, B.data(), ldb, beta, D.data(),
+                               ldc);
+            for (size_t i = 0; i < C.size(); ++i) ASSERT_NEAR(C[i], D[i], 1e-4f) << i;
+          }
+}
+
+TEST(Kernels, SgemmDefaultIsTheChosenBackendBitForBit) {
+  Rng r(5);
+  const int M = 19, N = 33, K = 47;
+  std::vector<float> A(M * K), B(K * N), C(M * N), D(M * N);
+  for (auto& v : A) v = r.uniform(-1, 1);
+  for (auto& v : B) v = r.uniform(-1, 1);
+  kernels::sgemm(false, false, M, N, K, 1.0f, A.data(), K, B.data(), N, 0.0f, C.data(), N);
+  kernels::sgemm(kernels::gemm_backend(), false, false, M, N, K, 1.0f, A.data(), K, B.data(), N,
+                 0.0f, D.data(), N);
+  EXPECT_EQ(0, std::memcmp(C.data(), D.data(), C.size() * sizeof(float)));
+}
+
+namespace {
+std::atomic<int> g_signals_seen{0};  // the handler's counter: the only thing a handler may touch
+extern "C" void count_signal(int) { g_signals_seen.fetch_add(1); }
+}  // namespace
+
+TEST(Kernels, SgemmSurvivesSignalsAimedAtItsThread) {
+  // oneDNN's AVX-512 sgemm moves rsp into the heap while it runs; a signal
+  // handled then wrote its frame over the heap (Ctrl-C during training aborted
+  // in free()). Signals sent to this very thread while it multiplies must be
+  // held until the call ends, and the products must stay exact.
+  struct sigaction sa {
+  }, old{};
+  sa.sa_handler = count_signal;
+  sigemptyset(&sa.sa_mask);
+  ASSERT_EQ(sigaction(SIGUSR1, &sa, &old), 0);
+  const int M = 128, N = 128, K = 784;  // the MLP's dW shape that broke
+  std::vector<float> A(M * K), B(K * N), C(M * N), R(M * N);
+  for (size_t i = 0; i < A.size(); ++i) A[i] = static_cast<float>(i % 7) * 0.1f;
+  for (size_t i = 0; i < B.size(); ++i) B[i] = static_cast<float>(i % 5) * 0.1f;
+  for (auto backend : {kernels::GemmBackend::dnnl, kernels::GemmBackend::openblas}) {
+    SCOPED_TRACE(kernels::gemm_backend_name(backend));
+    kernels::sgemm(backend, true, false, M, N, K, 1.0f, A.data(), M, B.data(), N, 0.0f, R.data(),
+                   N);
+    g_signals_seen = 0;
+    std::atomic<bool> done{false};
+    const pthread_t target = pthread_self();
+    std::thread sender([&] {
+      while (!done.load()) {
+        pthread_kill(target, SIGUSR1);
+        std::this_thread::sleep_for(std::chrono::microseconds(20));
       }
+    });
+    int wrong = 0;
+    const auto t0 = std::chrono::steady_clock::now();
+    while (std::chrono::steady_clock::now() - t0 < std::chrono::milliseconds(700)) {
+      kernels::sgemm(backend, true, false, M, N, K, 1.0f, A.data(), M, B.data(), N, 0.0f, C.data(),
+                     N);
+      wrong += std::memcmp(C.data(), R.data(), C.size() * sizeof(float)) != 0;
+    }
+    done = true;
+    sender.join();
+    EXPECT_EQ(wrong, 0);
+    EXPECT_GT(g_signals_seen.load(), 0) << "the signals must still be delivered";
+  }
+  sigaction(SIGUSR1, &old, nullptr);
 }
 
 TEST(Kernels, Col2imIsAdjointOfIm2col) {

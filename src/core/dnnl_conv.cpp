@@ -7,6 +7,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/signal_guard.hpp"
 #include "digitnet/core/tensor.hpp"
 
 namespace digitnet::kernels {
@@ -200,7 +201,8 @@ std::unique_ptr<DnnlConv> DnnlConv::create(const ConvGeometry& g, ConvAlgo algo,
 }
 
 void DnnlConv::forward(const float* x, const float* w, const float* b, float* y) {
-  omp_set_num_threads(1);  // this thread's oneDNN calls run on this thread only
+  omp_set_num_threads(1);                // this thread's oneDNN calls run on this thread only
+  const detail::SignalGuard no_signals;  // JIT kernels may move rsp (signal_guard.hpp)
   Impl& m = *impl_;
   std::unordered_map<int, memory> args{{DNNL_ARG_SRC, m.fx.in(x, m.strm)},
                                        {DNNL_ARG_WEIGHTS, m.fw.in(w, m.strm)},
@@ -214,6 +216,7 @@ void DnnlConv::forward(const float* x, const float* w, const float* b, float* y)
 
 void DnnlConv::backward(const float* x, const float* dz, const float* w, float* dx, float* dw) {
   omp_set_num_threads(1);
+  const detail::SignalGuard no_signals;
   Impl& m = *impl_;
   // The two backward primitives usually want dz in the same layout: reorder once.
   const memory& dz_w = m.dz_w.in(dz, m.strm);

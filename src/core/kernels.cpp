@@ -1,10 +1,17 @@
 #include "digitnet/core/kernels.hpp"
 
 #include <cblas.h>
+#include <dnnl.h>
+#include <omp.h>
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
+#include <string>
+
+#include "core/signal_guard.hpp"
+#include "digitnet/core/error.hpp"
 
 #if defined(__x86_64__) && defined(__SSE2__) && defined(__GLIBC__)
 #include <immintrin.h>
@@ -15,10 +22,58 @@ extern "C" __m128 _ZGVbN4v_tanhf(__m128 x);
 
 namespace digitnet::kernels {
 
-void use_single_threaded_blas() { openblas_set_num_threads(1); }
+namespace {
+
+GemmBackend choose_gemm_backend() {
+  const char* env = std::getenv("DIGITNET_SGEMM");
+  const std::string want = env ? env : "";
+  if (want == "openblas") return GemmBackend::openblas;
+  if (want == "dnnl") return GemmBackend::dnnl;
+  if (!want.empty()) throw Error("DIGITNET_SGEMM: unknown value '" + want + "' (openblas or dnnl)");
+#if defined(__x86_64__)
+  // Debian's OpenBLAS 0.3.21 runs its AVX2 (Haswell) kernels on AMD CPUs with
+  // AVX-512 (Zen 4/5), half of what oneDNN's AVX-512 sgemm reaches there; on
+  // Intel AVX-512 the two are level (docs/PERFORMANCE.md). Without AVX-512
+  // OpenBLAS is kept: oneDNN's AVX2 sgemm is slower for A·Bᵀ (the Dense dx).
+  if (__builtin_cpu_supports("avx512f")) return GemmBackend::dnnl;
+#endif
+  return GemmBackend::openblas;
+}
+
+}  // namespace
+
+GemmBackend gemm_backend() {
+  static const GemmBackend backend = choose_gemm_backend();  // a property of the machine
+  return backend;
+}
+
+const char* gemm_backend_name(GemmBackend b) {
+  return b == GemmBackend::dnnl ? "dnnl" : "openblas";
+}
+
+void use_single_threaded_blas() {
+  openblas_set_num_threads(1);
+  (void)gemm_backend();  // a bad DIGITNET_SGEMM fails here, not inside a worker
+}
 
 void sgemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float* A, int lda,
            const float* B, int ldb, float beta, float* C, int ldc) {
+  sgemm(gemm_backend(), trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+void sgemm(GemmBackend backend, bool trans_a, bool trans_b, int M, int N, int K, float alpha,
+           const float* A, int lda, const float* B, int ldb, float beta, float* C, int ldc) {
+  if (M <= 0 || N <= 0) return;
+  if (backend == GemmBackend::dnnl) {
+    omp_set_num_threads(1);  // parallelism comes from ThreadPool: this call runs on this thread
+    const detail::SignalGuard no_signals;  // its JIT kernel moves rsp into the heap
+    const dnnl_status_t st = dnnl_sgemm(trans_a ? 'T' : 'N', trans_b ? 'T' : 'N', M, N, K, alpha, A,
+                                        lda, B, ldb, beta, C, ldc);
+    if (st != dnnl_success)
+      throw Error("sgemm: oneDNN rejected M=" + std::to_string(M) + " N=" + std::to_string(N) +
+                  " K=" + std::to_string(K) + " (status " + std::to_string(int(st)) + ")");
+    return;
+  }
   if (M == 1) {
     // One row (a single image through a Dense layer): OpenBLAS' sgemm packs B
     // anyway and reads it 4x slower than its sgemv (K's 9216x128 dense: 400 vs

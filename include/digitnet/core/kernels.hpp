@@ -10,9 +10,19 @@ namespace digitnet::kernels {
 // Makes the BLAS library single-threaded: parallelism comes from ThreadPool.
 void use_single_threaded_blas();
 
+// Which library computes sgemm. Chosen once per process from the CPU (oneDNN
+// where AVX-512 is present, OpenBLAS otherwise) unless DIGITNET_SGEMM=openblas|dnnl
+// says; fixed for the process, so results stay bit-reproducible.
+enum class GemmBackend { openblas, dnnl };
+GemmBackend gemm_backend();
+const char* gemm_backend_name(GemmBackend b);
+
 // Row-major GEMM: C[M×N] = alpha · op(A)[M×K] · op(B)[K×N] + beta · C.
 // op(X) is X or Xᵀ; lda/ldb/ldc are the row strides of A, B, C as stored.
-// M = 1 runs as a matrix-vector product (sgemv).
+// Runs on the calling thread only. With OpenBLAS, M = 1 runs as a matrix-vector
+// product (sgemv). The overload with a backend is for tests and benchmarks.
+void sgemm(GemmBackend backend, bool trans_a, bool trans_b, int M, int N, int K, float alpha,
+           const float* A, int lda, const float* B, int ldb, float beta, float* C, int ldc);
 void sgemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float* A, int lda,
            const float* B, int ldb, float beta, float* C, int ldc);
 void sgemm_ref(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float* A,
