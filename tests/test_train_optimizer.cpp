@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <fstream>
 #include <functional>
 #include <nlohmann/json.hpp>
@@ -10,6 +11,8 @@
 #include <vector>
 
 #include "digitnet/core/error.hpp"
+#include "digitnet/core/rng.hpp"
+#include "digitnet/core/thread_pool.hpp"
 #include "digitnet/model/optimizer.hpp"
 #include "test_support.hpp"
 
@@ -239,6 +242,58 @@ TEST(Optimizer, L2WeightDecayOnlyOnDecayParams) {
   std::vector<Param*> params = {&w};
   sgd->step(params, 0.1f);
   expect_values(w, {0.99, -1.98}, 1e-7, "sgd decay");
+}
+
+TEST(Optimizer, ParallelStepGivesTheSameBitsAsTheSerialStep) {
+  // step_parallel splits every parameter into one chunk per participant; the
+  // updates are elementwise, so the result must equal step() bit for bit, for
+  // every rule and pool size, including parameters smaller than the pool and
+  // chunk edges that fall inside a vector.
+  Rng r(11);
+  const std::vector<int64_t> sizes = {40001, 7, 1, 3 * 1024 + 5};  // > kParallelElements in all
+  struct Case {
+    std::string name;
+    nlohmann::json config;
+  };
+  const std::vector<Case> cases = {
+      {"sgd", {{"learning_rate", 0.1}}},
+      {"sgd", {{"learning_rate", 0.1}, {"momentum", 0.9}, {"weight_decay", 0.01}}},
+      {"sgd", {{"learning_rate", 0.1}, {"momentum", 0.9}, {"nesterov", true}}},
+      {"adam", {{"learning_rate", 0.01}, {"weight_decay", 0.01}}},
+      {"adamw", {{"learning_rate", 0.01}}},
+      {"rmsprop", {{"learning_rate", 0.01}}},
+      {"rmsprop", {{"learning_rate", 0.01}, {"momentum", 0.5}}}};
+  for (const Case& c : cases)
+    for (int threads : {2, 3}) {
+      SCOPED_TRACE(c.name + " " + c.config.dump() + " threads " + std::to_string(threads));
+      ThreadPool pool(threads);
+      auto serial = make_optimizer(c.name, c.config);
+      auto parallel = make_optimizer(c.name, c.config);
+      std::vector<Param> a, b;
+      for (int64_t n : sizes) {
+        std::vector<float> v(static_cast<std::size_t>(n));
+        for (auto& x : v) x = r.uniform(-1, 1);
+        a.push_back(make_param(v, n != 7));
+        b.push_back(make_param(v, n != 7));
+      }
+      std::vector<Param*> pa, pb;
+      for (std::size_t i = 0; i < a.size(); ++i) pa.push_back(&a[i]), pb.push_back(&b[i]);
+      const float start_last = a[0].value[40000];
+      for (int step = 0; step < 3; ++step) {
+        for (std::size_t i = 0; i < a.size(); ++i)
+          for (int64_t j = 0; j < a[i].grad.size(); ++j)
+            a[i].grad[j] = b[i].grad[j] = r.uniform(-1, 1);
+        serial->step(pa, 0.05f);
+        parallel->step_parallel(pb, 0.05f, pool);
+      }
+      for (std::size_t i = 0; i < a.size(); ++i) {
+        ASSERT_EQ(0, std::memcmp(a[i].value.data(), b[i].value.data(),
+                                 static_cast<std::size_t>(a[i].value.size()) * sizeof(float)))
+            << "parameter " << i;
+      }
+      EXPECT_NE(a[0].value[40000], start_last) << "the steps must move the weights";
+      EXPECT_EQ(parallel->iterations, 3);
+    }
 }
 
 TEST(Optimizer, ChangedParameterListIsAnError) {

@@ -1,8 +1,11 @@
 // Optimizers with Keras semantics: SGD (momentum / Nesterov), Adam, AdamW, RMSprop.
 //
 // Each update rule lives in one small loop over floats (restrict pointers, no
-// branches inside) so the compiler can vectorise it; the updates are
-// elementwise and single-threaded, hence deterministic.
+// branches inside) so the compiler can vectorise it. The updates are
+// elementwise: step_parallel gives every participant a contiguous chunk of each
+// parameter, and since each element's update depends on that element alone
+// (the vector lanes and the scalar tail compute the same expression, no FMA
+// contraction at -march=x86-64-v2), the bits do not depend on the split.
 #include "digitnet/model/optimizer.hpp"
 
 #include <algorithm>
@@ -14,6 +17,7 @@
 #include <vector>
 
 #include "digitnet/core/error.hpp"
+#include "digitnet/core/thread_pool.hpp"
 
 #if defined(__SSE2__)
 #include <immintrin.h>
@@ -163,15 +167,9 @@ void require_positive(const std::string& who, const std::string& field, float va
 // sized lazily on the first step.
 class StatefulOptimizer : public Optimizer {
  public:
-  void step(const std::vector<Param*>& params, float lr) final {
-    if (!std::isfinite(lr) || lr < 0.0f)
-      throw Error("optimizer " + name() + ": learning rate must be finite and >= 0, got " +
-                  std::to_string(lr));
-    prepare(params);
-    const int64_t t = iterations + 1;  // 1-based step number for bias correction
-    begin_step(t, lr);
-    for (std::size_t i = 0; i < params.size(); ++i) update(i, *params[i], lr);
-    iterations = t;
+  void step(const std::vector<Param*>& params, float lr) final { run(params, lr, nullptr); }
+  void step_parallel(const std::vector<Param*>& params, float lr, ThreadPool& pool) final {
+    run(params, lr, &pool);
   }
 
  protected:
@@ -179,13 +177,42 @@ class StatefulOptimizer : public Optimizer {
   virtual int num_slots() const = 0;
   // Called once per step before the per-parameter updates.
   virtual void begin_step(int64_t /*t*/, float /*lr*/) {}
-  virtual void update(std::size_t index, Param& p, float lr) = 0;
+  // Elements [i0, i0 + n) of parameter `index` (its value, grad and slots).
+  virtual void update(std::size_t index, Param& p, float lr, int64_t i0, int64_t n) = 0;
 
   float* slot(int s, std::size_t index) {
     return slots_[static_cast<std::size_t>(s)][index].data();
   }
 
  private:
+  // Below this many elements in all, waking the pool costs more than the update.
+  static constexpr int64_t kParallelElements = 1 << 15;
+
+  void run(const std::vector<Param*>& params, float lr, ThreadPool* pool) {
+    if (!std::isfinite(lr) || lr < 0.0f)
+      throw Error("optimizer " + name() + ": learning rate must be finite and >= 0, got " +
+                  std::to_string(lr));
+    prepare(params);
+    const int64_t t = iterations + 1;  // 1-based step number for bias correction
+    begin_step(t, lr);
+    int64_t total = 0;
+    for (const Param* p : params) total += p->value.size();
+    if (pool && pool->size() > 1 && total >= kParallelElements) {
+      // Participant k updates chunk k of every parameter: one wake-up per step.
+      const int parts = pool->size();
+      pool->run([&](int k) {
+        for (std::size_t i = 0; i < params.size(); ++i) {
+          const auto [b, e] = ThreadPool::chunk(params[i]->value.size(), parts, k);
+          if (b < e) update(i, *params[i], lr, b, e - b);
+        }
+      });
+    } else {
+      for (std::size_t i = 0; i < params.size(); ++i)
+        update(i, *params[i], lr, 0, params[i]->value.size());
+    }
+    iterations = t;
+  }
+
   void prepare(const std::vector<Param*>& params) {
     for (std::size_t i = 0; i < params.size(); ++i) {
       const Param* p = params[i];
@@ -241,17 +268,16 @@ class SgdOptimizer final : public StatefulOptimizer {
 
  protected:
   int num_slots() const override { return momentum_ > 0.0f ? 1 : 0; }
-  void update(std::size_t index, Param& p, float lr) override {
+  void update(std::size_t index, Param& p, float lr, int64_t i0, int64_t n) override {
     const float wd = p.decay ? weight_decay_ : 0.0f;
-    float* w = p.value.data();
-    const float* g = p.grad.data();
-    const int64_t n = p.value.size();
+    float* w = p.value.data() + i0;
+    const float* g = p.grad.data() + i0;
     if (momentum_ == 0.0f) {
       sgd_plain_update(w, g, n, lr, wd);
     } else if (nesterov_) {
-      sgd_nesterov_update(w, g, slot(0, index), n, lr, momentum_, wd);
+      sgd_nesterov_update(w, g, slot(0, index) + i0, n, lr, momentum_, wd);
     } else {
-      sgd_momentum_update(w, g, slot(0, index), n, lr, momentum_, wd);
+      sgd_momentum_update(w, g, slot(0, index) + i0, n, lr, momentum_, wd);
     }
   }
 
@@ -298,12 +324,13 @@ class AdamOptimizer final : public StatefulOptimizer {
     coeff_.lr_over_bc1 = static_cast<float>(static_cast<double>(lr) / bc1);
     coeff_.inv_sqrt_bc2 = static_cast<float>(1.0 / std::sqrt(bc2));
   }
-  void update(std::size_t index, Param& p, float lr) override {
+  void update(std::size_t index, Param& p, float lr, int64_t i0, int64_t n) override {
     AdamCoefficients c = coeff_;
     const float wd = p.decay ? weight_decay_ : 0.0f;
     c.l2 = decoupled_ ? 0.0f : wd;
     c.decoupled_factor = decoupled_ ? 1.0f - lr * wd : 1.0f;
-    adam_update(p.value.data(), p.grad.data(), slot(0, index), slot(1, index), p.value.size(), c);
+    adam_update(p.value.data() + i0, p.grad.data() + i0, slot(0, index) + i0, slot(1, index) + i0,
+                n, c);
   }
 
  private:
@@ -334,13 +361,13 @@ class RmspropOptimizer final : public StatefulOptimizer {
 
  protected:
   int num_slots() const override { return momentum_ > 0.0f ? 2 : 1; }
-  void update(std::size_t index, Param& p, float lr) override {
+  void update(std::size_t index, Param& p, float lr, int64_t i0, int64_t n) override {
     const float wd = p.decay ? weight_decay_ : 0.0f;
     if (momentum_ > 0.0f) {
-      rmsprop_momentum_update(p.value.data(), p.grad.data(), slot(0, index), slot(1, index),
-                              p.value.size(), lr, rho_, momentum_, epsilon_, wd);
+      rmsprop_momentum_update(p.value.data() + i0, p.grad.data() + i0, slot(0, index) + i0,
+                              slot(1, index) + i0, n, lr, rho_, momentum_, epsilon_, wd);
     } else {
-      rmsprop_update(p.value.data(), p.grad.data(), slot(0, index), p.value.size(), lr, rho_,
+      rmsprop_update(p.value.data() + i0, p.grad.data() + i0, slot(0, index) + i0, n, lr, rho_,
                      epsilon_, wd);
     }
   }

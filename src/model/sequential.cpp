@@ -294,7 +294,7 @@ std::pair<double, double> Sequential::train_step(const Tensor& x, std::span<cons
     layers_[i]->backward(i == 0 ? x : im.acts[i - 1], im.acts[i], im.grads[i],
                          want_dx ? &im.grads[i - 1] : nullptr, ctx);
   }
-  optimizer_->step(im.params, lr);
+  optimizer_->step_parallel(im.params, lr, *im.pool);
   return {loss, static_cast<double>(correct) / static_cast<double>(n)};
 }
 

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "digitnet/core/thread_pool.hpp"
 #include "digitnet/layers/layer.hpp"
 
 namespace digitnet {
@@ -21,6 +22,13 @@ class Optimizer {
   // (moments) keyed by position in `params`, which must be the same list, in
   // the same order, on every call.
   virtual void step(const std::vector<Param*>& params, float lr) = 0;
+  // The same update with the element-wise work split over `pool`'s threads
+  // (Sequential's training step calls this). The built-in optimizers give the
+  // same bits as step() whatever the pool size. Default: step(params, lr).
+  virtual void step_parallel(const std::vector<Param*>& params, float lr, ThreadPool& pool) {
+    (void)pool;
+    step(params, lr);
+  }
 
   float learning_rate = 1e-3f;  // base rate; schedules scale it
   int64_t iterations = 0;       // steps taken
