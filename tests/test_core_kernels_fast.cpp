@@ -6,6 +6,7 @@
 #include <limits>
 #include <vector>
 
+#include "digitnet/core/direct_conv.hpp"
 #include "digitnet/core/kernels.hpp"
 #include "digitnet/core/rng.hpp"
 
@@ -113,4 +114,57 @@ TEST(KernelsFast, TanhMatchesReferenceWithinAFewUlp) {
   EXPECT_EQ(e[2], -1.0f);
   EXPECT_EQ(e[3], 1.0f);
   EXPECT_EQ(e[4], -1.0f);
+}
+
+TEST(KernelsFast, DirectConvMatchesTheDefinitionOnOddShapes) {
+  // Against the definition summed in double: padding on either side, widths
+  // below, at and above one 16-column tile, filter counts that leave 1, 2 and 3
+  // after the blocks of 4, no bias, relu; the output must not be written past
+  // its end (NaN sentinels).
+  Rng r(21);
+  using kernels::DirectConvShape;
+  const std::vector<DirectConvShape> shapes = {
+      {1, 28, 28, 6, 5, 5, 2, 2, 28, 28},   // LeNet conv1 ('same')
+      {6, 14, 14, 16, 5, 5, 0, 0, 10, 10},  // LeNet conv2
+      {1, 28, 28, 32, 3, 3, 0, 0, 26, 26},  // Keras CNN conv1
+      {3, 7, 9, 5, 3, 2, 1, 0, 7, 8},       // rectangular kernel, top padding only
+      {2, 5, 40, 3, 3, 3, 1, 1, 5, 40},     // wider than two tiles
+      {4, 6, 6, 1, 1, 1, 0, 0, 6, 6},       // 1x1
+      {2, 9, 17, 2, 4, 4, 1, 2, 8, 18}};    // even kernel, asymmetric padding
+  for (const DirectConvShape& s : shapes)
+    for (bool relu : {false, true})
+      for (bool bias : {true, false}) {
+        SCOPED_TRACE("c" + std::to_string(s.c) + " h" + std::to_string(s.h) + " w" +
+                     std::to_string(s.w) + " f" + std::to_string(s.f) + " k" +
+                     std::to_string(s.kh) + "x" + std::to_string(s.kw) + " relu " +
+                     std::to_string(relu) + " bias " + std::to_string(bias));
+        std::vector<float> x(static_cast<size_t>(s.c * s.h * s.w)),
+            w(static_cast<size_t>(s.f * s.c * s.kh * s.kw)), b(static_cast<size_t>(s.f));
+        for (auto& v : x) v = r.uniform(-1, 1);
+        for (auto& v : w) v = r.uniform(-1, 1);
+        for (auto& v : b) v = r.uniform(-1, 1);
+        const size_t out = static_cast<size_t>(s.f * s.oh * s.ow);
+        std::vector<float> y(out + 17, std::numeric_limits<float>::quiet_NaN());
+        std::vector<float> scratch(kernels::direct_conv_scratch(s), 7.0f);  // garbage in scratch
+        kernels::direct_conv(s, x.data(), w.data(), bias ? b.data() : nullptr, relu, y.data(),
+                             scratch.data());
+        for (int f = 0; f < s.f; ++f)
+          for (int oh = 0; oh < s.oh; ++oh)
+            for (int ow = 0; ow < s.ow; ++ow) {
+              double acc = bias ? b[static_cast<size_t>(f)] : 0.0;
+              for (int c = 0; c < s.c; ++c)
+                for (int kh = 0; kh < s.kh; ++kh)
+                  for (int kw = 0; kw < s.kw; ++kw) {
+                    const int ih = oh + kh - s.pad_top, iw = ow + kw - s.pad_left;
+                    if (ih < 0 || ih >= s.h || iw < 0 || iw >= s.w) continue;
+                    acc += double(w[static_cast<size_t>(((f * s.c + c) * s.kh + kh) * s.kw + kw)]) *
+                           x[static_cast<size_t>((c * s.h + ih) * s.w + iw)];
+                  }
+              if (relu && acc < 0) acc = 0;
+              const float got = y[static_cast<size_t>((f * s.oh + oh) * s.ow + ow)];
+              ASSERT_NEAR(got, acc, 1e-5) << "f " << f << " oh " << oh << " ow " << ow;
+            }
+        for (size_t i = out; i < y.size(); ++i)
+          ASSERT_TRUE(std::isnan(y[i])) << "wrote past the end";
+      }
 }

@@ -1,6 +1,7 @@
 // Conv2D's kernel paths at the layer level: oneDNN Winograd (3x3, stride 1,
 // >= 16 channels), oneDNN direct, filters split over the pool for one sample,
-// sub-batches of 16 with a remainder; each against a double-precision direct
+// the direct one-image kernel for small layers at batch 1 (stride 1), sub-batches
+// of 16 with a remainder; each against a double-precision direct
 // convolution, and the gradients against finite differences.
 #include <gtest/gtest.h>
 
@@ -76,6 +77,7 @@ const std::vector<PathCase> kPaths = {
     {"winograd_same", 32, 7, 8, 16, 3, 1, Padding::same, 1, 1, 1, 1},
     {"direct_5x5_same", 3, 9, 9, 6, 5, 1, Padding::same, 2, 2, 2, 2},
     {"direct_3x3_s2_same", 4, 8, 7, 5, 3, 2, Padding::same, 0, 1, 1, 1},
+    {"lenet_conv1", 1, 28, 28, 6, 5, 1, Padding::same, 2, 2, 2, 2},
 };
 
 }  // namespace

@@ -12,13 +12,15 @@
 // one pass over the tiles); otherwise oneDNN's direct JIT convolutions. oneDNN runs
 // on sub-batches of up to kSub samples, each pool participant driving its own
 // single-threaded oneDNN objects. When oneDNN has no kernel for the geometry,
-// im2col + OpenBLAS sgemm per sample:
+// im2col + sgemm per sample:
 //   col = im2col(x) (K, P);  z = W·col;  dW += dz·colᵀ;  dx = col2im(Wᵀ·dz).
+// A single image (latency) of a layer too small to split over the pool, stride 1,
+// runs the direct kernel (kernels/direct_conv.hpp) on the calling thread.
 // A single-channel input (a first layer, which needs no dx) runs backward on
 // im2col + sgemm whatever the forward uses: oneDNN's direct weight gradient for
 // one channel took twice as long (K's first layer: 11.3 vs 5.2 ms per step).
 // DIGITNET_CONV_KERNEL=dnnl-winograd|winograd|dnnl-direct|im2col forces one
-// (where the geometry allows it; for tests and A/B measurements).
+// (where the geometry allows it, for every batch size; for tests and A/B measurements).
 // The batch is split over the pool in fixed chunks; per-thread partial dW / db sums
 // are added in thread order (bit-identical results for a given thread count).
 // Padding follows TensorFlow ('same': the odd padding row/column goes at the
@@ -28,6 +30,7 @@
 #include <cstring>
 
 #include "core/dnnl_conv.hpp"
+#include "digitnet/core/direct_conv.hpp"
 #include "digitnet/core/kernels.hpp"
 #include "digitnet/core/winograd.hpp"
 #include "layers/layer_util.hpp"
@@ -157,8 +160,19 @@ class Conv2DLayer final : public Layer {
         }
       }
     };
-    // One sample not worth splitting: participant 0's share, on the calling
-    // thread (participant 0 of the pool), without waking the others.
+    // One sample not worth splitting, stride 1: the direct kernel on the calling
+    // thread (a oneDNN call or im2col costs more in set-up than the arithmetic here:
+    // LeNet's conv1 12 -> 3 us). Any other single sample: participant 0's share,
+    // on the calling thread, without waking the others.
+    if (n == 1 && stride_ == 1 && !kernel_forced()) {
+      const kernels::DirectConvShape g{c_, h_, w_, filters_, k_, k_, pad_top_, pad_left_, oh_, ow_};
+      direct_scratch_.resize(kernels::direct_conv_scratch(g));
+      kernels::direct_conv(g, x.sample(0), W, b, act_ == Activation::relu, y.sample(0),
+                           direct_scratch_.data());
+      if (act_ != Activation::relu && act_ != Activation::linear)
+        detail::activation_forward(act_, kAlpha, y.sample(0), 1, out_per);
+      return;
+    }
     if (n == 1) return part(0);
     ctx.pool->run(part);
   }
@@ -379,6 +393,7 @@ class Conv2DLayer final : public Layer {
     const bool wino_shape_ok = k_ == 3 && stride_ == 1 && c_ >= 16 && filters_ >= 16;
     const char* env = std::getenv("DIGITNET_CONV_KERNEL");
     const std::string want = env ? env : "";
+    forced_ = !want.empty();
     auto dnnl_has = [&](kernels::ConvAlgo algo) {
       kernels::ConvGeometry g;
       g.n = kSub, g.c = c_, g.h = h_, g.w = w_, g.f = filters_, g.kh = k_, g.kw = k_;
@@ -402,6 +417,11 @@ class Conv2DLayer final : public Layer {
     return choice_;
   }
   bool own_winograd() { return kernel_choice() == Kernel::winograd; }
+  // DIGITNET_CONV_KERNEL names a family: every sample count then runs on it.
+  bool kernel_forced() {
+    (void)kernel_choice();
+    return forced_;
+  }
 
   kernels::Conv3x3Shape wino_shape() const {
     return {c_, filters_, h_, w_, oh_, ow_, pad_top_, pad_left_};
@@ -552,6 +572,8 @@ class Conv2DLayer final : public Layer {
   Param kernel_, bias_;
   std::vector<std::vector<float>> col_, colb_, dz_, dw_part_, dw_sub_, db_part_;
   Kernel choice_ = Kernel::unset;
+  bool forced_ = false;                // set with choice_
+  std::vector<float> direct_scratch_;  // the padded input of the one-sample direct kernel
   std::vector<float> u_, u_t_;  // own Winograd: U (36, F, C), U transposed per position (36, C, F)
   std::vector<std::vector<float>> wino_ws_, du_;  // [participant] workspace, dU (36, F, C)
   std::vector<std::vector<float>> u_split_;       // [participant] U of its filters (batch 1)

@@ -34,8 +34,8 @@ void sgemm_ref(bool trans_a, bool trans_b, int M, int N, int K, float alpha, con
 float sum(const float* v, int64_t n);
 float sum_ref(const float* v, int64_t n);
 
-// v[i] = tanh(v[i]) in place. On x86-64 with glibc, tanh uses libmvec's 8-wide
-// AVX2 tanhf (4-wide SSE without AVX2) for every element (the tail through a
+// v[i] = tanh(v[i]) in place. On x86-64 with glibc, tanh uses libmvec's 16-wide
+// AVX-512 or 8-wide AVX2 tanhf (4-wide SSE without AVX2) for every element (the tail through a
 // padded block, so an element's result does not depend on where a chunk ends);
 // elsewhere std::tanh.
 // tanh_ref is std::tanh element by element. They agree within a few ulp.
