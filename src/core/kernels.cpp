@@ -32,9 +32,10 @@ GemmBackend choose_gemm_backend() {
   if (!want.empty()) throw Error("DIGITNET_SGEMM: unknown value '" + want + "' (openblas or dnnl)");
 #if defined(__x86_64__)
   // Debian's OpenBLAS 0.3.21 runs its AVX2 (Haswell) kernels on AMD CPUs with
-  // AVX-512 (Zen 4/5), half of what oneDNN's AVX-512 sgemm reaches there; on
-  // Intel AVX-512 the two are level (docs/PERFORMANCE.md). Without AVX-512
-  // OpenBLAS is kept: oneDNN's AVX2 sgemm is slower for A·Bᵀ (the Dense dx).
+  // AVX-512 (Zen 4/5), half of what oneDNN's AVX-512 sgemm reaches there; with
+  // OpenBLAS' own AVX-512 kernels (what it picks on Intel) the two were level at
+  // 512³ and oneDNN ahead on the layers' shapes (docs/PERFORMANCE.md). Without
+  // AVX-512 OpenBLAS is kept: oneDNN's AVX2 sgemm is slower for A·Bᵀ (Dense dx).
   if (__builtin_cpu_supports("avx512f")) return GemmBackend::dnnl;
 #endif
   return GemmBackend::openblas;

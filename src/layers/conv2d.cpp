@@ -162,7 +162,7 @@ class Conv2DLayer final : public Layer {
     };
     // One sample not worth splitting, stride 1: the direct kernel on the calling
     // thread (a oneDNN call or im2col costs more in set-up than the arithmetic here:
-    // LeNet's conv1 12 -> 3 us). Any other single sample: participant 0's share,
+    // LeNet's conv1 12 -> 4 us). Any other single sample: participant 0's share,
     // on the calling thread, without waking the others.
     if (n == 1 && stride_ == 1 && !kernel_forced()) {
       const kernels::DirectConvShape g{c_, h_, w_, filters_, k_, k_, pad_top_, pad_left_, oh_, ow_};
