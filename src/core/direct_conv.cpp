@@ -4,8 +4,10 @@
 // for whole 16-column tiles, so the inner loops have no bounds checks: for each
 // block of FB ≤ 4 filters, output row and 16-column tile, FB accumulators of 16
 // floats stay in registers while every (c, kh, kw) tap adds w · x[row, col..col+15].
-// The same source is compiled for AVX-512, AVX2 + FMA and the baseline; the CPU
-// picks one once, so results are reproducible on a machine.
+// Two bodies in intrinsics (AVX-512: one zmm per accumulator; AVX2 + FMA: two ymm)
+// and plain loops elsewhere, all summing in the same order; the CPU picks one
+// once, so results are reproducible on a machine. (One body on GCC vector types,
+// as winograd.cpp does, spilled its accumulators: K's conv1 28 against 9.5 us.)
 #include "digitnet/core/direct_conv.hpp"
 
 #include <algorithm>

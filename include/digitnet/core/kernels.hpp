@@ -34,10 +34,10 @@ void sgemm_ref(bool trans_a, bool trans_b, int M, int N, int K, float alpha, con
 float sum(const float* v, int64_t n);
 float sum_ref(const float* v, int64_t n);
 
-// v[i] = tanh(v[i]) in place. On x86-64 with glibc, tanh uses libmvec's 16-wide
-// AVX-512 or 8-wide AVX2 tanhf (4-wide SSE without AVX2) for every element (the tail through a
-// padded block, so an element's result does not depend on where a chunk ends);
-// elsewhere std::tanh.
+// v[i] = tanh(v[i]) in place. On x86-64 with glibc, tanh uses libmvec's tanhf,
+// 16-wide with AVX-512, 8-wide with AVX2, 4-wide SSE otherwise, for every
+// element (the tail through a padded block, so an element's result does not
+// depend on where a chunk ends); elsewhere std::tanh.
 // tanh_ref is std::tanh element by element. They agree within a few ulp.
 void tanh(float* v, int64_t n);
 void tanh_ref(float* v, int64_t n);

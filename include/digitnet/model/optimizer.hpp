@@ -6,10 +6,11 @@
 #include <string>
 #include <vector>
 
-#include "digitnet/core/thread_pool.hpp"
 #include "digitnet/layers/layer.hpp"
 
 namespace digitnet {
+
+class ThreadPool;
 
 class Optimizer {
  public:
