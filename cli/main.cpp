@@ -238,11 +238,9 @@ int cmd_predict(const Common& c, const std::string& range, const std::string& id
     if (a.type != dn::kIdxUbyte || a.dims.size() != 3)
       throw dn::Error(idx_file +
                       ": expected an image file of unsigned bytes with 3 dims (N, H, W)");
-    dn::Dataset d;
-    d.image_shape = {1, a.dims[1], a.dims[2]};
-    d.pixels = a.bytes;
-    d.labels.assign(static_cast<size_t>(a.dims[0]), 0);
-    d.num_classes = 1;
+    const dn::Dataset d =
+        dn::Dataset::from_bytes({1, a.dims[1], a.dims[2]}, a.bytes,
+                                std::vector<int32_t>(static_cast<size_t>(a.dims[0]), 0));
     auto [b, e] =
         range.empty() ? std::pair<int64_t, int64_t>{0, d.size()} : parse_range(range, d.size());
     first = b;

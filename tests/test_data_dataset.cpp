@@ -23,8 +23,9 @@ Dataset make(int n) {
   Dataset d;
   d.image_shape = {1, 2, 2};
   for (int k = 0; k < n; ++k) {
-    for (int p = 0; p < 4; ++p) d.pixels.push_back(static_cast<uint8_t>(10 * k + p));
-    d.labels.push_back(k % 3);
+    std::vector<uint8_t> image;
+    for (int p = 0; p < 4; ++p) image.push_back(static_cast<uint8_t>(10 * k + p));
+    d.add(image, k % 3);
   }
   d.num_classes = 3;
   return d;
@@ -32,7 +33,7 @@ Dataset make(int n) {
 
 std::vector<int32_t> first_pixels(const Dataset& d) {
   std::vector<int32_t> out;
-  for (int64_t k = 0; k < d.size(); ++k) out.push_back(d.pixels[static_cast<size_t>(4 * k)]);
+  for (int64_t k = 0; k < d.size(); ++k) out.push_back(d.image(k)[0]);
   return out;
 }
 
@@ -44,7 +45,7 @@ TEST(DataDataset, SliceCopiesRowsAndKeepsMetadata) {
   EXPECT_EQ(s.num_classes, 3);
   EXPECT_EQ(s.labels, (std::vector<int32_t>{1, 2, 0}));
   EXPECT_EQ(first_pixels(s), (std::vector<int32_t>{10, 20, 30}));
-  EXPECT_EQ(s.pixels[11], 33);
+  EXPECT_EQ(s.image(2)[3], 33);
   EXPECT_EQ(d.slice(2, 2).size(), 0);
   EXPECT_THROW(d.slice(-1, 2), Error);
   EXPECT_THROW(d.slice(3, 2), Error);
@@ -74,10 +75,8 @@ TEST(DataDataset, SplitValidationTakesTheLastFraction) {
   EXPECT_EQ(va2.size(), 3);
   EXPECT_EQ(first_pixels(va2), (std::vector<int32_t>{70, 80, 90}));
   // 60000 * 0.9 = 54000 exactly, as in the MNIST example.
-  Dataset big;
-  big.image_shape = {1, 1, 1};
-  big.pixels.assign(60000, 0);
-  big.labels.assign(60000, 0);
+  const Dataset big = Dataset::from_bytes({1, 1, 1}, std::vector<uint8_t>(60000, 0),
+                                          std::vector<int32_t>(60000, 0));
   EXPECT_EQ(big.split_validation(0.1).first.size(), 54000);
   const auto [all, none] = make(5).split_validation(0.0);
   EXPECT_EQ(all.size(), 5);
@@ -90,8 +89,14 @@ TEST(DataDataset, SplitValidationTakesTheLastFraction) {
 }
 
 TEST(DataDataset, BatchScalesPixelsAndReusesAllocation) {
-  Dataset d = make(4);
-  d.pixels[0] = 255;
+  Dataset d;
+  d.image_shape = {1, 2, 2};
+  for (int k = 0; k < 4; ++k) {
+    std::vector<uint8_t> image;
+    for (int p = 0; p < 4; ++p)
+      image.push_back(static_cast<uint8_t>(k == 0 && p == 0 ? 255 : 10 * k + p));
+    d.add(image, k % 3);
+  }
   Tensor x;
   std::vector<int32_t> y;
   const std::vector<int64_t> idx = {0, 3, 2};
@@ -128,9 +133,21 @@ TEST(DataDataset, ImagesMatchesBatch) {
 
 TEST(DataDataset, InconsistentDatasetIsAnError) {
   Dataset d = make(3);
-  d.pixels.pop_back();
+  d.pixels.pop_back();  // 2 images, 3 labels
   EXPECT_THROW(d.slice(0, 1), Error);
   EXPECT_THROW(d.images(0, 1), Error);
+  Dataset e = make(3);
+  e.image_shape = {1, 2, 3};  // 6 pixels per image, the store holds 4
+  Tensor x;
+  std::vector<int32_t> y;
+  EXPECT_THROW(e.batch(std::vector<int64_t>{0}, x, y), Error);
+  EXPECT_THROW(e.image(0), Error);
+  Dataset f;
+  f.image_shape = {1, 2, 2};
+  EXPECT_THROW(f.add(std::vector<uint8_t>(5, 1), 0), Error);   // wrong pixel count
+  EXPECT_THROW(f.add(std::vector<uint8_t>(4, 1), -1), Error);  // negative label
+  EXPECT_EQ(f.size(), 0);
+  EXPECT_THROW(Dataset::from_bytes({1, 2, 2}, std::vector<uint8_t>(7, 0), {0, 1}), Error);
 }
 
 TEST(DataShuffle, DeterministicPermutation) {

@@ -257,8 +257,9 @@ TEST(DataIdx, LoadsDatasetWithUbyteLabels) {
   EXPECT_EQ(ds.image_shape, (Shape{1, 2, 4}));
   EXPECT_EQ(ds.labels, (std::vector<int32_t>{2, 0, 5}));
   EXPECT_EQ(ds.num_classes, 6);
-  ASSERT_EQ(ds.pixels.size(), 24u);
-  EXPECT_EQ(ds.pixels[23], 230);
+  ASSERT_EQ(ds.pixels.size(), 3);
+  EXPECT_EQ(ds.pixels.unpack_all(), std::vector<uint8_t>(pixels.begin(), pixels.end()));
+  EXPECT_EQ(ds.image(2)[7], 230);
 }
 
 TEST(DataIdx, LoadsInt32LabelsAndFourDimImages) {

@@ -88,8 +88,7 @@ TEST(ReportDigits, SampleTilesFilterByDigitAndAsciiShowsInk) {
   d.num_classes = 10;
   for (int i = 0; i < 6; ++i) {
     const DigitTile t = square_tile(10, 10 + 2 * (i + 1), "");
-    d.pixels.insert(d.pixels.end(), t.pixels.begin(), t.pixels.end());
-    d.labels.push_back(i % 3);
+    d.add(t.pixels, i % 3);
   }
   const auto twos = sample_tiles(d, 10, 2);
   ASSERT_EQ(twos.size(), 2u);
@@ -218,11 +217,7 @@ TEST(ReportMistakes, MostConfidentFirst) {
   Dataset d;
   d.image_shape = {1, 28, 28};
   d.num_classes = 3;
-  for (int i = 0; i < 4; ++i) {
-    const auto t = square_tile(5, 20, "");
-    d.pixels.insert(d.pixels.end(), t.pixels.begin(), t.pixels.end());
-  }
-  d.labels = {0, 0, 1, 2};
+  for (int label : {0, 0, 1, 2}) d.add(square_tile(5, 20, "").pixels, label);
   const Figure f = mistakes_figure(d, m);
   EXPECT_TRUE(contains(f.texts(), "0\u21921 80%"));
   EXPECT_TRUE(contains(f.texts(), "1\u21922 60%"));

@@ -45,11 +45,12 @@ Dataset halves(int n) {
   d.num_classes = 10;
   for (int i = 0; i < n; ++i) {
     const int label = i % 2;
+    std::vector<uint8_t> image;
     for (int r = 0; r < 28; ++r)
       for (int c = 0; c < 28; ++c)
-        d.pixels.push_back((c < 14) == (label == 0) ? static_cast<uint8_t>(200 + (i * 7 + r) % 50)
-                                                    : 0);
-    d.labels.push_back(label);
+        image.push_back((c < 14) == (label == 0) ? static_cast<uint8_t>(200 + (i * 7 + r) % 50)
+                                                 : 0);
+    d.add(image, label);
   }
   return d;
 }

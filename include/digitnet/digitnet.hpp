@@ -8,6 +8,7 @@
 #include "digitnet/data/dataset.hpp"
 #include "digitnet/data/idx.hpp"
 #include "digitnet/data/mnist.hpp"
+#include "digitnet/data/packed_images.hpp"
 #include "digitnet/io/atomic_file.hpp"
 #include "digitnet/io/model_file.hpp"
 #include "digitnet/io/spec.hpp"

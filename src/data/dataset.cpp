@@ -1,5 +1,6 @@
 #include "digitnet/data/dataset.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstring>
@@ -22,10 +23,13 @@ const std::array<float, 256>& pixel_table() {
 
 void check_consistent(const Dataset& d, const char* where) {
   const int64_t per = d.image_size();
-  if (per <= 0 || static_cast<int64_t>(d.pixels.size()) != d.size() * per)
+  if (per <= 0 || (d.pixels.image_bytes() != per && !(d.pixels.empty() && d.size() == 0)))
+    throw Error(std::string(where) + ": dataset holds images of " +
+                std::to_string(d.pixels.image_bytes()) + " pixels but its image shape " +
+                shape_str(d.image_shape) + " has " + std::to_string(per));
+  if (d.pixels.size() != d.size())
     throw Error(std::string(where) + ": dataset holds " + std::to_string(d.pixels.size()) +
-                " pixel bytes but " + std::to_string(d.size()) + " images of shape " +
-                shape_str(d.image_shape) + " need " + std::to_string(d.size() * per));
+                " images but " + std::to_string(d.size()) + " labels");
 }
 
 void check_index(const Dataset& d, std::span<const int64_t> indices, const char* where) {
@@ -44,18 +48,54 @@ void check_range(const Dataset& d, int64_t begin, int64_t end, const char* where
 Dataset empty_like(const Dataset& d) {
   Dataset out;
   out.image_shape = d.image_shape;
+  out.pixels = PackedImages(d.image_size());
   out.num_classes = d.num_classes;
   return out;
 }
 
 }  // namespace
 
+Dataset Dataset::from_bytes(Shape image_shape, std::span<const uint8_t> pixels,
+                            std::vector<int32_t> labels, int num_classes) {
+  Dataset d;
+  d.image_shape = std::move(image_shape);
+  const int64_t per = d.image_size();
+  if (per <= 0 || static_cast<int64_t>(pixels.size()) != static_cast<int64_t>(labels.size()) * per)
+    throw Error("Dataset: " + std::to_string(pixels.size()) + " pixel bytes do not hold " +
+                std::to_string(labels.size()) + " images of shape " + shape_str(d.image_shape));
+  d.pixels = PackedImages(per, pixels);
+  int32_t top = -1;
+  for (int32_t l : labels) top = std::max(top, l);
+  d.labels = std::move(labels);
+  d.num_classes = num_classes > 0 ? num_classes : top + 1;
+  return d;
+}
+
+void Dataset::add(std::span<const uint8_t> image, int32_t label) {
+  if (label < 0) throw Error("Dataset::add: label " + std::to_string(label) + " is negative");
+  if (pixels.image_bytes() == 0 && pixels.empty()) pixels = PackedImages(image_size());
+  if (static_cast<int64_t>(image.size()) != image_size())
+    throw Error("Dataset::add: an image of " + std::to_string(image.size()) +
+                " pixels does not have the shape " + shape_str(image_shape));
+  pixels.push_back(image);
+  labels.push_back(label);
+  num_classes = std::max(num_classes, label + 1);
+}
+
+std::vector<uint8_t> Dataset::image(int64_t i) const {
+  check_consistent(*this, "Dataset::image");
+  if (i < 0 || i >= size())
+    throw Error("Dataset::image: index " + std::to_string(i) + " is out of range [0, " +
+                std::to_string(size()) + ")");
+  return pixels.image(i);
+}
+
 Dataset Dataset::slice(int64_t begin, int64_t end) const {
   check_consistent(*this, "Dataset::slice");
   check_range(*this, begin, end, "Dataset::slice");
   Dataset out = empty_like(*this);
-  const int64_t per = image_size();
-  out.pixels.assign(pixels.begin() + begin * per, pixels.begin() + end * per);
+  out.pixels.reserve(end - begin, 0);
+  for (int64_t i = begin; i < end; ++i) out.pixels.push_back_from(pixels, i);
   out.labels.assign(labels.begin() + begin, labels.begin() + end);
   return out;
 }
@@ -64,13 +104,11 @@ Dataset Dataset::take(std::span<const int64_t> indices) const {
   check_consistent(*this, "Dataset::take");
   check_index(*this, indices, "Dataset::take");
   Dataset out = empty_like(*this);
-  const auto per = static_cast<size_t>(image_size());
-  out.pixels.resize(indices.size() * per);
+  out.pixels.reserve(static_cast<int64_t>(indices.size()), 0);
   out.labels.resize(indices.size());
   for (size_t k = 0; k < indices.size(); ++k) {
-    const auto i = static_cast<size_t>(indices[k]);
-    std::memcpy(out.pixels.data() + k * per, pixels.data() + i * per, per);
-    out.labels[k] = labels[i];
+    out.pixels.push_back_from(pixels, indices[k]);
+    out.labels[k] = labels[static_cast<size_t>(indices[k])];
   }
   return out;
 }
@@ -94,14 +132,10 @@ void Dataset::batch(std::span<const int64_t> indices, Tensor& x, std::vector<int
   x.resize(with_batch(n, image_shape));
   y.resize(indices.size());
   const auto& table = pixel_table();
-  const auto per = static_cast<size_t>(image_size());
-  float* dst = x.data();
+  const int64_t per = image_size();
   for (size_t k = 0; k < indices.size(); ++k) {
-    const auto i = static_cast<size_t>(indices[k]);
-    const uint8_t* src = pixels.data() + i * per;
-    float* out = dst + k * per;
-    for (size_t p = 0; p < per; ++p) out[p] = table[src[p]];
-    y[k] = labels[i];
+    pixels.unpack(indices[k], x.data() + static_cast<int64_t>(k) * per, table.data());
+    y[k] = labels[static_cast<size_t>(indices[k])];
   }
 }
 
@@ -110,11 +144,9 @@ Tensor Dataset::images(int64_t begin, int64_t end) const {
   check_range(*this, begin, end, "Dataset::images");
   Tensor x(with_batch(end - begin, image_shape));
   const auto& table = pixel_table();
-  const auto per = static_cast<size_t>(image_size());
-  const uint8_t* src = pixels.data() + static_cast<size_t>(begin) * per;
-  const size_t total = static_cast<size_t>(end - begin) * per;
-  float* out = x.data();
-  for (size_t p = 0; p < total; ++p) out[p] = table[src[p]];
+  const int64_t per = image_size();
+  for (int64_t i = begin; i < end; ++i)
+    pixels.unpack(i, x.data() + (i - begin) * per, table.data());
   return x;
 }
 

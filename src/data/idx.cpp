@@ -334,7 +334,7 @@ Dataset load_idx_dataset(const std::string& images_path, const std::string& labe
     max_label = std::max(max_label, v);
   }
   ds.num_classes = static_cast<int>(max_label + 1);
-  ds.pixels = std::move(images.bytes);
+  ds.pixels = PackedImages(ds.image_size(), images.bytes);
   return ds;
 }
 

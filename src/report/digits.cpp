@@ -47,9 +47,7 @@ DigitTile digit_tile(const Dataset& data, int64_t i) {
   DigitTile t;
   t.height = static_cast<int>(data.image_shape[1]);
   t.width = static_cast<int>(data.image_shape[2]);
-  const auto n = static_cast<size_t>(data.image_size());
-  const auto* p = data.pixels.data() + static_cast<size_t>(i) * n;
-  t.pixels.assign(p, p + n);
+  t.pixels = data.image(i);
   t.caption = std::to_string(data.labels[static_cast<size_t>(i)]);
   return t;
 }
