@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/dnnl_conv.hpp"
+#include "digitnet/core/direct_conv.hpp"
 #include "digitnet/core/kernels.hpp"
 #include "digitnet/core/winograd.hpp"
 
@@ -182,8 +183,8 @@ void BM_ConvBackward(benchmark::State& state) {
     } else if (path == 3) {
       digitnet::kernels::winograd_filter_transform(w.data(), F, C, false, U.data());
       digitnet::kernels::winograd_transpose_filters(U.data(), F, C, Ut.data());
-      digitnet::kernels::winograd_backward(ws, nb, x.data(), dz.data(), Ut.data(), dU.data(),
-                                           false, dx.data(), work.data());
+      digitnet::kernels::winograd_backward(ws, nb, x.data(), dz.data(), Ut.data(), dU.data(), false,
+                                           dx.data(), work.data());
       digitnet::kernels::winograd_filter_grad_finish(dU.data(), F, C, dw.data());
     } else {
       std::fill(dw.begin(), dw.end(), 0.0f);
@@ -216,6 +217,54 @@ void conv_args(benchmark::internal::Benchmark* b) {
 }
 BENCHMARK(BM_ConvForward)->Apply(conv_args);
 BENCHMARK(BM_ConvBackward)->Apply(conv_args);
+
+// The one-image direct convolution of the batch-1 (latency) path, on the
+// calling thread. Args: C, H (= W), F, k, pad ('same' when 1), then the layer:
+// LeNet's conv1 (1x28x28, 6 filters 5x5 same) and conv2 (6x14x14, 16 5x5
+// valid), K's conv1 (1x28x28, 32 3x3 valid).
+void BM_DirectConv(benchmark::State& state) {
+  const int C = static_cast<int>(state.range(0)), H = static_cast<int>(state.range(1)),
+            F = static_cast<int>(state.range(2)), k = static_cast<int>(state.range(3));
+  const bool same = state.range(4) != 0;
+  const int pad = same ? (k - 1) / 2 : 0, O = same ? H : H - k + 1;
+  const digitnet::kernels::DirectConvShape s{C, H, H, F, k, k, pad, pad, O, O};
+  auto x = filled(std::size_t(C) * H * H), w = filled(std::size_t(F) * C * k * k),
+       bias = filled(std::size_t(F));
+  std::vector<float> y(std::size_t(F) * O * O), scratch(digitnet::kernels::direct_conv_scratch(s));
+  for (auto _ : state) {
+    digitnet::kernels::direct_conv(s, x.data(), w.data(), bias.data(), false, y.data(),
+                                   scratch.data());
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.counters["FLOP/s"] =
+      benchmark::Counter(2.0 * F * O * O * C * k * k, benchmark::Counter::kIsIterationInvariantRate,
+                         benchmark::Counter::kIs1000);
+}
+BENCHMARK(BM_DirectConv)->Args({1, 28, 6, 5, 1})->Args({6, 14, 16, 5, 0})->Args({1, 28, 32, 3, 0});
+
+// One row times W (the dense layers' batch-1 path) against sgemm with M = 1.
+// Args: k, n, path (0 vecmat, 1 sgemm).
+void BM_Vecmat(benchmark::State& state) {
+  digitnet::kernels::use_single_threaded_blas();
+  const int k = static_cast<int>(state.range(0)), n = static_cast<int>(state.range(1));
+  auto x = filled(std::size_t(k)), w = filled(std::size_t(k) * n), bias = filled(std::size_t(n));
+  std::vector<float> y(static_cast<std::size_t>(n));
+  for (auto _ : state) {
+    if (state.range(2) == 0)
+      digitnet::kernels::vecmat(k, n, x.data(), w.data(), n, bias.data(), y.data());
+    else
+      sgemm(false, false, 1, n, k, 1.0f, x.data(), k, w.data(), n, 0.0f, y.data(), n);
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.counters["FLOP/s"] = benchmark::Counter(
+      2.0 * k * n, benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1000);
+}
+BENCHMARK(BM_Vecmat)
+    ->ArgsProduct({{400}, {120}, {0, 1}})
+    ->Args({120, 84, 0})
+    ->Args({120, 84, 1})
+    ->Args({9216, 128, 0})
+    ->Args({9216, 128, 1});
 
 }  // namespace
 

@@ -2,8 +2,10 @@
 // kernels wider than the padded input on one side, single rows and columns).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
+#include <tuple>
 #include <vector>
 
 #include "digitnet/core/direct_conv.hpp"
@@ -116,11 +118,54 @@ TEST(KernelsFast, TanhMatchesReferenceWithinAFewUlp) {
   EXPECT_EQ(e[4], -1.0f);
 }
 
+TEST(KernelsFast, VecmatMatchesReferenceOnOddShapes) {
+  // Column counts giving every vector count 1..8 after the 128-column blocks, odd row
+  // counts (the unpaired last row), a row stride wider than n, no bias; nothing
+  // past y[n) is written (NaN sentinels).
+  Rng r(23);
+  for (const auto& [k, n, ldw] : std::vector<std::tuple<int, int, int>>{{400, 120, 120},
+                                                                        {120, 84, 84},
+                                                                        {84, 10, 10},
+                                                                        {1, 1, 1},
+                                                                        {2, 17, 20},
+                                                                        {7, 64, 64},
+                                                                        {9216, 128, 128},
+                                                                        {33, 65, 70},
+                                                                        {5, 200, 203},
+                                                                        {3, 48, 48},
+                                                                        {0, 5, 5},
+                                                                        {6, 100, 100},
+                                                                        {11, 256, 260}})
+    for (bool bias : {true, false}) {
+      SCOPED_TRACE("k " + std::to_string(k) + " n " + std::to_string(n) + " ldw " +
+                   std::to_string(ldw) + " bias " + std::to_string(bias));
+      const std::vector<float> x = random_vector(static_cast<size_t>(k), r),
+                               W = random_vector(static_cast<size_t>(std::max(k, 1) * ldw), r),
+                               b = random_vector(static_cast<size_t>(n), r);
+      std::vector<float> y(static_cast<size_t>(n) + 19, std::numeric_limits<float>::quiet_NaN()),
+          ref(static_cast<size_t>(n));
+      kernels::vecmat(k, n, x.data(), W.data(), ldw, bias ? b.data() : nullptr, y.data());
+      kernels::vecmat_ref(k, n, x.data(), W.data(), ldw, bias ? b.data() : nullptr, ref.data());
+      for (int j = 0; j < n; ++j) {
+        double mag = 1.0;  // float rounding scales with Σ |x_i · W_ij|
+        for (int i = 0; i < k; ++i)
+          mag += std::fabs(
+              double(x[static_cast<size_t>(i)]) *
+              W[static_cast<size_t>(i) * static_cast<size_t>(ldw) + static_cast<size_t>(j)]);
+        ASSERT_NEAR(y[static_cast<size_t>(j)], ref[static_cast<size_t>(j)], 1e-6 * mag)
+            << "column " << j;
+      }
+      for (size_t i = static_cast<size_t>(n); i < y.size(); ++i)
+        ASSERT_TRUE(std::isnan(y[i])) << "wrote past the end";
+    }
+}
+
 TEST(KernelsFast, DirectConvMatchesTheDefinitionOnOddShapes) {
   // Against the definition summed in double: padding on either side, widths
-  // below, at and above one 16-column tile, filter counts that leave 1, 2 and 3
-  // after the blocks of 4, no bias, relu; the output must not be written past
-  // its end (NaN sentinels).
+  // below, at and above one 16-column tile, filter counts that leave every
+  // remainder 0..7 after the blocks of 8 (AVX-512) and 0..3 after the blocks of
+  // 4 (AVX2), no bias, relu; the output must not be written past its end (NaN
+  // sentinels).
   Rng r(21);
   using kernels::DirectConvShape;
   const std::vector<DirectConvShape> shapes = {
@@ -130,7 +175,12 @@ TEST(KernelsFast, DirectConvMatchesTheDefinitionOnOddShapes) {
       {3, 7, 9, 5, 3, 2, 1, 0, 7, 8},       // rectangular kernel, top padding only
       {2, 5, 40, 3, 3, 3, 1, 1, 5, 40},     // wider than two tiles
       {4, 6, 6, 1, 1, 1, 0, 0, 6, 6},       // 1x1
-      {2, 9, 17, 2, 4, 4, 1, 2, 8, 18}};    // even kernel, asymmetric padding
+      {2, 9, 17, 2, 4, 4, 1, 2, 8, 18},     // even kernel, asymmetric padding
+      {2, 6, 19, 15, 3, 3, 1, 1, 6, 19},    // 8 + 7 filters
+      {1, 5, 12, 12, 3, 3, 0, 0, 3, 10},    // 8 + 4
+      {3, 4, 4, 11, 2, 2, 0, 0, 3, 3},      // 8 + 3
+      {1, 7, 7, 9, 3, 3, 1, 1, 7, 7},       // 8 + 1
+      {2, 5, 5, 3, 3, 3, 1, 1, 5, 5}};      // 3 (one partial block)
   for (const DirectConvShape& s : shapes)
     for (bool relu : {false, true})
       for (bool bias : {true, false}) {

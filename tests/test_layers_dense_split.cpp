@@ -1,6 +1,7 @@
 // Dense forward on a batch smaller than the pool splits the output units over
 // the threads (single-image latency); it must agree with the one-thread row path
-// up to rounding for every activation, and write every output.
+// up to rounding for every activation, and write every output. One image with
+// small weights takes the vecmat path, which must agree with the batch path too.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -35,4 +36,35 @@ TEST(DenseSplit, SmallBatchSplitByUnitsMatchesTheRowPath) {
             << "n " << n << ", y[" << i << "]";
     }
   }
+}
+
+TEST(DenseSplit, OneImageWithSmallWeightsMatchesTheBatchPath) {
+  // in·units < 2^18: one image runs kernels::vecmat on the calling thread; it
+  // must agree with the same image inside a batch (sgemm) for every activation,
+  // with and without bias, on any pool size.
+  const int64_t in = 401, units = 121;
+  for (bool bias : {true, false})
+    for (Activation a : {linear, relu, sigmoid, tanh_act, softmax}) {
+      SCOPED_TRACE(activation_name(a) + (bias ? " bias" : " no bias"));
+      Rng init(5);
+      LayerPtr d = Dense(static_cast<int>(units), a, bias);
+      d->build({in}, init);
+      for (Param* p : d->params())
+        for (int64_t i = 0; i < p->value.size(); ++i) p->value[i] += init.uniform(-0.1f, 0.1f);
+      Tensor batch({3, in});
+      for (int64_t i = 0; i < batch.size(); ++i) batch[i] = init.uniform(-1.0f, 1.0f);
+      ThreadPool one(1), two(2);
+      Tensor yb;
+      d->forward(batch, yb, Context{false, &one, nullptr});
+      for (int64_t r = 0; r < 3; ++r)
+        for (ThreadPool* pool : {&one, &two}) {
+          Tensor x({1, in}), y({1, units}, NAN);
+          for (int64_t i = 0; i < in; ++i) x[i] = batch[r * in + i];
+          d->forward(x, y, Context{false, pool, nullptr});
+          ASSERT_EQ(y.shape(), (Shape{1, units}));
+          for (int64_t j = 0; j < units; ++j)
+            ASSERT_NEAR(y[j], yb[r * units + j], 1e-5f * (1.0f + std::abs(yb[r * units + j])))
+                << "row " << r << ", unit " << j << ", pool " << pool->size();
+        }
+    }
 }

@@ -10,8 +10,8 @@ namespace digitnet::kernels {
 // One image, stride 1, zero padding:
 //   y[f, oh, ow] = b[f] + Σ_{c,kh,kw} w[f, c, kh, kw] · x[c, oh + kh − pad_top, ow + kw − pad_left]
 // then max(0, ·) when relu. x (C, H, W), w (F, C, KH, KW), b (F) or null, y (F, OH, OW).
-// Vectorised over 16 output columns, 4 filters at a time (AVX-512 or AVX2 + FMA
-// where the CPU has them). scratch holds direct_conv_scratch(...) floats (the
+// Vectorised over 16 output columns, 8 filters at a time with AVX-512, 4 with
+// AVX2 + FMA, where the CPU has them. scratch holds direct_conv_scratch(...) floats (the
 // zero-padded input).
 struct DirectConvShape {
   int c, h, w, f, kh, kw, pad_top, pad_left, oh, ow;

@@ -1,0 +1,119 @@
+// src/core/vecmat.cpp — one row times a matrix (see kernels.hpp).
+#include <algorithm>
+#include <cstddef>
+
+#include "digitnet/core/kernels.hpp"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+namespace digitnet::kernels {
+namespace {
+
+// Plain loops (and the fallback): rows outer, so W streams once; the compiler
+// vectorises the inner loop over columns.
+void vecmat_plain(int k, int n, const float* x, const float* W, int ldw, const float* b, float* y) {
+  for (int j = 0; j < n; ++j) y[j] = b ? b[j] : 0.0f;
+  for (int i = 0; i < k; ++i) {
+    const float xi = x[i];
+    const float* wr = W + static_cast<std::ptrdiff_t>(i) * ldw;
+    for (int j = 0; j < n; ++j) y[j] += xi * wr[j];
+  }
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+// Columns j0 .. j0 + 16·NV (the last vector masked by `last`). Rows go two at a
+// time into SETS accumulator sets (SETS = 2 when NV <= 4, so that at least 8
+// FMA chains are in flight), added at the end.
+template <int NV, int SETS>
+__attribute__((target("avx512f,avx512vl,fma"), always_inline)) inline void block_avx512(
+    int k, const float* x, const float* W, int ldw, const float* b, float* y, int j0,
+    __mmask16 last) {
+  __m512 acc[SETS][NV];
+  for (int q = 0; q < NV; ++q) {
+    const __mmask16 m = q == NV - 1 ? last : static_cast<__mmask16>(0xFFFF);
+    acc[0][q] = b ? _mm512_maskz_loadu_ps(m, b + j0 + 16 * q) : _mm512_setzero_ps();
+    if constexpr (SETS == 2) acc[1][q] = _mm512_setzero_ps();
+  }
+  int i = 0;
+  for (; i + 2 <= k; i += 2) {
+    const float* w0 = W + static_cast<std::ptrdiff_t>(i) * ldw + j0;
+    const float* w1 = w0 + ldw;
+    const __m512 x0 = _mm512_set1_ps(x[i]), x1 = _mm512_set1_ps(x[i + 1]);
+    for (int q = 0; q < NV; ++q) {
+      const __mmask16 m = q == NV - 1 ? last : static_cast<__mmask16>(0xFFFF);
+      acc[0][q] = _mm512_fmadd_ps(x0, _mm512_maskz_loadu_ps(m, w0 + 16 * q), acc[0][q]);
+      acc[SETS - 1][q] =
+          _mm512_fmadd_ps(x1, _mm512_maskz_loadu_ps(m, w1 + 16 * q), acc[SETS - 1][q]);
+    }
+  }
+  if (i < k) {
+    const float* w0 = W + static_cast<std::ptrdiff_t>(i) * ldw + j0;
+    const __m512 x0 = _mm512_set1_ps(x[i]);
+    for (int q = 0; q < NV; ++q) {
+      const __mmask16 m = q == NV - 1 ? last : static_cast<__mmask16>(0xFFFF);
+      acc[0][q] = _mm512_fmadd_ps(x0, _mm512_maskz_loadu_ps(m, w0 + 16 * q), acc[0][q]);
+    }
+  }
+  for (int q = 0; q < NV; ++q) {
+    const __mmask16 m = q == NV - 1 ? last : static_cast<__mmask16>(0xFFFF);
+    const __m512 v = SETS == 2 ? _mm512_add_ps(acc[0][q], acc[SETS - 1][q]) : acc[0][q];
+    _mm512_mask_storeu_ps(y + j0 + 16 * q, m, v);
+  }
+}
+
+// Blocks of 128 columns (8 vectors: each row's slice read once, contiguously),
+// then one block of the rest.
+__attribute__((target("avx512f,avx512vl,fma"))) void vecmat_avx512(int k, int n, const float* x,
+                                                                   const float* W, int ldw,
+                                                                   const float* b, float* y) {
+  const auto all = static_cast<__mmask16>(0xFFFF);
+  int j0 = 0;
+  for (; j0 + 128 <= n; j0 += 128) block_avx512<8, 1>(k, x, W, ldw, b, y, j0, all);
+  const int rest = n - j0;
+  if (rest == 0) return;
+  const int nv = (rest + 15) / 16, tail = rest - 16 * (nv - 1);
+  const auto last = static_cast<__mmask16>((1u << tail) - 1u);
+  switch (nv) {
+    case 1:
+      return block_avx512<1, 2>(k, x, W, ldw, b, y, j0, last);
+    case 2:
+      return block_avx512<2, 2>(k, x, W, ldw, b, y, j0, last);
+    case 3:
+      return block_avx512<3, 2>(k, x, W, ldw, b, y, j0, last);
+    case 4:
+      return block_avx512<4, 2>(k, x, W, ldw, b, y, j0, last);
+    case 5:
+      return block_avx512<5, 1>(k, x, W, ldw, b, y, j0, last);
+    case 6:
+      return block_avx512<6, 1>(k, x, W, ldw, b, y, j0, last);
+    case 7:
+      return block_avx512<7, 1>(k, x, W, ldw, b, y, j0, last);
+    default:
+      return block_avx512<8, 1>(k, x, W, ldw, b, y, j0, last);
+  }
+}
+#endif
+
+}  // namespace
+
+void vecmat(int k, int n, const float* x, const float* W, int ldw, const float* b, float* y) {
+  if (n <= 0) return;
+#if defined(__x86_64__) && defined(__GNUC__)
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl"))
+    return vecmat_avx512(k, n, x, W, ldw, b, y);
+#endif
+  vecmat_plain(k, n, x, W, ldw, b, y);
+}
+
+void vecmat_ref(int k, int n, const float* x, const float* W, int ldw, const float* b, float* y) {
+  for (int j = 0; j < n; ++j) {
+    double acc = b ? b[j] : 0.0;
+    for (int i = 0; i < k; ++i)
+      acc += static_cast<double>(x[i]) * W[static_cast<std::ptrdiff_t>(i) * ldw + j];
+    y[j] = static_cast<float>(acc);
+  }
+}
+
+}  // namespace digitnet::kernels
