@@ -12,6 +12,7 @@
 #include "core/dnnl_conv.hpp"
 #include "digitnet/core/direct_conv.hpp"
 #include "digitnet/core/kernels.hpp"
+#include "digitnet/core/tensor.hpp"
 #include "digitnet/core/winograd.hpp"
 
 namespace {
@@ -135,12 +136,14 @@ void BM_ConvForward(benchmark::State& state) {
   std::vector<float> col(std::size_t(K) * P), y(std::size_t(nb) * F * P);
   auto conv = make_dnnl(state, C, F, nb, path);
   if ((path == 1 || path == 2) && !conv) return;
+  std::vector<float, digitnet::AlignedAllocator<float>> dnnl_ws(conv ? conv->workspace_floats()
+                                                                     : 0);
   const digitnet::kernels::Conv3x3Shape ws{C, F, kHW, kHW, kO, kO, 0, 0};
   std::vector<float> U(std::size_t(36) * F * C),
       work(path == 3 ? std::size_t(digitnet::kernels::winograd_workspace_size(ws, nb)) : 0);
   for (auto _ : state) {
     if (conv) {
-      conv->forward(x.data(), w.data(), bias.data(), y.data());
+      conv->forward(x.data(), w.data(), bias.data(), y.data(), dnnl_ws.data());
     } else if (path == 3) {
       digitnet::kernels::winograd_filter_transform(w.data(), F, C, false, U.data());
       digitnet::kernels::winograd_conv3x3(ws, nb, x.data(), U.data(), bias.data(), true, y.data(),
@@ -172,6 +175,8 @@ void BM_ConvBackward(benchmark::State& state) {
       dw(std::size_t(F) * K);
   auto conv = make_dnnl(state, C, F, nb, path);
   if ((path == 1 || path == 2) && !conv) return;
+  std::vector<float, digitnet::AlignedAllocator<float>> dnnl_ws(conv ? conv->workspace_floats()
+                                                                     : 0);
   // Path 3: dW through the transformed domain and dx as the adjoint of the
   // forward, in one pass over the tiles (as the layer runs it).
   const digitnet::kernels::Conv3x3Shape ws{C, F, kHW, kHW, kO, kO, 0, 0};
@@ -179,7 +184,7 @@ void BM_ConvBackward(benchmark::State& state) {
       work(path == 3 ? std::size_t(digitnet::kernels::winograd_workspace_size(ws, nb)) : 0);
   for (auto _ : state) {
     if (conv) {
-      conv->backward(x.data(), dz.data(), w.data(), dx.data(), dw.data());
+      conv->backward(x.data(), dz.data(), w.data(), dx.data(), dw.data(), dnnl_ws.data());
     } else if (path == 3) {
       digitnet::kernels::winograd_filter_transform(w.data(), F, C, false, U.data());
       digitnet::kernels::winograd_transpose_filters(U.data(), F, C, Ut.data());

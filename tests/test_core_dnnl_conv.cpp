@@ -11,6 +11,7 @@
 #include "conv_reference.hpp"
 #include "core/dnnl_conv.hpp"
 #include "digitnet/core/rng.hpp"
+#include "digitnet/core/tensor.hpp"
 
 using namespace digitnet;
 using convref::backward_ref;
@@ -69,14 +70,17 @@ bool check_case(const Case& s, ConvAlgo algo, bool bias, bool relu, double tol) 
   const auto b = random_vector(size_t(g.f), rng);
   const auto dz = random_vector(size_t(g.n) * g.f * g.oh * g.ow, rng);
 
+  // The workspace starts as NaN; later calls get other garbage: no result may
+  // depend on what the workspace held.
+  std::vector<float, AlignedAllocator<float>> ws(conv->workspace_floats(), std::nanf(""));
   std::vector<float> y(size_t(g.n) * g.f * g.oh * g.ow, std::nanf(""));
-  conv->forward(x.data(), w.data(), bias ? b.data() : nullptr, y.data());
+  conv->forward(x.data(), w.data(), bias ? b.data() : nullptr, y.data(), ws.data());
   if (::testing::Test::HasFatalFailure()) return true;
   expect_close(y, forward_ref(g, x, w, bias ? b.data() : nullptr, relu), tol,
                what + " forward (" + conv->implementation() + ")");
 
   std::vector<float> dx(x.size(), std::nanf("")), dw(w.size(), std::nanf("")), rdx, rdw;
-  conv->backward(x.data(), dz.data(), w.data(), dx.data(), dw.data());
+  conv->backward(x.data(), dz.data(), w.data(), dx.data(), dw.data(), ws.data());
   backward_ref(g, x, dz, w, rdx, rdw);
   expect_close(dw, rdw, tol, what + " weight gradient");
   expect_close(dx, rdx, tol, what + " input gradient");
@@ -84,10 +88,12 @@ bool check_case(const Case& s, ConvAlgo algo, bool bias, bool relu, double tol) 
   // Without dx the weight gradient is the same, bit for bit, and a repeat run
   // gives the same bits (determinism).
   std::vector<float> dw2(w.size(), std::nanf(""));
-  conv->backward(x.data(), dz.data(), w.data(), nullptr, dw2.data());
+  std::fill(ws.begin(), ws.end(), 1e30f);
+  conv->backward(x.data(), dz.data(), w.data(), nullptr, dw2.data(), ws.data());
   for (std::size_t i = 0; i < dw.size(); ++i) EXPECT_EQ(dw[i], dw2[i]) << what << " dw " << i;
   std::vector<float> y2(y.size(), std::nanf(""));
-  conv->forward(x.data(), w.data(), bias ? b.data() : nullptr, y2.data());
+  std::fill(ws.begin(), ws.end(), -7.0f);
+  conv->forward(x.data(), w.data(), bias ? b.data() : nullptr, y2.data(), ws.data());
   for (std::size_t i = 0; i < y.size(); ++i) EXPECT_EQ(y[i], y2[i]) << what << " y " << i;
   return true;
 }
@@ -142,8 +148,11 @@ TEST(DnnlConv, InferenceOnlyForwardMatchesTraining) {
   const auto w = random_vector(size_t(g.f) * g.c * g.kh * g.kw, rng);
   const auto b = random_vector(size_t(g.f), rng);
   std::vector<float> y1(size_t(g.n) * g.f * g.oh * g.ow), y2(y1.size());
-  train->forward(x.data(), w.data(), b.data(), y1.data());
-  infer->forward(x.data(), w.data(), b.data(), y2.data());
+  // One workspace shared by both objects (as a pool participant shares its scratch).
+  std::vector<float, AlignedAllocator<float>> ws(
+      std::max(train->workspace_floats(), infer->workspace_floats()), std::nanf(""));
+  train->forward(x.data(), w.data(), b.data(), y1.data(), ws.data());
+  infer->forward(x.data(), w.data(), b.data(), y2.data(), ws.data());
   expect_close(y2, y1, 1e-6, "inference vs training forward");
 }
 

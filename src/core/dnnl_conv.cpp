@@ -18,28 +18,35 @@ using Dt = memory::data_type;
 
 namespace {
 
-// A user buffer in plain layout and, when oneDNN wants another layout, the
-// object-owned buffer in that layout plus the reorder between them.
+// A user buffer in plain layout and, when oneDNN wants another layout, a
+// buffer in that layout plus the reorder between them. The reordered copy is
+// either owned by the slot (weights) or lives at `offset` floats into the
+// caller's workspace (activations), bound per call.
 struct Slot {
   memory user;   // plain layout; its data handle is set per call
   memory inner;  // the layout the primitive wants (== user when no reorder)
   dnnl::reorder to_inner, to_user;
   bool reordered = false;
+  std::size_t offset = kOwned;
+  static constexpr std::size_t kOwned = static_cast<std::size_t>(-1);
 
   Slot() = default;
-  // `storage` (if not null) holds the reordered copy; it is shared with slots
-  // that are never live at the same time.
   Slot(const memory::desc& plain, const memory::desc& wanted, const dnnl::engine& eng,
-       bool to_primitive, bool from_primitive, float* storage = nullptr) {
+       bool to_primitive, bool from_primitive, std::size_t workspace_offset = kOwned) {
     user = memory(plain, eng, DNNL_MEMORY_NONE);
     reordered = plain != wanted;
     if (!reordered) {
       inner = user;
       return;
     }
-    inner = storage ? memory(wanted, eng, storage) : memory(wanted, eng);
+    offset = workspace_offset;
+    inner = offset == kOwned ? memory(wanted, eng) : memory(wanted, eng, DNNL_MEMORY_NONE);
     if (to_primitive) to_inner = dnnl::reorder(user, inner);
     if (from_primitive) to_user = dnnl::reorder(inner, user);
+  }
+  // Points the reordered copy at its place in this call's workspace.
+  void bind(float* workspace) {
+    if (reordered && offset != kOwned) inner.set_data_handle(workspace + offset);
   }
   // Points the user memory at p and returns what the primitive should read.
   const memory& in(const float* p, dnnl::stream& s) {
@@ -80,10 +87,11 @@ struct DnnlConv::Impl {
   Slot x_w, dz_w, dw_w;
   memory w_scratch;
 
-  // Blocked copies on the input side (x for forward and for the weight gradient,
-  // then dx), on the output side (y, then dz) and the primitives' scratchpads:
-  // the calls run one after another, so each side needs one buffer.
-  std::vector<float, AlignedAllocator<float>> in_side, out_side, scratch;
+  // The caller's workspace holds the blocked copies on the input side (x for
+  // forward and for the weight gradient, then dx), on the output side (y, then
+  // dz) and the primitives' scratchpads: the calls run one after another, so each
+  // side needs one region. Offsets in floats, 64-byte aligned.
+  std::size_t out_off = 0, scratch_off = 0, workspace = 0;
 };
 
 namespace {
@@ -164,7 +172,7 @@ std::unique_ptr<DnnlConv> DnnlConv::create(const ConvGeometry& g, ConvAlgo algo,
           attr, m.eng, m.fwd_pd);
       m.bw = dnnl::convolution_backward_weights(m.bw_pd);
     }
-    // One buffer per side, sized for the largest user.
+    // One region per side, sized for the largest user.
     std::size_t in_n = floats(m.fwd_pd.src_desc()), out_n = floats(m.fwd_pd.dst_desc()),
                 scratch_n = floats(m.fwd_pd.scratchpad_desc());
     if (training) {
@@ -173,26 +181,25 @@ std::unique_ptr<DnnlConv> DnnlConv::create(const ConvGeometry& g, ConvAlgo algo,
       scratch_n = std::max(
           {scratch_n, floats(m.bd_pd.scratchpad_desc()), floats(m.bw_pd.scratchpad_desc())});
     }
-    m.in_side.resize(in_n);
-    m.out_side.resize(out_n);
-    m.scratch.resize(std::max<std::size_t>(scratch_n, 1));
-    float* in = m.in_side.data();
-    float* out = m.out_side.data();
-    float* scratch = m.scratch.data();
+    auto round16 = [](std::size_t v) { return (v + 15) / 16 * 16; };
+    const std::size_t in = 0;
+    m.out_off = round16(in_n);
+    m.scratch_off = m.out_off + round16(out_n);
+    m.workspace = m.scratch_off + round16(std::max<std::size_t>(scratch_n, 1));
     m.fx = Slot(src_plain, m.fwd_pd.src_desc(), m.eng, true, false, in);
     m.fw = Slot(w_plain, m.fwd_pd.weights_desc(), m.eng, true, false);
     if (bias) m.fb = Slot(b_plain, m.fwd_pd.bias_desc(), m.eng, true, false);
-    m.fy = Slot(dst_plain, m.fwd_pd.dst_desc(), m.eng, false, true, out);
-    m.f_scratch = memory(m.fwd_pd.scratchpad_desc(), m.eng, scratch);
+    m.fy = Slot(dst_plain, m.fwd_pd.dst_desc(), m.eng, false, true, m.out_off);
+    m.f_scratch = memory(m.fwd_pd.scratchpad_desc(), m.eng, DNNL_MEMORY_NONE);
     if (training) {
       m.x_w = Slot(src_plain, m.bw_pd.src_desc(), m.eng, true, false, in);
-      m.dz_w = Slot(dst_plain, m.bw_pd.diff_dst_desc(), m.eng, true, false, out);
+      m.dz_w = Slot(dst_plain, m.bw_pd.diff_dst_desc(), m.eng, true, false, m.out_off);
       m.dw_w = Slot(w_plain, m.bw_pd.diff_weights_desc(), m.eng, false, true);
-      m.w_scratch = memory(m.bw_pd.scratchpad_desc(), m.eng, scratch);
-      m.dz_d = Slot(dst_plain, m.bd_pd.diff_dst_desc(), m.eng, true, false, out);
+      m.w_scratch = memory(m.bw_pd.scratchpad_desc(), m.eng, DNNL_MEMORY_NONE);
+      m.dz_d = Slot(dst_plain, m.bd_pd.diff_dst_desc(), m.eng, true, false, m.out_off);
       m.w_d = Slot(w_plain, m.bd_pd.weights_desc(), m.eng, true, false);
       m.dx_d = Slot(src_plain, m.bd_pd.diff_src_desc(), m.eng, false, true, in);
-      m.d_scratch = memory(m.bd_pd.scratchpad_desc(), m.eng, scratch);
+      m.d_scratch = memory(m.bd_pd.scratchpad_desc(), m.eng, DNNL_MEMORY_NONE);
     }
   } catch (const dnnl::error&) {
     return nullptr;  // no implementation for this geometry / algorithm on this CPU
@@ -200,10 +207,15 @@ std::unique_ptr<DnnlConv> DnnlConv::create(const ConvGeometry& g, ConvAlgo algo,
   return std::unique_ptr<DnnlConv>(new DnnlConv(std::move(impl)));
 }
 
-void DnnlConv::forward(const float* x, const float* w, const float* b, float* y) {
+std::size_t DnnlConv::workspace_floats() const { return impl_->workspace; }
+
+void DnnlConv::forward(const float* x, const float* w, const float* b, float* y, float* workspace) {
   omp_set_num_threads(1);                // this thread's oneDNN calls run on this thread only
   const detail::SignalGuard no_signals;  // JIT kernels may move rsp (signal_guard.hpp)
   Impl& m = *impl_;
+  m.fx.bind(workspace);
+  m.fy.bind(workspace);
+  m.f_scratch.set_data_handle(workspace + m.scratch_off);
   std::unordered_map<int, memory> args{{DNNL_ARG_SRC, m.fx.in(x, m.strm)},
                                        {DNNL_ARG_WEIGHTS, m.fw.in(w, m.strm)},
                                        {DNNL_ARG_DST, m.fy.out(y)},
@@ -214,10 +226,14 @@ void DnnlConv::forward(const float* x, const float* w, const float* b, float* y)
   m.strm.wait();
 }
 
-void DnnlConv::backward(const float* x, const float* dz, const float* w, float* dx, float* dw) {
+void DnnlConv::backward(const float* x, const float* dz, const float* w, float* dx, float* dw,
+                        float* workspace) {
   omp_set_num_threads(1);
   const detail::SignalGuard no_signals;
   Impl& m = *impl_;
+  for (Slot* slot : {&m.x_w, &m.dz_w, &m.dz_d, &m.dx_d}) slot->bind(workspace);
+  m.w_scratch.set_data_handle(workspace + m.scratch_off);
+  m.d_scratch.set_data_handle(workspace + m.scratch_off);
   // The two backward primitives usually want dz in the same layout: reorder once.
   const memory& dz_w = m.dz_w.in(dz, m.strm);
   m.bw.execute(m.strm, {{DNNL_ARG_SRC, m.x_w.in(x, m.strm)},

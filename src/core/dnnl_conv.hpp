@@ -14,8 +14,11 @@
 // bit-identical run after run.
 //
 // User buffers are plain row-major NCHW activations and (F, C, KH, KW) weights;
-// reorders to oneDNN's blocked layouts happen inside, into buffers the object
-// owns (no allocation per call).
+// reorders to oneDNN's blocked layouts happen inside: weights into buffers the
+// object owns, activations and oneDNN's scratchpad into a workspace the caller
+// passes to every call (workspace_floats() floats, 64-byte aligned), so objects
+// that never run at the same time (one pool participant's, across sub-batch
+// sizes and layers) share one. No allocation per call.
 #pragma once
 #include <memory>
 #include <string>
@@ -49,13 +52,17 @@ class DnnlConv {
   // oneDNN's name for the kernels chosen, e.g. "jit_wino_4x3:avx512_core".
   std::string implementation() const;
 
+  // Floats of workspace every call needs.
+  std::size_t workspace_floats() const;
+
   // x (n, c, h, w), w (f, c, kh, kw), b (f) or null -> y (n, f, oh, ow):
   // y = act(Σ_{c,i,j} w[f,c,i,j]·x[c, oh·s+i-pt, ow·s+j-pl] + b[f]).
-  void forward(const float* x, const float* w, const float* b, float* y);
+  void forward(const float* x, const float* w, const float* b, float* y, float* workspace);
   // dz (n, f, oh, ow) = dLoss/d(pre-activation). Overwrites dw (f, c, kh, kw) with
   // Σ_n dz ⋆ x, and, when dx is not null, dx (n, c, h, w) with the transposed
   // convolution of dz by w. Needs `training`.
-  void backward(const float* x, const float* dz, const float* w, float* dx, float* dw);
+  void backward(const float* x, const float* dz, const float* w, float* dx, float* dw,
+                float* workspace);
 
  private:
   struct Impl;

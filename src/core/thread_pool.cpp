@@ -10,6 +10,7 @@ ThreadPool::ThreadPool(int threads) {
   if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   size_ = threads;
   kernels::use_single_threaded_blas();
+  scratch_.resize(static_cast<std::size_t>(size_));
   workers_.reserve(static_cast<std::size_t>(size_ - 1));
   for (int t = 1; t < size_; ++t) workers_.emplace_back([this, t] { worker(t); });
 }
@@ -112,6 +113,16 @@ void ThreadPool::run(const std::function<void(int)>& fn) {
   }
   if (mine) std::rethrow_exception(mine);
   if (theirs) std::rethrow_exception(theirs);
+}
+
+float* ThreadPool::scratch(int t, std::size_t floats) {
+  auto& buf = scratch_.at(static_cast<std::size_t>(t));
+  if (buf.size() < floats) {
+    buf.clear();
+    buf.shrink_to_fit();  // free first: never hold the old and the new buffer together
+    buf.resize(floats);
+  }
+  return buf.data();
 }
 
 std::pair<int64_t, int64_t> ThreadPool::chunk(int64_t n, int parts, int t) {

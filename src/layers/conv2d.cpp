@@ -152,7 +152,8 @@ class Conv2DLayer final : public Layer {
       for (int64_t s = s0; s < s1; s += kSub) {
         const int m = static_cast<int>(std::min<int64_t>(kSub, s1 - s));
         if (kernels::DnnlConv* conv = engine(t, m, ctx.training)) {
-          conv->forward(x.sample(s), W, b, y.sample(s));
+          conv->forward(x.sample(s), W, b, y.sample(s),
+                        ctx.pool->scratch(t, conv->workspace_floats()));
           if (act_ != Activation::relu)  // relu is fused into oneDNN's kernel
             detail::activation_forward(act_, kAlpha, y.sample(s), 1, m * out_per);
         } else {
@@ -270,7 +271,8 @@ class Conv2DLayer final : public Layer {
                                      dx ? dx->sample(s) : nullptr, wino_ws_[ti].data());
         } else if (kernels::DnnlConv* conv = c_ == 1 ? nullptr : engine(t, m, true)) {
           float* dws = dw_sub_[ti].data();
-          conv->backward(x.sample(s), dz, W, dx ? dx->sample(s) : nullptr, dws);
+          conv->backward(x.sample(s), dz, W, dx ? dx->sample(s) : nullptr, dws,
+                         ctx.pool->scratch(t, conv->workspace_floats()));
           for (int64_t i = 0; i < int64_t{F} * K; ++i) dw[i] += dws[i];
         } else {
           for (int i = 0; i < m; ++i)
@@ -377,9 +379,10 @@ class Conv2DLayer final : public Layer {
       const auto [f0, f1] = ThreadPool::chunk(filters_, threads, t);
       if (f0 == f1) return;
       float* ys = y.sample(0) + f0 * P;
-      engine(t, 1, ctx.training, static_cast<int>(f1 - f0))
-          ->forward(x.sample(0), kernel_.value.data() + f0 * K,
-                    use_bias_ ? bias_.value.data() + f0 : nullptr, ys);
+      kernels::DnnlConv* conv = engine(t, 1, ctx.training, static_cast<int>(f1 - f0));
+      conv->forward(x.sample(0), kernel_.value.data() + f0 * K,
+                    use_bias_ ? bias_.value.data() + f0 : nullptr, ys,
+                    ctx.pool->scratch(t, conv->workspace_floats()));
       if (act_ != Activation::relu) detail::activation_forward(act_, kAlpha, ys, 1, (f1 - f0) * P);
     });
     return true;
@@ -506,9 +509,13 @@ class Conv2DLayer final : public Layer {
 
   // Participant t's oneDNN convolution for sub-batches of m samples and f filters
   // (all by default), created on first use and kept; null when oneDNN has no
-  // kernel: use im2col.
+  // kernel: use im2col. Its blocked activation copies and scratchpad live in
+  // the pool's scratch for participant t, shared by every layer (K: one 9 MB
+  // Winograd workspace per thread instead of one per object, four objects each).
   kernels::DnnlConv* engine(int t, int m, bool training, int f = 0) {
     if (f == 0) f = filters_;
+    // Winograd objects are always made for training (below): inference shares them.
+    if (kernel_choice() == Kernel::dnnl_winograd && f >= 16) training = true;
     auto& cache = engines_[static_cast<std::size_t>(t)];
     for (const Engine& e : cache)
       if (e.n == m && e.f == f && e.training == training) return e.conv.get();

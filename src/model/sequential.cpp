@@ -298,6 +298,26 @@ std::pair<double, double> Sequential::train_step(const Tensor& x, std::span<cons
   return {loss, static_cast<double>(correct) / static_cast<double>(n)};
 }
 
+// Inference runs at most this many samples through the layers at a time: the
+// two ping-pong buffers hold chunk · (the two largest consecutive outputs), so
+// the chunk is what fits kInferBytes, rounded down to whole sub-batches of 16
+// per thread (the layers' own blocking), and never less than one sub-batch per
+// thread. (K at batch 500 held 2 x 117 MB of buffers; at chunks of 64, 15 MB.)
+int64_t Sequential::infer_chunk(int64_t batch_size) const {
+  constexpr int64_t kInferBytes = int64_t{16} << 20;
+  const int64_t unit = 16 * int64_t{threads()};
+  int64_t per_sample = 0;  // floats of both buffers for one sample
+  int64_t prev = shape_size(input_shape_);
+  for (const auto& l : layers_) {
+    const int64_t out = shape_size(l->output_shape());
+    per_sample = std::max(per_sample, prev + out);
+    prev = out;
+  }
+  const int64_t fit = kInferBytes / (4 * std::max<int64_t>(per_sample, 1));
+  const int64_t chunk = std::max(unit, fit / unit * unit);
+  return std::min(batch_size, chunk);
+}
+
 Tensor Sequential::predict(const Tensor& x, int batch_size) const {
   if (x.rank() < 1 || x.dim(0) == 0) throw Error("predict: empty input");
   if (batch_size <= 0) throw Error("predict: batch size must be positive");
@@ -309,8 +329,9 @@ Tensor Sequential::predict(const Tensor& x, int batch_size) const {
   std::lock_guard<std::mutex> lock(ws.infer_mu);
   Tensor out(with_batch(n, output_shape()));
   const int64_t k = out.size() / n;
-  for (int64_t b = 0; b < n; b += batch_size) {
-    const int64_t e = std::min<int64_t>(n, b + batch_size);
+  const int64_t chunk = infer_chunk(batch_size);
+  for (int64_t b = 0; b < n; b += chunk) {
+    const int64_t e = std::min<int64_t>(n, b + chunk);
     // Rows [b, e) read in place, shaped as the model's input (only read).
     const Tensor xb =
         Tensor::view(const_cast<float*>(x.data()) + b * per, with_batch(e - b, input_shape_));
@@ -346,8 +367,9 @@ Evaluation Sequential::evaluate(const Dataset& data, int batch_size) const {
   std::vector<int64_t>& idx = ws.infer_idx;
   double loss_sum = 0;
   const bool logits = outputs_are_logits();
-  for (int64_t b = 0; b < data.size(); b += batch_size) {
-    const int64_t e = std::min<int64_t>(data.size(), b + batch_size);
+  const int64_t chunk = infer_chunk(batch_size);
+  for (int64_t b = 0; b < data.size(); b += chunk) {
+    const int64_t e = std::min<int64_t>(data.size(), b + chunk);
     idx.resize(static_cast<size_t>(e - b));
     std::iota(idx.begin(), idx.end(), b);
     data.batch(idx, xb, yb);

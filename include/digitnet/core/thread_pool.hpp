@@ -22,6 +22,8 @@
 #include <thread>
 #include <vector>
 
+#include "digitnet/core/tensor.hpp"
+
 namespace digitnet {
 
 class ThreadPool {
@@ -45,6 +47,14 @@ class ThreadPool {
   // The [begin, end) of chunk t when [0, n) is split into `parts` chunks.
   static std::pair<int64_t, int64_t> chunk(int64_t n, int parts, int t);
 
+  // Participant t's scratch: at least `floats` floats, 64-byte aligned, shared by
+  // every kernel participant t runs (one at a time), so a model's convolutions
+  // share one workspace per thread instead of holding one each. Call it only
+  // from participant t (or while no job runs); the memory is valid, with
+  // undefined contents, until the next scratch(t, ...) call, which may move it.
+  // Kernels keep nothing in it between calls. It only grows.
+  float* scratch(int t, std::size_t floats);
+
  private:
   void worker(int t);
 
@@ -59,6 +69,7 @@ class ThreadPool {
   std::atomic<int> sleepers_{0};                   // workers blocked on start_cv_
   bool stop_ = false;
   std::exception_ptr error_;
+  std::vector<std::vector<float, AlignedAllocator<float>>> scratch_;  // [participant]
 };
 
 }  // namespace digitnet

@@ -65,8 +65,10 @@ class Sequential {
                std::vector<std::string> metrics = {"accuracy"});
 
   History fit(const Dataset& train, const FitOptions& options = {});
-  // evaluate/predict reuse one inference workspace (kept between calls, sized for
-  // the largest batch seen); concurrent calls on one model are serialized.
+  // evaluate/predict reuse one inference workspace (kept between calls); concurrent
+  // calls on one model are serialized. batch_size is, as in Keras, only how many
+  // samples are computed together: a batch whose activations would take more
+  // than 16 MB runs in smaller chunks, so inference memory stays bounded.
   Evaluation evaluate(const Dataset& data, int batch_size = 500) const;
   // Class probabilities (N, K) for images x (N, C, H, W) in [0, 1].
   Tensor predict(const Tensor& x, int batch_size = 500) const;
@@ -107,6 +109,8 @@ class Sequential {
   enum class Storage : uint8_t { own, reshape, in_place };
   bool outputs_are_logits() const;
   std::vector<Storage> plan(bool training) const;
+  // Samples per inference forward pass for a requested batch size (see sequential.cpp).
+  int64_t infer_chunk(int64_t batch_size) const;
   void check_input(const Tensor& x) const;
   // Runs every layer on x into acts. Training (bufs == nullptr): owned outputs
   // kept for backward. Inference: owned outputs are views into bufs[0..1].
