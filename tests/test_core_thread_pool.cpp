@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <stdexcept>
 #include <thread>
 #include <vector>
@@ -58,4 +59,25 @@ TEST(ThreadPoolHandOff, DestroyedWhileWorkersSpinOrSleep) {
     if (i % 2) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }  // destructor joins: must not hang
   SUCCEED();
+}
+
+TEST(ThreadPoolScratch, PerParticipantAlignedGrowsAndIsDistinct) {
+  ThreadPool pool(3);
+  std::vector<float*> p(3);
+  // Each participant writes its whole scratch; none overlaps another's.
+  pool.run([&](int t) {
+    float* s = pool.scratch(t, 1000 + 10 * static_cast<std::size_t>(t));
+    for (std::size_t i = 0; i < 1000; ++i) s[i] = static_cast<float>(t);
+    p[static_cast<std::size_t>(t)] = s;
+  });
+  for (int t = 0; t < 3; ++t) {
+    EXPECT_EQ(reinterpret_cast<std::uintptr_t>(p[static_cast<std::size_t>(t)]) % 64, 0u);
+    for (std::size_t i = 0; i < 1000; ++i)
+      ASSERT_EQ(p[static_cast<std::size_t>(t)][i], static_cast<float>(t));
+  }
+  EXPECT_EQ(pool.scratch(1, 500), p[1]) << "a smaller request reuses the buffer";
+  float* big = pool.scratch(1, 1 << 20);
+  big[(1 << 20) - 1] = 1.0f;  // the whole size is usable (ASan checks it)
+  EXPECT_EQ(pool.scratch(1, 1 << 20), big);
+  EXPECT_THROW(pool.scratch(3, 1), std::out_of_range);
 }

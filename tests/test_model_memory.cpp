@@ -188,6 +188,7 @@ INSTANTIATE_TEST_SUITE_P(Nets, SharedBuffers,
 // Identity layers that record how Sequential called them.
 struct Calls {
   int forwards = 0, in_place = 0, backwards = 0;
+  std::vector<int64_t> batches;  // the batch size of every forward
 };
 class Probe final : public Layer {
  public:
@@ -200,6 +201,7 @@ class Probe final : public Layer {
   }
   void forward(const Tensor& x, Tensor& y, const Context&) override {
     ++calls_->forwards;
+    calls_->batches.push_back(x.dim(0));
     calls_->in_place += x.data() == y.data();
     y.resize(with_batch(x.dim(0), output_shape_));
     if (y.data() != x.data()) std::copy(x.data(), x.data() + x.size(), y.data());
@@ -245,6 +247,36 @@ TEST(SharedBuffers, ReshapeLayersAreSkippedAndInPlaceFollowsTheOwnersBackward) {
   EXPECT_EQ(after_dense.forwards, 2);
   EXPECT_EQ(after_dense.in_place, 1) << "inference runs in place after any layer";
   EXPECT_EQ(reshape.forwards, 0);
+}
+
+TEST(SharedBuffers, InferenceRunsLargeActivationsInChunksThatFitSixteenMegabytes) {
+  // 256x256 images through an identity layer: 2 x 256 KB per sample, so 32 fit
+  // 16 MB; predict and evaluate of 70 images at batch 500 run 32 + 32 + 6 (one
+  // thread) or at least one sub-batch of 16 per thread (3 threads: 48 + 22),
+  // with the same probabilities as one image at a time.
+  for (int threads : {1, 3}) {
+    Calls probe;
+    Sequential m({1, 256, 256}, 1, threads);
+    m.add(std::make_unique<Probe>(&probe, false));
+    m.add(Flatten());
+    m.add(Dense(3, softmax));
+    m.compile(SGD(0.1f), sparse_categorical_crossentropy());
+    const Dataset data = digitnet::testing::band_dataset(70, 3, 256, 256, 9);
+    const Tensor x = data.images(0, 70);
+    const Tensor p = m.predict(x, 500);
+    const std::vector<int64_t> want =
+        threads == 1 ? std::vector<int64_t>{32, 32, 6} : std::vector<int64_t>{48, 22};
+    EXPECT_EQ(probe.batches, want) << threads << " threads";
+    probe.batches.clear();
+    m.evaluate(data, 500);
+    EXPECT_EQ(probe.batches, want) << threads << " threads";
+    probe.batches.clear();
+    EXPECT_EQ(m.predict(x, 10).dim(0), 70);
+    EXPECT_EQ(probe.batches, (std::vector<int64_t>{10, 10, 10, 10, 10, 10, 10}))
+        << "a smaller batch size is kept";
+    const Tensor p1 = m.predict(x, 1);
+    for (int64_t i = 0; i < p.size(); ++i) ASSERT_NEAR(p[i], p1[i], 1e-5f) << i;  // 65536 inputs
+  }
 }
 
 // Nothing before the first layer with parameters learns: no backward runs there
