@@ -102,3 +102,31 @@ TEST(DropoutStream, InPlaceGivesTheSameOutputAndGradient) {
   d->forward(same, same, Context{false, &pool, nullptr});
   ASSERT_EQ(std::memcmp(same.data(), x.data(), sizeof(float) * std::size_t(x.size())), 0);
 }
+
+TEST(DropoutStream, PartsOfABatchDrawTheWholeBatchsMask) {
+  // Rows [a, b) with first_sample = a draw elements a·185 .. of the batch's
+  // stream, bit for bit: even and odd offsets (185 is odd), parts of one row,
+  // any thread count.
+  const Shape per{5, 37};
+  const float rate = 0.4f;
+  const Tensor x = ramp(with_batch(7, per));
+  Rng init(0);
+  LayerPtr d = Dropout(rate);
+  d->build(per, init);
+  ThreadPool one(1);
+  Tensor whole;
+  Rng r0(42);
+  d->forward(x, whole, Context{true, &one, &r0});
+  for (int threads : {1, 3})
+    for (const auto& [a, b] :
+         std::vector<std::pair<int64_t, int64_t>>{{0, 2}, {1, 4}, {2, 3}, {3, 7}, {6, 7}}) {
+      ThreadPool pool(threads);
+      Tensor part(with_batch(b - a, per)), y;
+      std::copy(x.data() + a * 185, x.data() + b * 185, part.data());
+      Rng r(42);  // each part starts from the batch's generator state
+      d->forward(part, y, Context{true, &pool, &r, a, false});
+      ASSERT_EQ(
+          std::memcmp(y.data(), whole.data() + a * 185, sizeof(float) * std::size_t(y.size())), 0)
+          << "rows " << a << ".." << b << ", threads " << threads;
+    }
+}

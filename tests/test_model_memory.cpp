@@ -330,3 +330,92 @@ TEST(SharedBuffers, NoBackwardBeforeTheFirstLayerWithParameters) {
 }
 
 }  // namespace
+
+namespace digitnet {
+namespace {
+
+// Probe that is per sample (so it allows micro-batches) and records batch sizes.
+class SampleProbe final : public Layer {
+ public:
+  explicit SampleProbe(std::vector<int64_t>* batches) : batches_(batches) {}
+  std::string type() const override { return "SampleProbe"; }
+  Shape build(const Shape& s, Rng&) override {
+    input_shape_ = output_shape_ = s;
+    return s;
+  }
+  void forward(const Tensor& x, Tensor& y, const Context&) override {
+    batches_->push_back(x.dim(0));
+    y.resize(x.shape());
+    std::copy(x.data(), x.data() + x.size(), y.data());
+  }
+  void backward(const Tensor& x, const Tensor&, const Tensor& dy, Tensor* dx,
+                const Context&) override {
+    if (!dx) return;
+    dx->resize(x.shape());
+    std::copy(dy.data(), dy.data() + dy.size(), dx->data());
+  }
+  nlohmann::json config() const override { return {}; }
+  bool per_sample() const override { return true; }
+
+ private:
+  std::vector<int64_t>* batches_;
+};
+
+TEST(MicroBatches, ALargeBatchTrainsInPartsWithTheWholeBatchsGradient) {
+  // 1x64x64 images, Conv2D(16, 3) -> 16x62x62: ~570 KB of activations and
+  // gradients per sample, so a batch of 80 runs as micro-batches of 32, 32, 16
+  // (32 MB budget, multiples of 32). The step must match the whole-batch plain
+  // algorithm to rounding (Dropout draws the same mask), for 1 and 2 threads,
+  // and repeat bit for bit.
+  for (int threads : {1, 2}) {
+    std::vector<int64_t> seen;
+    auto make = [&](std::vector<int64_t>* probe) {
+      Sequential m({1, 64, 64}, 11, threads);
+      m.add(std::make_unique<SampleProbe>(probe));
+      m.add(Conv2D(16, 3, relu));
+      m.add(MaxPooling2D(2));
+      m.add(Dropout(0.3f));
+      m.add(Flatten());
+      m.add(Dense(8, relu));
+      m.add(Dense(3, softmax));
+      m.compile(Adam(1e-3f), sparse_categorical_crossentropy());
+      return m;
+    };
+    std::vector<int64_t> unused, unused2;
+    Sequential a = make(&seen), b = make(&unused), c = make(&unused2);
+    ThreadPool pool(threads);
+    Rng rng(11 ^ 0x7261696E5F726E67ull);  // Sequential's training stream
+    const Dataset data = digitnet::testing::band_dataset(80, 3, 64, 64, 4);
+    const Tensor x = data.images(0, 80);
+    for (int step = 0; step < 3; ++step) {
+      seen.clear();
+      const double la = a.train_step(x, data.labels, 1e-3f).first;
+      EXPECT_EQ(seen, (std::vector<int64_t>{32, 32, 16})) << "step " << step;
+      const double lb = plain_train_step(b, pool, rng, x, data.labels, 1e-3f);
+      EXPECT_NEAR(la, lb, 1e-5 * (1 + std::abs(lb))) << "step " << step;
+      c.train_step(x, data.labels, 1e-3f);
+    }
+    const auto wa = a.get_weights(), wb = b.get_weights(), wc = c.get_weights();
+    for (std::size_t i = 0; i < wa.size(); ++i) {
+      EXPECT_TRUE(bit_equal(wa[i], wc[i])) << "tensor " << i << ": a repeat is not bit-identical";
+      for (int64_t j = 0; j < wa[i].size(); ++j)
+        ASSERT_NEAR(wa[i][j], wb[i][j], 2e-5f * (1 + std::abs(wb[i][j])))
+            << "tensor " << i << " element " << j << ", " << threads << " threads";
+    }
+  }
+  // A layer that is not per sample (BatchNorm) keeps the whole batch.
+  std::vector<int64_t> seen;
+  Sequential m({1, 64, 64}, 11, 1);
+  m.add(std::make_unique<SampleProbe>(&seen));
+  m.add(Conv2D(16, 3, relu));
+  m.add(BatchNormalization());
+  m.add(Flatten());
+  m.add(Dense(3, softmax));
+  m.compile(Adam(1e-3f), sparse_categorical_crossentropy());
+  const Dataset data = digitnet::testing::band_dataset(80, 3, 64, 64, 4);
+  m.train_step(data.images(0, 80), data.labels, 1e-3f);
+  EXPECT_EQ(seen, (std::vector<int64_t>{80}));
+}
+
+}  // namespace
+}  // namespace digitnet

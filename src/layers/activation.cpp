@@ -194,6 +194,7 @@ class ActivationLayerImpl final : public Layer {
     return {{"activation", activation_name(act_)}, {"alpha", alpha_}};
   }
 
+  bool per_sample() const override { return true; }  // softmax is per row
   bool has_softmax_output() const override { return act_ == Activation::softmax; }
   void set_logits_output(bool on) override { logits_ = on && act_ == Activation::softmax; }
 

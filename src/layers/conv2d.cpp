@@ -67,6 +67,14 @@ float relu_backward_sum(const float* __restrict y, const float* __restrict g, fl
   return ((lane[0] + lane[4]) + (lane[1] + lane[5])) + ((lane[2] + lane[6]) + (lane[3] + lane[7]));
 }
 
+// dst = src (overwrite) or dst += src (accumulate) over n elements.
+void add_or_copy(const float* src, float* dst, int64_t n, bool add) {
+  if (add)
+    for (int64_t i = 0; i < n; ++i) dst[i] += src[i];
+  else
+    std::copy(src, src + n, dst);
+}
+
 class Conv2DLayer final : public Layer {
  public:
   Conv2DLayer(int filters, int k, Activation act, int stride, Padding padding, bool use_bias)
@@ -302,16 +310,19 @@ class Conv2DLayer final : public Layer {
         any = true;
       }
       if (!any) std::fill(du, du + nu, 0.0f);
-      kernels::winograd_filter_grad_finish(du, F, c_, gw);
-      std::copy(db_part_[0].begin(), db_part_[0].begin() + F, gb);
+      // Accumulating: this part's dW into participant 0's spare buffer, then added.
+      float* part = ctx.accumulate_grads ? dw_sub_[0].data() : gw;
+      kernels::winograd_filter_grad_finish(du, F, c_, part);
+      add_or_copy(part, gw, int64_t{F} * K, ctx.accumulate_grads && part != gw);
+      add_or_copy(db_part_[0].data(), gb, F, ctx.accumulate_grads);
       for (int t = 1; t < threads; ++t) {
         const float* pb = db_part_[static_cast<std::size_t>(t)].data();
         for (int f = 0; f < F; ++f) gb[f] += pb[f];
       }
       return;
     }
-    std::copy(dw_part_[0].begin(), dw_part_[0].begin() + int64_t{F} * K, gw);
-    std::copy(db_part_[0].begin(), db_part_[0].begin() + F, gb);
+    add_or_copy(dw_part_[0].data(), gw, int64_t{F} * K, ctx.accumulate_grads);
+    add_or_copy(db_part_[0].data(), gb, F, ctx.accumulate_grads);
     for (int t = 1; t < threads; ++t) {
       const float* pw = dw_part_[static_cast<std::size_t>(t)].data();
       const float* pb = db_part_[static_cast<std::size_t>(t)].data();
@@ -324,6 +335,8 @@ class Conv2DLayer final : public Layer {
     if (use_bias_) return {&kernel_, &bias_};
     return {&kernel_};
   }
+
+  bool per_sample() const override { return true; }
 
   nlohmann::json config() const override {
     return {{"filters", filters_},

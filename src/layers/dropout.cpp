@@ -10,11 +10,11 @@
 //   u_i = i even ? low 32 bits of h_j : high 32 bits of h_j
 //   keep_i = u_i >= t,  t = floor(rate · 2^32)      (P(keep) = 1 - t / 2^32)
 // Any thread can compute any element, so the mask depends only on the seed, not
-// on the thread count or the chunking. It is kept as bits (64 elements per word)
-// for backward. y_i = x_i · (keep_i ? scale : 0), scale = 1 / (1 - rate)
-// (four elements at a time with SSE2).
-// Dropout may run in place (y sharing x's storage): element i is read before it
-// is written, and backward reads only the shapes of x and y.
+// on the thread count or the chunking. A micro-batch (ctx.first_sample = a) uses
+// elements i + a·(per-sample size): the mask of a row does not depend on the split. It is kept as
+// bits (64 elements per word) for backward. y_i = x_i · (keep_i ? scale : 0), scale = 1 / (1 -
+// rate) (four elements at a time with SSE2). Dropout may run in place (y sharing x's storage):
+// element i is read before it is written, and backward reads only the shapes of x and y.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -87,15 +87,25 @@ class DropoutLayer final : public Layer {
     const float* in = x.data();
     float* out = y.data();
     uint64_t* bits = bits_.data();
+    // Part of a batch (micro-batch): local element i is element g0 + i of the batch.
+    const auto g0 = static_cast<uint64_t>(ctx.first_sample * shape_size(input_shape_));
     ctx.pool->parallel_for(words, [&](int64_t w0, int64_t w1, int) {
       for (int64_t w = w0; w < w1; ++w) {
         uint64_t word = 0;
-        // Elements 64w .. 64w+63 use SplitMix64 outputs j = 32w .. 32w+31.
-        uint64_t z = seed + static_cast<uint64_t>(32 * w + 1) * kGolden;
-        for (int k = 0; k < 32; ++k, z += kGolden) {
-          const uint64_t h = mix64(z);
-          word |= static_cast<uint64_t>((h & 0xFFFFFFFFull) >= t) << (2 * k);
-          word |= static_cast<uint64_t>((h >> 32) >= t) << (2 * k + 1);
+        if (g0 % 2 == 0) {
+          // Elements g0 + 64w .. + 63 use SplitMix64 outputs j = g0/2 + 32w .. + 31.
+          uint64_t z = seed + (g0 / 2 + static_cast<uint64_t>(32 * w) + 1) * kGolden;
+          for (int k = 0; k < 32; ++k, z += kGolden) {
+            const uint64_t h = mix64(z);
+            word |= static_cast<uint64_t>((h & 0xFFFFFFFFull) >= t) << (2 * k);
+            word |= static_cast<uint64_t>((h >> 32) >= t) << (2 * k + 1);
+          }
+        } else {  // an odd offset: pairs straddle the words, one output per element
+          for (int k = 0; k < 64; ++k) {
+            const uint64_t g = g0 + static_cast<uint64_t>(64 * w + k);
+            const uint64_t h = mix64(seed + (g / 2 + 1) * kGolden);
+            word |= static_cast<uint64_t>((g % 2 ? h >> 32 : h & 0xFFFFFFFFull) >= t) << k;
+          }
         }
         bits[w] = word;
         const int64_t i0 = 64 * w;
@@ -131,6 +141,7 @@ class DropoutLayer final : public Layer {
 
   bool backward_reads_output() const override { return false; }
   bool supports_in_place() const override { return true; }
+  bool per_sample() const override { return true; }
 
  private:
   float rate_;

@@ -42,6 +42,7 @@ class FlattenLayer final : public Layer {
   nlohmann::json config() const override { return nlohmann::json::object(); }
 
   bool is_reshape() const override { return true; }
+  bool per_sample() const override { return true; }
   bool backward_reads_output() const override { return false; }
 };
 

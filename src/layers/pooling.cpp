@@ -206,6 +206,7 @@ class Pool2DLayer final : public Layer {
 
   // Backward uses the argmax (max) or the window sizes (average), never y.
   bool backward_reads_output() const override { return false; }
+  bool per_sample() const override { return true; }
 
  private:
   // Average pooling 2x2/2 on one plane, the generic path's arithmetic to the bit:

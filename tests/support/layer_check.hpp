@@ -12,7 +12,9 @@
 //  4. checks the memory hooks of layer.hpp against that run: a reshape layer
 //     gives y and dx bit-equal to x and g; a layer whose backward does not read
 //     its output gives the same dx and grads with y replaced by NaN; an in-place
-//     layer gives the same y, dx and grads with y a view of x's storage;
+//     layer gives the same y, dx and grads with y a view of x's storage; a
+//     per-sample layer run on two parts of the batch (the second accumulating
+//     its parameter gradients) gives the whole batch's y, dx and gradients;
 //  5. compares dx and every parameter gradient with central differences.
 // Every forward draws from a fresh Rng with the same seed, so Dropout's mask is
 // the same in every evaluation. For piecewise-linear layers (relu inside Dense or
@@ -202,6 +204,47 @@ inline ::testing::AssertionResult check_layer_gradients(Layer& layer, const Shap
     Context ctx{o.training, &pool, &bwd};
     layer.backward(buf, y, g, &dx, ctx);
     same_grads(dx, "supports_in_place(), backward after forward in place");
+  }
+  if (layer.per_sample() && o.batch >= 2) {
+    // Rows [0, h) then [h, N) as two parts (first_sample 0 and h, the same rng
+    // state each, the second part accumulating): the parts' y and dx are the
+    // rows of the whole batch's, their gradients add up to the whole batch's
+    // (up to rounding); the first part overwrites NaN-filled gradients.
+    const int64_t h = o.batch / 2, per_in = shape_size(input_shape),
+                  per_out = shape_size(out_shape);
+    for (Param* p : params) p->grad.fill(NAN);
+    auto close = [](float got, float want) {
+      return std::abs(got - want) <= 1e-5f + 1e-4f * std::abs(want);
+    };
+    for (int part = 0; part < 2; ++part) {
+      const int64_t r0 = part == 0 ? 0 : h, r1 = part == 0 ? h : o.batch, m = r1 - r0;
+      Tensor xs(with_batch(m, input_shape)), gs(with_batch(m, out_shape)), ys, dxs;
+      std::copy(x.data() + r0 * per_in, x.data() + r1 * per_in, xs.data());
+      std::copy(g.data() + r0 * per_out, g.data() + r1 * per_out, gs.data());
+      Rng fwd(o.seed + 1000);
+      layer.forward(xs, ys, Context{o.training, &pool, &fwd, r0, false});
+      for (int64_t i = 0; i < ys.size(); ++i)
+        if (!close(ys[i], a.y[r0 * per_out + i])) {
+          err << "per_sample(): part " << part << " y[" << i << "] " << ys[i] << " vs "
+              << a.y[r0 * per_out + i] << " in the whole batch\n";
+          break;
+        }
+      Rng bwd(o.seed + 2000);
+      layer.backward(xs, ys, gs, &dxs, Context{o.training, &pool, &bwd, r0, part == 1});
+      for (int64_t i = 0; i < dxs.size(); ++i)
+        if (!close(dxs[i], a.dx[r0 * per_in + i])) {
+          err << "per_sample(): part " << part << " dx[" << i << "] " << dxs[i] << " vs "
+              << a.dx[r0 * per_in + i] << " in the whole batch\n";
+          break;
+        }
+    }
+    for (std::size_t k = 0; k < params.size(); ++k)
+      for (int64_t i = 0; i < params[k]->grad.size(); ++i)
+        if (!close(params[k]->grad[i], a.params[k][i])) {
+          err << "per_sample(): the parts' accumulated grad '" << params[k]->name << "'[" << i
+              << "] " << params[k]->grad[i] << " vs " << a.params[k][i] << " for the batch\n";
+          break;
+        }
   }
   if (!err.str().empty())
     return ::testing::AssertionFailure() << layer.type() << " memory hooks:\n" << err.str();

@@ -11,9 +11,9 @@
 //    every element of y. It may cache what backward needs inside the layer.
 //  * backward(x, y, dy, dx, ctx) is called after forward on the same x in the
 //    same mode. It OVERWRITES every element of every Param::grad with
-//    dLoss/dParam for this batch, and, when dx is not null, resizes dx like x
-//    and OVERWRITES every element with dLoss/dx. (The first layer of a model
-//    gets dx == nullptr and may skip that work.)
+//    dLoss/dParam for this batch (ADDS it when ctx.accumulate_grads), and, when
+//    dx is not null, resizes dx like x and OVERWRITES every element with dLoss/dx. (The first layer
+//    of a model gets dx == nullptr and may skip that work.)
 //  * Layers never touch the CLI, files or global state; randomness comes only
 //    from ctx.rng, threads only from ctx.pool.
 //  * Memory hooks (is_reshape, backward_reads_output, supports_in_place) let a
@@ -21,7 +21,8 @@
 //    that overrides one keeps the promise written at the hook, and the harness
 //    checks it (reshape: y and dx bit-equal to x and dy; output not read: the
 //    same gradients with y replaced by NaN; in place: the same y, dx and
-//    gradients with y sharing x's storage).
+//    gradients with y sharing x's storage; per sample: the batch in two parts
+//    gives the whole batch's y, dx and gradients).
 #pragma once
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -46,6 +47,13 @@ struct Context {
   bool training = false;       // dropout active, batch-norm uses batch statistics
   ThreadPool* pool = nullptr;  // never null when passed to a layer
   Rng* rng = nullptr;          // never null when training
+  // Training a batch in parts (a model's micro-batches; only for layers whose
+  // per_sample() is true): the index of x's first row within the whole batch,
+  // so per-element random draws (Dropout's mask) do not depend on the split, and
+  // whether backward ADDS this part's gradient into every Param::grad instead of
+  // overwriting it (the first part overwrites, the others add).
+  int64_t first_sample = 0;
+  bool accumulate_grads = false;
 };
 
 class Layer {
@@ -92,6 +100,14 @@ class Layer {
   // may then run the layer in place when the layer that produced x does not
   // read its output in backward.
   virtual bool supports_in_place() const { return false; }
+
+  // True if, in training, rows are independent: forward on rows [a, b) of a
+  // batch (first_sample = a, the same rng state) gives rows [a, b) of the whole
+  // batch's y, backward gives those rows of dx, and the parts' parameter
+  // gradients (accumulate_grads) add up to the batch's. A model may then train a
+  // batch in micro-batches, which bounds its activation memory. BatchNorm (batch
+  // statistics) is not per sample.
+  virtual bool per_sample() const { return false; }
 
   // Final-layer softmax fused with cross-entropy: when set, a layer whose
   // activation is softmax outputs logits instead of probabilities and its

@@ -80,7 +80,9 @@ class Sequential {
   int64_t count_params() const;
 
   // One training step on a batch: forward, loss, backward, optimizer update.
-  // Returns {loss, accuracy} of the batch. Exposed for benchmarks and tests.
+  // Returns {loss, accuracy} of the batch. Exposed for benchmarks and tests. A
+  // model without BatchNorm runs a large batch in micro-batches of the same
+  // total gradient (memory bounded by the micro-batch; see sequential.cpp).
   std::pair<double, double> train_step(const Tensor& x, std::span<const int32_t> y, float lr);
 
   const Shape& input_shape() const { return input_shape_; }
@@ -114,8 +116,12 @@ class Sequential {
   void check_input(const Tensor& x) const;
   // Runs every layer on x into acts. Training (bufs == nullptr): owned outputs
   // kept for backward. Inference: owned outputs are views into bufs[0..1].
-  void forward(const Tensor& x, bool training, std::vector<Tensor>& acts, Tensor* bufs,
-               Rng* rng) const;
+  void forward(const Tensor& x, bool training, std::vector<Tensor>& acts, Tensor* bufs, Rng* rng,
+               int64_t first_sample = 0) const;
+  // Samples per training micro-batch for a batch (see sequential.cpp).
+  int64_t train_chunk(int64_t batch) const;
+  std::pair<double, int64_t> train_part(const Tensor& x, std::span<const int32_t> y, int64_t first,
+                                        int64_t batch, Rng& rng);
 
   Shape input_shape_;
   uint64_t seed_;
