@@ -363,9 +363,10 @@ std::pair<double, int64_t> Sequential::train_part(const Tensor& x, std::span<con
 
 // Inference runs at most this many samples through the layers at a time: the
 // two ping-pong buffers hold chunk · (the two largest consecutive outputs), so
-// the chunk is what fits kInferBytes, rounded down to whole sub-batches of 16
-// per thread (the layers' own blocking), and never less than one sub-batch per
-// thread. (K at batch 500 held 2 x 117 MB of buffers; at chunks of 64, 15 MB.)
+// the chunk is what fits kInferBytes, rounded down to a multiple of 16 samples
+// per thread (whole sub-batches of the convolutions' blocking), and never less
+// than 16 per thread. (K at batch 500 held 2 x 117 MB of buffers; at chunks of
+// 64, 15 MB.)
 int64_t Sequential::infer_chunk(int64_t batch_size) const {
   constexpr int64_t kInferBytes = int64_t{16} << 20;
   const int64_t unit = 16 * int64_t{threads()};
