@@ -165,7 +165,8 @@ TEST(KernelsFast, DirectConvMatchesTheDefinitionOnOddShapes) {
   // below, at and above one 16-column tile, filter counts that leave every
   // remainder 0..7 after the blocks of 8 (AVX-512) and 0..3 after the blocks of
   // 4 (AVX2), no bias, relu; the output must not be written past its end (NaN
-  // sentinels).
+  // sentinels). The filters-in-the-vector kernel (LeNet's conv2 and the last
+  // rows) must agree as well.
   Rng r(21);
   using kernels::DirectConvShape;
   const std::vector<DirectConvShape> shapes = {
@@ -180,7 +181,12 @@ TEST(KernelsFast, DirectConvMatchesTheDefinitionOnOddShapes) {
       {1, 5, 12, 12, 3, 3, 0, 0, 3, 10},    // 8 + 4
       {3, 4, 4, 11, 2, 2, 0, 0, 3, 3},      // 8 + 3
       {1, 7, 7, 9, 3, 3, 1, 1, 7, 7},       // 8 + 1
-      {2, 5, 5, 3, 3, 3, 1, 1, 5, 5}};      // 3 (one partial block)
+      {2, 5, 5, 3, 3, 3, 1, 1, 5, 5},       // 3 (one partial block)
+      // Filters in the vector (AVX-512, >= 16 filters, >= 32 taps, few columns):
+      {4, 9, 9, 20, 3, 3, 1, 1, 9, 9},     // 16 + 4 filters (a masked group), 'same'
+      {3, 6, 15, 32, 4, 4, 2, 1, 5, 13},   // two groups, columns in blocks of 7 + 6
+      {6, 5, 5, 16, 5, 5, 0, 0, 1, 1},     // one output column
+      {2, 8, 29, 16, 4, 4, 1, 1, 7, 28}};  // 28 columns: blocks of 10 + 9 + 9 (if chosen)
   for (const DirectConvShape& s : shapes)
     for (bool relu : {false, true})
       for (bool bias : {true, false}) {

@@ -12,6 +12,7 @@
 #include "digitnet/core/direct_conv.hpp"
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 
 #if defined(__x86_64__)
@@ -181,21 +182,120 @@ __attribute__((target("avx2,fma"))) void run_avx2(const DirectConvShape& s, cons
   for (; f0 + 4 <= s.f; f0 += 4) block_avx2<4>(s, xp, wp, hp, w, b, relu, y, f0);
   rest_avx2<3>(s.f - f0, s, xp, wp, hp, w, b, relu, y, f0);
 }
+
+// Filters in the vector (AVX-512): one accumulator per output column of a block
+// of PB columns, 16 filters in its lanes, so a layer with few output columns
+// and many filters (LeNet's conv2: 10 columns, 16 filters) fills every lane.
+// The weights are first laid out as wt (C, KH, KW, Fp) with Fp = F rounded up to
+// 16 (zeros past F). Each tap adds w · x exactly as the column kernel does (one
+// FMA per tap, taps in (c, kh, kw) order after the bias), so the two give the
+// same bits.
+template <int PB>
+__attribute__((target("avx512f,avx512vl,avx2,fma"), always_inline)) inline void fv_block(
+    const DirectConvShape& s, const float* xp, int wp, int hp, const float* wt, int fp,
+    const float* b, bool relu, float* y, int oh, int ow0, int g) {
+  const int nf = std::min(16, s.f - 16 * g);
+  const __mmask16 fmask = static_cast<__mmask16>((1u << nf) - 1u);
+  const __m512 bias = b ? _mm512_maskz_loadu_ps(fmask, b + 16 * g) : _mm512_setzero_ps();
+  __m512 acc[PB];
+  for (int p = 0; p < PB; ++p) acc[p] = bias;
+  for (int c = 0; c < s.c; ++c)
+    for (int kh = 0; kh < s.kh; ++kh) {
+      const float* xr = xp + (static_cast<std::ptrdiff_t>(c) * hp + oh + kh) * wp + ow0;
+      const float* wr = wt + (static_cast<std::ptrdiff_t>(c) * s.kh + kh) * s.kw * fp + 16 * g;
+      for (int kw = 0; kw < s.kw; ++kw) {
+        const __m512 wv = _mm512_load_ps(wr + static_cast<std::ptrdiff_t>(kw) * fp);
+        for (int p = 0; p < PB; ++p)
+          acc[p] = _mm512_fmadd_ps(_mm512_set1_ps(xr[p + kw]), wv, acc[p]);
+      }
+    }
+  alignas(64) float t[PB][16];
+  for (int p = 0; p < PB; ++p) {
+    if (relu)
+      acc[p] =
+          _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(acc[p], _mm512_setzero_ps(), _CMP_GT_OQ), acc[p]);
+    _mm512_store_ps(t[p], acc[p]);
+  }
+  for (int f = 0; f < nf; ++f) {
+    float* yr = y + (static_cast<std::ptrdiff_t>(16 * g + f) * s.oh + oh) * s.ow + ow0;
+    for (int p = 0; p < PB; ++p) yr[p] = t[p][f];
+  }
+}
+
+template <int PB>
+__attribute__((target("avx512f,avx512vl,avx2,fma"))) void fv_dispatch(
+    int pb, const DirectConvShape& s, const float* xp, int wp, int hp, const float* wt, int fp,
+    const float* b, bool relu, float* y, int oh, int ow0, int g) {
+  if constexpr (PB > 0) {
+    if (pb == PB) return fv_block<PB>(s, xp, wp, hp, wt, fp, b, relu, y, oh, ow0, g);
+    fv_dispatch<PB - 1>(pb, s, xp, wp, hp, wt, fp, b, relu, y, oh, ow0, g);
+  }
+}
+
+constexpr int kMaxColumns = 12;  // accumulators per block (of 32 registers)
+
+__attribute__((target("avx512f,avx512vl,avx2,fma"))) void run_fv_avx512(const DirectConvShape& s,
+                                                                        const float* xp,
+                                                                        const float* w,
+                                                                        const float* b, bool relu,
+                                                                        float* y, float* wt) {
+  const int wp = padded_width(s), hp = padded_height(s), fp = (s.f + 15) / 16 * 16;
+  const int taps = s.c * s.kh * s.kw;
+  for (int t = 0; t < taps; ++t)
+    for (int f = 0; f < fp; ++f)
+      wt[static_cast<std::ptrdiff_t>(t) * fp + f] =
+          f < s.f ? w[static_cast<std::ptrdiff_t>(f) * taps + t] : 0.0f;
+  // Columns in nearly equal blocks of at most kMaxColumns (10 -> 10; 26 -> 9, 9, 8).
+  const int blocks = (s.ow + kMaxColumns - 1) / kMaxColumns;
+  const int base = s.ow / blocks, extra = s.ow % blocks;
+  for (int g = 0; g < fp / 16; ++g)
+    for (int oh = 0; oh < s.oh; ++oh)
+      for (int k = 0, ow0 = 0; k < blocks; ++k) {
+        const int pb = base + (k < extra ? 1 : 0);
+        fv_dispatch<kMaxColumns>(pb, s, xp, wp, hp, wt, fp, b, relu, y, oh, ow0, g);
+        ow0 += pb;
+      }
+}
 #endif
+
+// Whether the filters-in-the-vector kernel fills more lanes than the column
+// tiles, F / (16·⌈F/16⌉) against OW / (16·⌈OW/16⌉), with enough taps per output
+// to pay for its transposed store (bench_kernels BM_DirectConv: LeNet's conv2,
+// 150 taps, 4.9 -> 3.6 us; K's conv1, 9 taps, 5.3 -> 8.6 us, so not there).
+bool filters_in_vector(const DirectConvShape& s) {
+  const double by_filters = s.f / (16.0 * ((s.f + 15) / 16));
+  const double by_columns = s.ow / (16.0 * ((s.ow + 15) / 16));
+  return s.f >= 16 && s.c * s.kh * s.kw >= 32 && by_filters > by_columns;
+}
 
 }  // namespace
 
 std::size_t direct_conv_scratch(const DirectConvShape& s) {
-  return static_cast<std::size_t>(s.c) * static_cast<std::size_t>(padded_height(s)) *
-         static_cast<std::size_t>(padded_width(s));
+  const std::size_t padded = static_cast<std::size_t>(s.c) *
+                             static_cast<std::size_t>(padded_height(s)) *
+                             static_cast<std::size_t>(padded_width(s));
+  const std::size_t fp = static_cast<std::size_t>((s.f + 15) / 16 * 16);
+  // + the transposed weights, 64-byte aligned after the padded input
+  return (padded + 15) / 16 * 16 + static_cast<std::size_t>(s.c * s.kh * s.kw) * fp + 16;
 }
 
 void direct_conv(const DirectConvShape& s, const float* x, const float* w, const float* b,
                  bool relu, float* y, float* scratch) {
   pad_input(s, x, scratch);
 #if defined(__x86_64__) && defined(__GNUC__)
-  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl"))
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl")) {
+    if (filters_in_vector(s)) {
+      const std::size_t padded = static_cast<std::size_t>(s.c) *
+                                 static_cast<std::size_t>(padded_height(s)) *
+                                 static_cast<std::size_t>(padded_width(s));
+      float* wt = scratch + (padded + 15) / 16 * 16;
+      // scratch itself may start anywhere: align the weights to 64 bytes
+      const auto mis = (reinterpret_cast<std::uintptr_t>(wt) / sizeof(float)) % 16;
+      if (mis) wt += 16 - mis;
+      return run_fv_avx512(s, scratch, w, b, relu, y, wt);
+    }
     return run_avx512(s, scratch, w, b, relu, y);
+  }
   if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
     return run_avx2(s, scratch, w, b, relu, y);
 #endif
