@@ -224,3 +224,49 @@ TEST(KernelsFast, DirectConvMatchesTheDefinitionOnOddShapes) {
           ASSERT_TRUE(std::isnan(y[i])) << "wrote past the end";
       }
 }
+
+TEST(KernelsFast, DirectWeightGradientMatchesTheDefinitionAndAdds) {
+  // dw += Σ_i dz ⋆ x against the definition in double, on LeNet's conv2 and odd
+  // shapes: filter counts around the 16-lane groups, odd kernel heights (a lone
+  // last row), kernel widths 1..8, padding on one side, several images; dw
+  // starts from non-zero values (the kernel adds).
+  Rng r(29);
+  using kernels::DirectConvShape;
+  const std::vector<std::pair<DirectConvShape, int>> cases = {
+      {{6, 14, 14, 16, 5, 5, 0, 0, 10, 10}, 3},  // LeNet conv2, 3 images
+      {{2, 7, 9, 17, 3, 3, 1, 1, 7, 9}, 2},      // 16 + 1 filters, 'same'
+      {{3, 6, 11, 5, 3, 1, 0, 0, 4, 11}, 1},     // width-1 kernel, 5 filters
+      {{1, 9, 12, 33, 2, 8, 1, 0, 9, 5}, 2},     // width 8, 2 + 16 + 16 + 1 filters
+      {{4, 5, 5, 16, 4, 4, 2, 1, 6, 5}, 1},      // even kernel, asymmetric padding
+      {{2, 3, 20, 20, 3, 7, 1, 3, 3, 20}, 2}};   // width 7
+  for (const auto& [s, m] : cases) {
+    SCOPED_TRACE("c" + std::to_string(s.c) + " f" + std::to_string(s.f) + " k" +
+                 std::to_string(s.kh) + "x" + std::to_string(s.kw) + " m" + std::to_string(m));
+    std::vector<float> x(static_cast<size_t>(m * s.c * s.h * s.w)),
+        dz(static_cast<size_t>(m * s.f * s.oh * s.ow)),
+        dw(static_cast<size_t>(s.f * s.c * s.kh * s.kw));
+    for (auto& v : x) v = r.uniform(-1, 1);
+    for (auto& v : dz) v = r.uniform(-1, 1);
+    for (auto& v : dw) v = r.uniform(-1, 1);
+    const std::vector<float> before = dw;
+    std::vector<float> scratch(kernels::direct_conv_wgrad_scratch(s, m), 7.0f);
+    kernels::direct_conv_wgrad(s, m, x.data(), dz.data(), dw.data(), scratch.data());
+    for (int f = 0; f < s.f; ++f)
+      for (int c = 0; c < s.c; ++c)
+        for (int kh = 0; kh < s.kh; ++kh)
+          for (int kw = 0; kw < s.kw; ++kw) {
+            double acc = 0;
+            for (int i = 0; i < m; ++i)
+              for (int oh = 0; oh < s.oh; ++oh)
+                for (int ow = 0; ow < s.ow; ++ow) {
+                  const int ih = oh + kh - s.pad_top, iw = ow + kw - s.pad_left;
+                  if (ih < 0 || ih >= s.h || iw < 0 || iw >= s.w) continue;
+                  acc += double(dz[static_cast<size_t>(((i * s.f + f) * s.oh + oh) * s.ow + ow)]) *
+                         x[static_cast<size_t>(((i * s.c + c) * s.h + ih) * s.w + iw)];
+                }
+            const size_t k = static_cast<size_t>(((f * s.c + c) * s.kh + kh) * s.kw + kw);
+            ASSERT_NEAR(dw[k], before[k] + acc, 1e-4)
+                << "f " << f << " c " << c << " kh " << kh << " kw " << kw;
+          }
+  }
+}

@@ -78,6 +78,9 @@ const std::vector<PathCase> kPaths = {
     {"direct_5x5_same", 3, 9, 9, 6, 5, 1, Padding::same, 2, 2, 2, 2},
     {"direct_3x3_s2_same", 4, 8, 7, 5, 3, 2, Padding::same, 0, 1, 1, 1},
     {"lenet_conv1", 1, 28, 28, 6, 5, 1, Padding::same, 2, 2, 2, 2},
+    // dW on the direct weight-gradient kernel (AVX-512; oneDNN's elsewhere), dx on oneDNN:
+    {"lenet_conv2", 6, 14, 14, 16, 5, 1, Padding::valid, 0, 0, 0, 0},
+    {"direct_wgrad_same", 3, 9, 8, 20, 3, 1, Padding::same, 1, 1, 1, 1},
 };
 
 }  // namespace

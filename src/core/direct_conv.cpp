@@ -279,6 +279,153 @@ std::size_t direct_conv_scratch(const DirectConvShape& s) {
   return (padded + 15) / 16 * 16 + static_cast<std::size_t>(s.c * s.kh * s.kw) * fp + 16;
 }
 
+// ---- Weight gradient ----------------------------------------------------------
+
+namespace {
+
+// Padded input rows for the weight gradient: exactly the taps' extent.
+int wgrad_wp(const DirectConvShape& s) { return s.ow + s.kw - 1; }
+int wgrad_hp(const DirectConvShape& s) { return s.oh + s.kh - 1; }
+std::size_t wgrad_padded(const DirectConvShape& s) {
+  return static_cast<std::size_t>(s.c) * static_cast<std::size_t>(wgrad_hp(s)) *
+         static_cast<std::size_t>(wgrad_wp(s));
+}
+
+// Image x (C, H, W) into xp (C, hp, wp) with zeros around.
+void wgrad_pad(const DirectConvShape& s, const float* x, float* xp) {
+  const int wp = wgrad_wp(s), hp = wgrad_hp(s);
+  std::fill(xp, xp + wgrad_padded(s), 0.0f);
+  for (int c = 0; c < s.c; ++c)
+    for (int r = 0; r < s.h; ++r) {
+      const int pr = r + s.pad_top;
+      if (pr < 0 || pr >= hp) continue;
+      const int c0 = std::max(0, -s.pad_left), c1 = std::min(s.w, wp - s.pad_left);
+      if (c1 <= c0) continue;
+      std::memcpy(xp + (static_cast<std::ptrdiff_t>(c) * hp + pr) * wp + s.pad_left + c0,
+                  x + (static_cast<std::ptrdiff_t>(c) * s.h + r) * s.w + c0,
+                  static_cast<std::size_t>(c1 - c0) * sizeof(float));
+    }
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+// Kernel rows kh .. kh + KR - 1 (KR <= 2) of input channel c, filter group g:
+// KR · KW accumulators of 16 filters summed over the m images and all pixels.
+template <int KW, int KR>
+__attribute__((target("avx512f,avx512vl,avx2,fma"))) void wgrad_rows(const DirectConvShape& s,
+                                                                     int m, const float* xp,
+                                                                     const float* dzt, int fp,
+                                                                     float* dw, int c, int kh,
+                                                                     int g) {
+  const int wp = wgrad_wp(s), hp = wgrad_hp(s), P = s.oh * s.ow;
+  __m512 acc[KR][KW];
+  for (int r = 0; r < KR; ++r)
+    for (int q = 0; q < KW; ++q) acc[r][q] = _mm512_setzero_ps();
+  for (int i = 0; i < m; ++i) {
+    const float* xi = xp + static_cast<std::ptrdiff_t>(i) * wgrad_padded(s) +
+                      static_cast<std::ptrdiff_t>(c) * hp * wp;
+    const float* di = dzt + static_cast<std::ptrdiff_t>(i) * P * fp + 16 * g;
+    for (int oh = 0; oh < s.oh; ++oh) {
+      const float* x0 = xi + static_cast<std::ptrdiff_t>(oh + kh) * wp;
+      for (int ow = 0; ow < s.ow; ++ow) {
+        const __m512 d = _mm512_load_ps(di + static_cast<std::ptrdiff_t>(oh * s.ow + ow) * fp);
+        for (int r = 0; r < KR; ++r)
+          for (int q = 0; q < KW; ++q)
+            acc[r][q] = _mm512_fmadd_ps(_mm512_set1_ps(x0[r * wp + ow + q]), d, acc[r][q]);
+      }
+    }
+  }
+  const int nf = std::min(16, s.f - 16 * g);
+  for (int r = 0; r < KR; ++r)
+    for (int q = 0; q < KW; ++q) {
+      alignas(64) float t[16];
+      _mm512_store_ps(t, acc[r][q]);
+      for (int f = 0; f < nf; ++f)
+        dw[((static_cast<std::ptrdiff_t>(16 * g + f) * s.c + c) * s.kh + kh + r) * s.kw + q] +=
+            t[f];
+    }
+}
+
+template <int KW>
+__attribute__((target("avx512f,avx512vl,avx2,fma"))) void wgrad_avx512(const DirectConvShape& s,
+                                                                       int m, const float* xp,
+                                                                       const float* dzt, int fp,
+                                                                       float* dw) {
+  for (int g = 0; g < fp / 16; ++g)
+    for (int c = 0; c < s.c; ++c) {
+      int kh = 0;
+      for (; kh + 2 <= s.kh; kh += 2) wgrad_rows<KW, 2>(s, m, xp, dzt, fp, dw, c, kh, g);
+      if (kh < s.kh) wgrad_rows<KW, 1>(s, m, xp, dzt, fp, dw, c, kh, g);
+    }
+}
+
+template <int KW>
+void wgrad_dispatch(const DirectConvShape& s, int m, const float* xp, const float* dzt, int fp,
+                    float* dw) {
+  if constexpr (KW > 0) {
+    if (s.kw == KW) return wgrad_avx512<KW>(s, m, xp, dzt, fp, dw);
+    wgrad_dispatch<KW - 1>(s, m, xp, dzt, fp, dw);
+  }
+}
+#endif
+
+}  // namespace
+
+bool direct_conv_wgrad_vectorised(const DirectConvShape& s) {
+#if defined(__x86_64__) && defined(__GNUC__)
+  return s.kw >= 1 && s.kw <= 8 && __builtin_cpu_supports("avx512f") &&
+         __builtin_cpu_supports("avx512vl");
+#else
+  (void)s;
+  return false;
+#endif
+}
+
+std::size_t direct_conv_wgrad_scratch(const DirectConvShape& s, int m) {
+  const std::size_t fp = static_cast<std::size_t>((s.f + 15) / 16 * 16);
+  const std::size_t mm = static_cast<std::size_t>(std::max(m, 0));
+  return mm * wgrad_padded(s) + 16 +
+         mm * static_cast<std::size_t>(s.oh) * static_cast<std::size_t>(s.ow) * fp + 16;
+}
+
+void direct_conv_wgrad(const DirectConvShape& s, int m, const float* x, const float* dz, float* dw,
+                       float* scratch) {
+  const std::size_t padded = wgrad_padded(s);
+  const int P = s.oh * s.ow, fp = (s.f + 15) / 16 * 16;
+  float* xp = scratch;
+  for (int i = 0; i < m; ++i)
+    wgrad_pad(s, x + static_cast<std::ptrdiff_t>(i) * s.c * s.h * s.w, xp + i * padded);
+#if defined(__x86_64__) && defined(__GNUC__)
+  if (direct_conv_wgrad_vectorised(s)) {
+    // dz transposed to (image, pixel, Fp), 64-byte aligned, zeros past F.
+    float* dzt = xp + m * padded;
+    const auto mis = (reinterpret_cast<std::uintptr_t>(dzt) / sizeof(float)) % 16;
+    if (mis) dzt += 16 - mis;
+    for (int i = 0; i < m; ++i)
+      for (int p = 0; p < P; ++p) {
+        float* row = dzt + (static_cast<std::ptrdiff_t>(i) * P + p) * fp;
+        for (int f = 0; f < fp; ++f)
+          row[f] = f < s.f ? dz[(static_cast<std::ptrdiff_t>(i) * s.f + f) * P + p] : 0.0f;
+      }
+    return wgrad_dispatch<8>(s, m, xp, dzt, fp, dw);
+  }
+#endif
+  // Plain loops, the same sums in the same order per element.
+  const int wp = wgrad_wp(s), hp = wgrad_hp(s);
+  for (int f = 0; f < s.f; ++f)
+    for (int c = 0; c < s.c; ++c)
+      for (int kh = 0; kh < s.kh; ++kh)
+        for (int kw = 0; kw < s.kw; ++kw) {
+          float acc = 0.0f;
+          for (int i = 0; i < m; ++i)
+            for (int oh = 0; oh < s.oh; ++oh)
+              for (int ow = 0; ow < s.ow; ++ow)
+                acc +=
+                    dz[(static_cast<std::ptrdiff_t>(i) * s.f + f) * P + oh * s.ow + ow] *
+                    xp[i * padded + (static_cast<std::ptrdiff_t>(c) * hp + oh + kh) * wp + ow + kw];
+          dw[((static_cast<std::ptrdiff_t>(f) * s.c + c) * s.kh + kh) * s.kw + kw] += acc;
+        }
+}
+
 void direct_conv(const DirectConvShape& s, const float* x, const float* w, const float* b,
                  bool relu, float* y, float* scratch) {
   pad_input(s, x, scratch);

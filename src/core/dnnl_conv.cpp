@@ -235,15 +235,18 @@ void DnnlConv::backward(const float* x, const float* dz, const float* w, float* 
   m.w_scratch.set_data_handle(workspace + m.scratch_off);
   m.d_scratch.set_data_handle(workspace + m.scratch_off);
   // The two backward primitives usually want dz in the same layout: reorder once.
-  const memory& dz_w = m.dz_w.in(dz, m.strm);
-  m.bw.execute(m.strm, {{DNNL_ARG_SRC, m.x_w.in(x, m.strm)},
-                        {DNNL_ARG_DIFF_DST, dz_w},
-                        {DNNL_ARG_DIFF_WEIGHTS, m.dw_w.out(dw)},
-                        {DNNL_ARG_SCRATCHPAD, m.w_scratch}});
-  m.dw_w.flush(m.strm);
+  const memory* dz_w = nullptr;
+  if (dw) {
+    dz_w = &m.dz_w.in(dz, m.strm);
+    m.bw.execute(m.strm, {{DNNL_ARG_SRC, m.x_w.in(x, m.strm)},
+                          {DNNL_ARG_DIFF_DST, *dz_w},
+                          {DNNL_ARG_DIFF_WEIGHTS, m.dw_w.out(dw)},
+                          {DNNL_ARG_SCRATCHPAD, m.w_scratch}});
+    m.dw_w.flush(m.strm);
+  }
   if (dx) {
-    const bool shared = m.dz_d.inner.get_desc() == m.dz_w.inner.get_desc();
-    const memory& dz_d = shared ? dz_w : m.dz_d.in(dz, m.strm);
+    const bool shared = dz_w && m.dz_d.inner.get_desc() == m.dz_w.inner.get_desc();
+    const memory& dz_d = shared ? *dz_w : m.dz_d.in(dz, m.strm);
     m.bd.execute(m.strm, {{DNNL_ARG_DIFF_DST, dz_d},
                           {DNNL_ARG_WEIGHTS, m.w_d.in(w, m.strm)},
                           {DNNL_ARG_DIFF_SRC, m.dx_d.out(dx)},

@@ -58,9 +58,9 @@ class DnnlConv {
   // x (n, c, h, w), w (f, c, kh, kw), b (f) or null -> y (n, f, oh, ow):
   // y = act(Σ_{c,i,j} w[f,c,i,j]·x[c, oh·s+i-pt, ow·s+j-pl] + b[f]).
   void forward(const float* x, const float* w, const float* b, float* y, float* workspace);
-  // dz (n, f, oh, ow) = dLoss/d(pre-activation). Overwrites dw (f, c, kh, kw) with
-  // Σ_n dz ⋆ x, and, when dx is not null, dx (n, c, h, w) with the transposed
-  // convolution of dz by w. Needs `training`.
+  // dz (n, f, oh, ow) = dLoss/d(pre-activation). When dw is not null overwrites
+  // dw (f, c, kh, kw) with Σ_n dz ⋆ x, and, when dx is not null, dx (n, c, h, w)
+  // with the transposed convolution of dz by w. Needs `training`.
   void backward(const float* x, const float* dz, const float* w, float* dx, float* dw,
                 float* workspace);
 

@@ -16,9 +16,11 @@
 //   col = im2col(x) (K, P);  z = W·col;  dW += dz·colᵀ;  dx = col2im(Wᵀ·dz).
 // A single image (latency) of a layer too small to split over the pool, stride 1,
 // runs the direct kernel (kernels/direct_conv.hpp) on the calling thread.
-// A single-channel input (a first layer, which needs no dx) runs backward on
-// im2col + sgemm whatever the forward uses: oneDNN's direct weight gradient for
-// one channel took twice as long (K's first layer: 11.3 vs 5.2 ms per step).
+// A stride-1 layer on oneDNN's direct kernels with several channels and >= 16
+// filters takes its weight gradient from kernels::direct_conv_wgrad on AVX-512
+// (dx stays on oneDNN). A single-channel input (a first layer, which needs no
+// dx) runs backward on im2col + sgemm whatever the forward uses: oneDNN's direct weight gradient
+// for one channel took twice as long (K's first layer: 11.3 vs 5.2 ms per step).
 // DIGITNET_CONV_KERNEL=dnnl-winograd|winograd|dnnl-direct|im2col forces one
 // (where the geometry allows it, for every batch size; for tests and A/B measurements).
 // The batch is split over the pool in fixed chunks; per-thread partial dW / db sums
@@ -174,7 +176,7 @@ class Conv2DLayer final : public Layer {
     // LeNet's conv1 12 -> 4 us). Any other single sample: participant 0's share,
     // on the calling thread, without waking the others.
     if (n == 1 && stride_ == 1 && !kernel_forced()) {
-      const kernels::DirectConvShape g{c_, h_, w_, filters_, k_, k_, pad_top_, pad_left_, oh_, ow_};
+      const kernels::DirectConvShape g = direct_shape();
       direct_scratch_.resize(kernels::direct_conv_scratch(g));
       kernels::direct_conv(g, x.sample(0), W, b, act_ == Activation::relu, y.sample(0),
                            direct_scratch_.data());
@@ -277,11 +279,25 @@ class Conv2DLayer final : public Layer {
           // dW and dx in one pass over the tiles (they share the transform of dz).
           kernels::winograd_backward(wg, m, x.sample(s), dz, u_t_.data(), du_[ti].data(), s != s0,
                                      dx ? dx->sample(s) : nullptr, wino_ws_[ti].data());
+        } else if (direct_wgrad() && (!dx || c_ > 1)) {
+          // dW on the direct kernel (added into this participant's sum), dx on oneDNN.
+          const kernels::DirectConvShape dg = direct_shape();
+          kernels::direct_conv_wgrad(
+              dg, m, x.sample(s), dz, dw,
+              ctx.pool->scratch(t, kernels::direct_conv_wgrad_scratch(dg, m)));
+          if (dx) {
+            kernels::DnnlConv* conv = engine(t, m, true);
+            if (!conv) throw Error(detail::layer_label(*this) + ": no oneDNN kernel for dx");
+            conv->backward(x.sample(s), dz, W, dx->sample(s), nullptr,
+                           ctx.pool->scratch(t, conv->workspace_floats()));
+          }
         } else if (kernels::DnnlConv* conv = c_ == 1 ? nullptr : engine(t, m, true)) {
-          float* dws = dw_sub_[ti].data();
-          conv->backward(x.sample(s), dz, W, dx ? dx->sample(s) : nullptr, dws,
-                         ctx.pool->scratch(t, conv->workspace_floats()));
-          for (int64_t i = 0; i < int64_t{F} * K; ++i) dw[i] += dws[i];
+          {
+            float* dws = dw_sub_[ti].data();
+            conv->backward(x.sample(s), dz, W, dx ? dx->sample(s) : nullptr, dws,
+                           ctx.pool->scratch(t, conv->workspace_floats()));
+            for (int64_t i = 0; i < int64_t{F} * K; ++i) dw[i] += dws[i];
+          }
         } else {
           for (int i = 0; i < m; ++i)
             backward_im2col(x.sample(s + i), dz + int64_t{i} * F * P,
@@ -433,6 +449,20 @@ class Conv2DLayer final : public Layer {
     return choice_;
   }
   bool own_winograd() { return kernel_choice() == Kernel::winograd; }
+  kernels::DirectConvShape direct_shape() const {
+    return {c_, h_, w_, filters_, k_, k_, pad_top_, pad_left_, oh_, ow_};
+  }
+  // The weight gradient on kernels::direct_conv_wgrad instead of oneDNN's: for
+  // stride-1 layers on oneDNN's direct kernels with several input channels and
+  // >= 16 filters, on AVX-512 (LeNet's conv2, whose 6 channels send oneDNN to its
+  // AVX2 weight-gradient kernel: backward 0.99 -> 0.71 ms per step, L training
+  // 54.5 -> 60.2 k images/s). LeNet's conv1 (1 channel, 6 filters: 6 of 16 lanes)
+  // was slower on it than on im2col + sgemm (0.55 against 0.38 ms). Not when a
+  // kernel family is forced.
+  bool direct_wgrad() {
+    return kernel_choice() == Kernel::dnnl_direct && !forced_ && stride_ == 1 && c_ > 1 &&
+           filters_ >= 16 && kernels::direct_conv_wgrad_vectorised(direct_shape());
+  }
   // DIGITNET_CONV_KERNEL names a family: every sample count then runs on it.
   bool kernel_forced() {
     (void)kernel_choice();

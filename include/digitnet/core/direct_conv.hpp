@@ -20,4 +20,19 @@ std::size_t direct_conv_scratch(const DirectConvShape& s);
 void direct_conv(const DirectConvShape& s, const float* x, const float* w, const float* b,
                  bool relu, float* y, float* scratch);
 
+// The weight gradient of the same convolution over m images, ADDED into dw:
+//   dw[f, c, kh, kw] += Σ_i Σ_{oh,ow} dz[i, f, oh, ow] · x[i, c, oh + kh − pad_top, ow + kw −
+//   pad_left]
+// x (m, C, H, W), dz (m, F, OH, OW), dw (F, C, KH, KW). With AVX-512 (see
+// direct_conv_wgrad_vectorised) 16 filters per vector: dz is transposed to
+// (pixel, F) and every input value is broadcast against it, two kernel rows of
+// accumulators at a time; plain loops elsewhere. For layers where oneDNN falls
+// back to a slow weight-gradient kernel (LeNet's 6 -> 16 channels run oneDNN's
+// AVX2 one on AVX-512 CPUs). scratch holds direct_conv_wgrad_scratch(s, m) floats.
+std::size_t direct_conv_wgrad_scratch(const DirectConvShape& s, int m);
+void direct_conv_wgrad(const DirectConvShape& s, int m, const float* x, const float* dz, float* dw,
+                       float* scratch);
+// Whether direct_conv_wgrad has its vector body on this CPU (kernel width <= 8).
+bool direct_conv_wgrad_vectorised(const DirectConvShape& s);
+
 }  // namespace digitnet::kernels
