@@ -63,6 +63,18 @@ __attribute__((target("avx512f,avx512vl,fma"), always_inline)) inline void block
   }
 }
 
+// The last block of NV = nv vectors (sets of accumulators as block_avx512 says).
+template <int NV>
+__attribute__((target("avx512f,avx512vl,fma"))) void rest_avx512(int nv, int k, const float* x,
+                                                                 const float* W, int ldw,
+                                                                 const float* b, float* y, int j0,
+                                                                 __mmask16 last) {
+  if constexpr (NV > 0) {
+    if (nv == NV) return block_avx512<NV, (NV <= 4 ? 2 : 1)>(k, x, W, ldw, b, y, j0, last);
+    rest_avx512<NV - 1>(nv, k, x, W, ldw, b, y, j0, last);
+  }
+}
+
 // Blocks of 128 columns (8 vectors: each row's slice read once, contiguously),
 // then one block of the rest.
 __attribute__((target("avx512f,avx512vl,fma"))) void vecmat_avx512(int k, int n, const float* x,
@@ -74,25 +86,7 @@ __attribute__((target("avx512f,avx512vl,fma"))) void vecmat_avx512(int k, int n,
   const int rest = n - j0;
   if (rest == 0) return;
   const int nv = (rest + 15) / 16, tail = rest - 16 * (nv - 1);
-  const auto last = static_cast<__mmask16>((1u << tail) - 1u);
-  switch (nv) {
-    case 1:
-      return block_avx512<1, 2>(k, x, W, ldw, b, y, j0, last);
-    case 2:
-      return block_avx512<2, 2>(k, x, W, ldw, b, y, j0, last);
-    case 3:
-      return block_avx512<3, 2>(k, x, W, ldw, b, y, j0, last);
-    case 4:
-      return block_avx512<4, 2>(k, x, W, ldw, b, y, j0, last);
-    case 5:
-      return block_avx512<5, 1>(k, x, W, ldw, b, y, j0, last);
-    case 6:
-      return block_avx512<6, 1>(k, x, W, ldw, b, y, j0, last);
-    case 7:
-      return block_avx512<7, 1>(k, x, W, ldw, b, y, j0, last);
-    default:
-      return block_avx512<8, 1>(k, x, W, ldw, b, y, j0, last);
-  }
+  rest_avx512<8>(nv, k, x, W, ldw, b, y, j0, static_cast<__mmask16>((1u << tail) - 1u));
 }
 #endif
 
