@@ -415,6 +415,10 @@ TEST(MicroBatches, ALargeBatchTrainsInPartsWithTheWholeBatchsGradient) {
   const Dataset data = digitnet::testing::band_dataset(80, 3, 64, 64, 4);
   m.train_step(data.images(0, 80), data.labels, 1e-3f);
   EXPECT_EQ(seen, (std::vector<int64_t>{80}));
+  // An empty batch and a label count that does not match are errors, not a step.
+  EXPECT_THROW(m.train_step(Tensor({0, 1, 64, 64}), {}, 1e-3f), Error);
+  const std::vector<int32_t> too_few(79, 0);
+  EXPECT_THROW(m.train_step(data.images(0, 80), too_few, 1e-3f), Error);
 }
 
 }  // namespace

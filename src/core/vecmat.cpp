@@ -11,17 +11,6 @@
 namespace digitnet::kernels {
 namespace {
 
-// Plain loops (and the fallback): rows outer, so W streams once; the compiler
-// vectorises the inner loop over columns.
-void vecmat_plain(int k, int n, const float* x, const float* W, int ldw, const float* b, float* y) {
-  for (int j = 0; j < n; ++j) y[j] = b ? b[j] : 0.0f;
-  for (int i = 0; i < k; ++i) {
-    const float xi = x[i];
-    const float* wr = W + static_cast<std::ptrdiff_t>(i) * ldw;
-    for (int j = 0; j < n; ++j) y[j] += xi * wr[j];
-  }
-}
-
 #if defined(__x86_64__) && defined(__GNUC__)
 // Columns j0 .. j0 + 16·NV (the last vector masked by `last`). Rows go two at a
 // time into SETS accumulator sets (SETS = 2 when NV <= 4, so that at least 8
@@ -98,7 +87,10 @@ void vecmat(int k, int n, const float* x, const float* W, int ldw, const float* 
   if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl"))
     return vecmat_avx512(k, n, x, W, ldw, b, y);
 #endif
-  vecmat_plain(k, n, x, W, ldw, b, y);
+  // Elsewhere the library's M = 1 product (OpenBLAS' sgemv on AVX2 CPUs), then the bias.
+  sgemm(false, false, 1, n, k, 1.0f, x, std::max(k, 1), W, ldw, 0.0f, y, n);
+  if (b)
+    for (int j = 0; j < n; ++j) y[j] += b[j];
 }
 
 void vecmat_ref(int k, int n, const float* x, const float* W, int ldw, const float* b, float* y) {

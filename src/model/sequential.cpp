@@ -283,8 +283,9 @@ std::pair<double, double> Sequential::train_step(const Tensor& x, std::span<cons
                                                  float lr) {
   if (!compiled()) throw Error("train_step: compile() the model first");
   check_input(x);
+  if (x.dim(0) == 0) throw Error("train_step: empty batch");
   auto& im = *impl_;
-  const int64_t n = x.dim(0), chunk = train_chunk(n), per = x.size() / std::max<int64_t>(n, 1);
+  const int64_t n = x.dim(0), chunk = train_chunk(n), per = x.size() / n;
   if (static_cast<int64_t>(y.size()) != n)
     throw Error("train_step: " + std::to_string(y.size()) + " labels for " + std::to_string(n) +
                 " samples");

@@ -34,8 +34,8 @@ void sgemm_ref(bool trans_a, bool trans_b, int M, int N, int K, float alpha, con
 // more in set-up than LeNet's last two dense layers: 0.8 against 0.24 us).
 // AVX-512: blocks of 128 columns, each row's slice read once; a block of 64
 // columns or fewer takes rows two at a time into two sets of accumulators (8
-// FMA chains), added at the end; plain loops elsewhere. vecmat_ref sums in
-// double precision.
+// FMA chains), added at the end. Without AVX-512, sgemm with M = 1 (OpenBLAS'
+// sgemv on AVX2 CPUs) plus the bias. vecmat_ref sums in double precision.
 void vecmat(int k, int n, const float* x, const float* W, int ldw, const float* b, float* y);
 void vecmat_ref(int k, int n, const float* x, const float* W, int ldw, const float* b, float* y);
 
