@@ -87,6 +87,9 @@ TEST(MaxPoolFast, TwoByTwoMatchesNaivePoolingWithTies) {
   check_against_naive(2, 2, 11, 19);  // SIMD groups + tail + dropped column
   check_against_naive(1, 4, 24, 24);  // K's shape per plane
   check_against_naive(2, 1, 2, 2);    // one window
+  check_against_naive(2, 2, 6, 35);   // 17 windows: 16 + 1 with AVX-512, dropped column
+  check_against_naive(1, 3, 4, 64);   // 32 windows, two full AVX-512 groups
+  check_against_naive(1, 2, 5, 30);   // 15 windows: one masked AVX-512 group
 }
 
 // AveragePooling2D's 2×2 / stride 2 fast path against a naive average: the same
