@@ -238,7 +238,8 @@ TEST(KernelsFast, DirectWeightGradientMatchesTheDefinitionAndAdds) {
       {{3, 6, 11, 5, 3, 1, 0, 0, 4, 11}, 1},     // width-1 kernel, 5 filters
       {{1, 9, 12, 33, 2, 8, 1, 0, 9, 5}, 2},     // width 8, 2 + 16 + 16 + 1 filters
       {{4, 5, 5, 16, 4, 4, 2, 1, 6, 5}, 1},      // even kernel, asymmetric padding
-      {{2, 3, 20, 20, 3, 7, 1, 3, 3, 20}, 2}};   // width 7
+      {{2, 3, 20, 20, 3, 7, 1, 3, 3, 20}, 2},    // width 7
+      {{2, 6, 12, 17, 2, 9, 0, 1, 5, 5}, 2}};    // width 9: the plain loops on every CPU
   for (const auto& [s, m] : cases) {
     SCOPED_TRACE("c" + std::to_string(s.c) + " f" + std::to_string(s.f) + " k" +
                  std::to_string(s.kh) + "x" + std::to_string(s.kw) + " m" + std::to_string(m));
