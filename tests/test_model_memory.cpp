@@ -249,9 +249,9 @@ TEST(SharedBuffers, ReshapeLayersAreSkippedAndInPlaceFollowsTheOwnersBackward) {
   EXPECT_EQ(reshape.forwards, 0);
 }
 
-TEST(SharedBuffers, InferenceRunsLargeActivationsInChunksThatFitSixteenMegabytes) {
-  // 256x256 images through an identity layer: 2 x 256 KB per sample, so 32 fit
-  // 16 MB; predict and evaluate of 70 images at batch 500 run 32 + 32 + 6 (one
+TEST(SharedBuffers, InferenceRunsLargeActivationsInChunksThatFitEightMegabytes) {
+  // 256x256 images through an identity layer: 2 x 256 KB per sample, so 16 fit
+  // 8 MB; predict and evaluate of 70 images at batch 500 run 16 x 4 + 6 (one
   // thread) or at least one sub-batch of 16 per thread (3 threads: 48 + 22),
   // with the same probabilities as one image at a time.
   for (int threads : {1, 3}) {
@@ -265,7 +265,7 @@ TEST(SharedBuffers, InferenceRunsLargeActivationsInChunksThatFitSixteenMegabytes
     const Tensor x = data.images(0, 70);
     const Tensor p = m.predict(x, 500);
     const std::vector<int64_t> want =
-        threads == 1 ? std::vector<int64_t>{32, 32, 6} : std::vector<int64_t>{48, 22};
+        threads == 1 ? std::vector<int64_t>{16, 16, 16, 16, 6} : std::vector<int64_t>{48, 22};
     EXPECT_EQ(probe.batches, want) << threads << " threads";
     probe.batches.clear();
     m.evaluate(data, 500);

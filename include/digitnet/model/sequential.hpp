@@ -68,7 +68,7 @@ class Sequential {
   // evaluate/predict reuse one inference workspace (kept between calls); concurrent
   // calls on one model are serialized. batch_size is, as in Keras, only how many
   // samples are computed together: a batch whose activations would take more
-  // than 16 MB runs in smaller chunks, so inference memory stays bounded.
+  // than 8 MB runs in smaller chunks, so inference memory stays bounded.
   Evaluation evaluate(const Dataset& data, int batch_size = 500) const;
   // Class probabilities (N, K) for images x (N, C, H, W) in [0, 1].
   Tensor predict(const Tensor& x, int batch_size = 500) const;
