@@ -292,12 +292,10 @@ class Conv2DLayer final : public Layer {
                            ctx.pool->scratch(t, conv->workspace_floats()));
           }
         } else if (kernels::DnnlConv* conv = c_ == 1 ? nullptr : engine(t, m, true)) {
-          {
-            float* dws = dw_sub_[ti].data();
-            conv->backward(x.sample(s), dz, W, dx ? dx->sample(s) : nullptr, dws,
-                           ctx.pool->scratch(t, conv->workspace_floats()));
-            for (int64_t i = 0; i < int64_t{F} * K; ++i) dw[i] += dws[i];
-          }
+          float* dws = dw_sub_[ti].data();
+          conv->backward(x.sample(s), dz, W, dx ? dx->sample(s) : nullptr, dws,
+                         ctx.pool->scratch(t, conv->workspace_floats()));
+          for (int64_t i = 0; i < int64_t{F} * K; ++i) dw[i] += dws[i];
         } else {
           for (int i = 0; i < m; ++i)
             backward_im2col(x.sample(s + i), dz + int64_t{i} * F * P,
@@ -557,8 +555,14 @@ class Conv2DLayer final : public Layer {
   // Winograd workspace per thread instead of one per object, four objects each).
   kernels::DnnlConv* engine(int t, int m, bool training, int f = 0) {
     if (f == 0) f = filters_;
-    // Winograd objects are always made for training (below): inference shares them.
-    if (kernel_choice() == Kernel::dnnl_winograd && f >= 16) training = true;
+    const Kernel choice = kernel_choice();
+    // Winograd is planned for training even for inference (so inference shares the
+    // training objects): oneDNN's inference variant transforms the weights in a
+    // separate reorder that costs more than the convolution itself at batch 1
+    // (0.17 vs 0.07 ms here), and the weights may change between calls, so that
+    // transform cannot be kept.
+    const bool winograd = choice == Kernel::dnnl_winograd && f >= 16;
+    if (winograd) training = true;
     auto& cache = engines_[static_cast<std::size_t>(t)];
     for (const Engine& e : cache)
       if (e.n == m && e.f == f && e.training == training) return e.conv.get();
@@ -567,16 +571,11 @@ class Conv2DLayer final : public Layer {
     g.stride = stride_, g.pad_top = pad_top_, g.pad_left = pad_left_, g.oh = oh_, g.ow = ow_;
     const bool relu = act_ == Activation::relu;
     std::unique_ptr<kernels::DnnlConv> conv;
-    const Kernel choice = kernel_choice();
     if (choice == Kernel::im2col) {
       cache.push_back(Engine{m, f, training, nullptr});
       return nullptr;
     }
-    // Winograd is planned for training even for inference: oneDNN's inference
-    // variant transforms the weights in a separate reorder that costs more than the
-    // convolution itself at batch 1 (0.17 vs 0.07 ms here), and the weights may
-    // change between calls, so that transform cannot be kept.
-    if (choice == Kernel::dnnl_winograd && f >= 16)
+    if (winograd)
       conv = kernels::DnnlConv::create(g, kernels::ConvAlgo::winograd, true, use_bias_, relu);
     if (!conv)
       conv = kernels::DnnlConv::create(g, kernels::ConvAlgo::direct, training, use_bias_, relu);

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <numeric>
@@ -13,8 +14,10 @@
 
 namespace digitnet {
 
-// Buffers. Training keeps every layer's output for backward: acts[i] is the
-// output of layer i, an owned tensor or a view of the storage it shares:
+// Buffers, all sized for one micro-batch (train_chunk) or one inference chunk
+// (infer_chunk), not for the whole batch. Training keeps every layer's output
+// for backward: acts[i] is the output of layer i, an owned tensor or a view of
+// the storage it shares:
 //  * a reshape layer (Layer::is_reshape, e.g. Flatten) is not called: its output
 //    is a view of its input and, in backward, its dx a view of its dy;
 //  * an in-place layer (Layer::supports_in_place, e.g. Dropout) writes over its
@@ -36,6 +39,7 @@ struct Sequential::Impl {
   bool fused_softmax = false;  // last layer emits logits during training
   std::vector<Param*> params;  // cached parameter list (fixed order)
   std::map<std::string, int> name_counts;
+  int64_t micro_batch = 0;  // train_chunk's model-derived size (0: not yet; add/compile reset it)
 
   std::mutex infer_mu;  // guards the inference workspace below
   std::vector<Tensor> infer_acts;
@@ -68,6 +72,19 @@ std::string snake_name(const std::string& type) {
     out += upper ? static_cast<char>(c - 'A' + 'a') : c;
   }
   return out;
+}
+
+// The largest sum of two consecutive per-sample sizes (input, then each
+// layer's output): what a layer's input and output, or its dy and dx, hold
+// together for one sample.
+int64_t largest_adjacent(const std::vector<LayerPtr>& layers, const Shape& input) {
+  int64_t best = 0, prev = shape_size(input);
+  for (const auto& l : layers) {
+    const int64_t out = shape_size(l->output_shape());
+    best = std::max(best, prev + out);
+    prev = out;
+  }
+  return best;
 }
 
 int argmax_row(const float* row, int64_t k) {
@@ -127,6 +144,7 @@ Sequential& Sequential::add(LayerPtr layer) {
   }
   layers_.push_back(std::move(layer));
   impl_->params.clear();
+  impl_->micro_batch = 0;
   for (auto& l : layers_)
     for (Param* p : l->params()) impl_->params.push_back(p);
   return *this;
@@ -172,6 +190,7 @@ void Sequential::compile(OptimizerPtr optimizer, LossPtr loss, std::vector<std::
   metrics_ = std::move(metrics);
   // Cross-entropy losses work on logits: a final softmax is fused into the loss.
   impl_->fused_softmax = layers_.back()->has_softmax_output();
+  impl_->micro_batch = 0;  // the storage plan (and so the micro-batch) depends on the logits mode
   for (auto& l : layers_) l->set_logits_output(false);
   if (impl_->fused_softmax) layers_.back()->set_logits_output(true);
 }
@@ -265,18 +284,19 @@ void Sequential::forward(const Tensor& x, bool training, std::vector<Tensor>& ac
 // library calls), so the budget is 32 MB.
 int64_t Sequential::train_chunk(int64_t batch) const {
   constexpr int64_t kTrainBytes = int64_t{32} << 20, kUnit = 32;
-  for (const auto& l : layers_)
-    if (!l->per_sample()) return batch;
-  const std::vector<Storage> st = plan(true);
-  int64_t own = 0, grads = 0, prev = shape_size(input_shape_);
-  for (std::size_t i = 0; i < layers_.size(); ++i) {
-    const int64_t out = shape_size(layers_[i]->output_shape());
-    if (st[i] == Storage::own) own += out;
-    grads = std::max(grads, prev + out);  // a layer's dy and dx are live together
-    prev = out;
+  int64_t& chunk = impl_->micro_batch;  // fixed by the layers: worked out once
+  if (chunk == 0) {
+    bool per_sample = true;
+    for (const auto& l : layers_) per_sample = per_sample && l->per_sample();
+    const std::vector<Storage> st = plan(true);
+    int64_t own = 0;  // the outputs training keeps, plus the two gradient buffers
+    for (std::size_t i = 0; i < layers_.size(); ++i)
+      if (st[i] == Storage::own) own += shape_size(layers_[i]->output_shape());
+    const int64_t fit =
+        kTrainBytes / (4 * std::max<int64_t>(own + largest_adjacent(layers_, input_shape_), 1));
+    chunk = per_sample ? std::max(kUnit, fit / kUnit * kUnit) : std::numeric_limits<int64_t>::max();
   }
-  const int64_t fit = kTrainBytes / (4 * std::max<int64_t>(own + grads, 1));
-  return std::min(batch, std::max(kUnit, fit / kUnit * kUnit));
+  return std::min(batch, chunk);
 }
 
 std::pair<double, double> Sequential::train_step(const Tensor& x, std::span<const int32_t> y,
@@ -295,12 +315,11 @@ std::pair<double, double> Sequential::train_step(const Tensor& x, std::span<cons
   for (int64_t b = 0; b < n; b += chunk) {
     const int64_t e = std::min(n, b + chunk);
     Rng rng = start;
-    const Tensor xb = chunk == n ? Tensor::view(const_cast<float*>(x.data()), x.shape(), x.size())
-                                 : Tensor::view(const_cast<float*>(x.data()) + b * per,
-                                                with_batch(e - b, input_shape_));
+    const Tensor xb =
+        Tensor::view(const_cast<float*>(x.data()) + b * per, with_batch(e - b, input_shape_));
     const auto [l, c] = train_part(
         xb, y.subspan(static_cast<std::size_t>(b), static_cast<std::size_t>(e - b)), b, n, rng);
-    loss += chunk == n ? l : l * static_cast<double>(e - b) / static_cast<double>(n);
+    loss += l * static_cast<double>(e - b) / static_cast<double>(n);  // (exact for one part)
     correct += c;
     if (e == n) im.train_rng = rng;
   }
@@ -372,13 +391,7 @@ std::pair<double, int64_t> Sequential::train_part(const Tensor& x, std::span<con
 int64_t Sequential::infer_chunk(int64_t batch_size) const {
   constexpr int64_t kInferBytes = int64_t{8} << 20;
   const int64_t unit = 16 * int64_t{threads()};
-  int64_t per_sample = 0;  // floats of both buffers for one sample
-  int64_t prev = shape_size(input_shape_);
-  for (const auto& l : layers_) {
-    const int64_t out = shape_size(l->output_shape());
-    per_sample = std::max(per_sample, prev + out);
-    prev = out;
-  }
+  const int64_t per_sample = largest_adjacent(layers_, input_shape_);  // both buffers, one sample
   const int64_t fit = kInferBytes / (4 * std::max<int64_t>(per_sample, 1));
   const int64_t chunk = std::max(unit, fit / unit * unit);
   return std::min(batch_size, chunk);

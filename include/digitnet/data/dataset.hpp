@@ -1,4 +1,4 @@
-// digitnet/data/dataset.hpp — labelled images kept as bytes, converted per batch.
+// digitnet/data/dataset.hpp — labelled images kept packed as bytes, converted per batch.
 #pragma once
 #include <cstdint>
 #include <span>
