@@ -1,7 +1,7 @@
 // bench/train_bench.cpp — times digitnet on the reference networks.
 //
 //   train_bench --net K|S|L|M [--threads 2] [--steps 30] [--warmup 3] [--batch 128]
-//               [--infer-reps 5] [--data-dir DIR] [--profile]
+//               [--infer-reps 5] [--data-dir DIR] [--profile] [--memory]
 //   train_bench --sgemm [--threads 2] [--size 512]
 //
 // Training: Adam 1e-3 on real MNIST batches (the full training set is loaded
@@ -9,6 +9,7 @@
 // first 1000 test images (batch 1000) and single-image latency (batch 1).
 // Prints one JSON object on stdout: images/s, FLOP counts, peak RSS.
 // --profile adds the wall time of each layer's forward and backward.
+// --memory prints resident memory (anonymous + file-backed) at each stage to stderr.
 // --sgemm measures the machine's sgemm rate: every pool thread runs an
 // independent single-threaded size³ product (the way the layers use BLAS), with
 // OpenBLAS and with oneDNN; the rate is the faster of the two.
@@ -33,6 +34,24 @@ namespace {
 
 double seconds_since(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+// Current resident memory from /proc/self/status: "anon+file" MB (RssAnon, RssFile), for --memory.
+std::string rss_now() {
+  FILE* f = std::fopen("/proc/self/status", "r");
+  if (!f) return "?";
+  char line[256];
+  long anon = 0, file = 0, hwm = 0;
+  while (std::fgets(line, sizeof line, f)) {
+    std::sscanf(line, "RssAnon: %ld", &anon);
+    std::sscanf(line, "RssFile: %ld", &file);
+    std::sscanf(line, "VmHWM: %ld", &hwm);
+  }
+  std::fclose(f);
+  char buf[128];
+  std::snprintf(buf, sizeof buf, "anon %.1f + file %.1f MB (peak %.1f)", anon / 1024.0,
+                file / 1024.0, hwm / 1024.0);
+  return buf;
 }
 
 double peak_rss_mb() {
@@ -111,7 +130,7 @@ int run_sgemm(int threads, int size) {
 int main(int argc, char** argv) try {
   std::string net = "K", data_dir;
   int threads = 2, steps = 30, warmup = 3, batch = 128, infer_reps = 5, size = 512;
-  bool sgemm = false, profile = false;
+  bool sgemm = false, profile = false, memory = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto next = [&]() -> std::string {
@@ -138,14 +157,22 @@ int main(int argc, char** argv) try {
       sgemm = true;
     else if (a == "--profile")
       profile = true;
+    else if (a == "--memory")
+      memory = true;
     else
       throw Error("train_bench: unknown flag " + a);
   }
   if (sgemm) return run_sgemm(threads, size);
 
+  auto mem = [&](const char* stage) {
+    if (memory) std::fprintf(stderr, "memory %-22s %s\n", stage, rss_now().c_str());
+  };
+  mem("start");
   const Mnist mnist = load_mnist(data_dir.empty() ? mnist_cache_dir() : data_dir, false);
+  mem("MNIST loaded");
   Sequential model = make_net(net, threads);
   model.compile(Adam(1e-3f), sparse_categorical_crossentropy(), {accuracy});
+  mem("model compiled");
 
   // Training on consecutive real batches of a shuffled epoch.
   Rng rng(7);
@@ -164,6 +191,7 @@ int main(int argc, char** argv) try {
   for (int s = 0; s < warmup; ++s) {
     next_batch();
     last_loss = model.train_step(xb, yb, 1e-3f).first;
+    if (s == 0) mem("first step");
   }
   double train_s = 0.0;
   for (int s = 0; s < steps; ++s) {
@@ -174,6 +202,7 @@ int main(int argc, char** argv) try {
   }
   const double train_ips = static_cast<double>(steps) * batch / train_s;
   const double train_rss_mb = peak_rss_mb();  // peak while training (before inference)
+  mem("trained");
 
   // Per-layer profile: forward and backward of each layer, timed separately.
   std::string prof;

@@ -362,9 +362,9 @@ class SampleProbe final : public Layer {
 };
 
 TEST(MicroBatches, ALargeBatchTrainsInPartsWithTheWholeBatchsGradient) {
-  // 1x64x64 images, Conv2D(16, 3) -> 16x62x62: ~570 KB of activations and
-  // gradients per sample, so a batch of 80 runs as micro-batches of 32, 32, 16
-  // (32 MB budget, multiples of 32). The step must match the whole-batch plain
+  // 1x64x64 images, Conv2D(16, 3) -> 16x62x62: ~650 KB of activations and
+  // gradients per sample, so a batch of 20 runs as micro-batches of 8, 8, 4
+  // (4 MB budget, multiples of 8). The step must match the whole-batch plain
   // algorithm to rounding (Dropout draws the same mask), for 1 and 2 threads,
   // and repeat bit for bit.
   for (int threads : {1, 2}) {
@@ -385,12 +385,12 @@ TEST(MicroBatches, ALargeBatchTrainsInPartsWithTheWholeBatchsGradient) {
     Sequential a = make(&seen), b = make(&unused), c = make(&unused2);
     ThreadPool pool(threads);
     Rng rng(11 ^ 0x7261696E5F726E67ull);  // Sequential's training stream
-    const Dataset data = digitnet::testing::band_dataset(80, 3, 64, 64, 4);
-    const Tensor x = data.images(0, 80);
+    const Dataset data = digitnet::testing::band_dataset(20, 3, 64, 64, 4);
+    const Tensor x = data.images(0, 20);
     for (int step = 0; step < 3; ++step) {
       seen.clear();
       const double la = a.train_step(x, data.labels, 1e-3f).first;
-      EXPECT_EQ(seen, (std::vector<int64_t>{32, 32, 16})) << "step " << step;
+      EXPECT_EQ(seen, (std::vector<int64_t>{8, 8, 4})) << "step " << step;
       const double lb = plain_train_step(b, pool, rng, x, data.labels, 1e-3f);
       EXPECT_NEAR(la, lb, 1e-5 * (1 + std::abs(lb))) << "step " << step;
       c.train_step(x, data.labels, 1e-3f);
@@ -412,13 +412,13 @@ TEST(MicroBatches, ALargeBatchTrainsInPartsWithTheWholeBatchsGradient) {
   m.add(Flatten());
   m.add(Dense(3, softmax));
   m.compile(Adam(1e-3f), sparse_categorical_crossentropy());
-  const Dataset data = digitnet::testing::band_dataset(80, 3, 64, 64, 4);
-  m.train_step(data.images(0, 80), data.labels, 1e-3f);
-  EXPECT_EQ(seen, (std::vector<int64_t>{80}));
+  const Dataset data = digitnet::testing::band_dataset(20, 3, 64, 64, 4);
+  m.train_step(data.images(0, 20), data.labels, 1e-3f);
+  EXPECT_EQ(seen, (std::vector<int64_t>{20}));
   // An empty batch and a label count that does not match are errors, not a step.
   EXPECT_THROW(m.train_step(Tensor({0, 1, 64, 64}), {}, 1e-3f), Error);
-  const std::vector<int32_t> too_few(79, 0);
-  EXPECT_THROW(m.train_step(data.images(0, 80), too_few, 1e-3f), Error);
+  const std::vector<int32_t> too_few(19, 0);
+  EXPECT_THROW(m.train_step(data.images(0, 20), too_few, 1e-3f), Error);
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <limits>
 #include <memory>
 #include <sstream>
@@ -144,28 +145,56 @@ Header read_header(Source& src, const std::string& path, int64_t avail, const st
   return h;
 }
 
-IdxArray read_raw(const std::string& path, std::ifstream& f, int64_t file_size) {
+// Hands out the data section of an open IDX file a piece at a time, failing
+// with the byte offset where it ends early.
+class DataReader {
+ public:
+  DataReader(Source& src, const std::string& path, const Header& h, bool gz)
+      : src_(src), path_(path), h_(h), gz_(gz) {}
+  // Reads exactly n bytes of the data section into dst.
+  void read(uint8_t* dst, size_t n) {
+    const size_t got = src_.read(dst, n);
+    pos_ += static_cast<int64_t>(got);
+    if (got != n) short_read();
+  }
+
+ private:
+  [[noreturn]] void short_read() const {
+    const int64_t at = h_.header_bytes + pos_;
+    if (!gz_) fail(path_, at, "read error: the file shrank while being read");
+    fail(path_, at,
+         "gzip stream ends after " + std::to_string(at) +
+             " uncompressed bytes but the header says dims " + dims_str(h_.dims) + " (" +
+             std::to_string(h_.header_bytes + h_.data_bytes) + " bytes)");
+  }
+
+  Source& src_;
+  const std::string& path_;
+  const Header& h_;
+  bool gz_;
+  int64_t pos_ = 0;
+};
+
+// Called with the validated header; reads the whole data section from the reader.
+using DataConsumer = std::function<void(const Header&, DataReader&)>;
+
+void read_raw(const std::string& path, std::ifstream& f, int64_t file_size,
+              const DataConsumer& consume) {
   FileSource src(f);
-  Header h = read_header(src, path, file_size, "");
-  IdxArray a;
-  a.type = h.type;
-  a.dims = std::move(h.dims);
-  a.bytes.resize(static_cast<size_t>(h.data_bytes));
-  const size_t got = src.read(a.bytes.data(), a.bytes.size());
-  if (got != a.bytes.size())
-    fail(path, h.header_bytes + static_cast<int64_t>(got),
-         "read error: the file shrank while being read");
-  return a;
+  const Header h = read_header(src, path, file_size, "");
+  DataReader r(src, path, h, false);
+  consume(h, r);
 }
 
-IdxArray read_gzip(const std::string& path, std::ifstream& f, int64_t file_size) {
+void read_gzip(const std::string& path, std::ifstream& f, int64_t file_size,
+               const DataConsumer& consume) {
   std::vector<uint8_t> comp(static_cast<size_t>(file_size));
   f.read(reinterpret_cast<char*>(comp.data()), static_cast<std::streamsize>(comp.size()));
   if (f.gcount() != static_cast<std::streamsize>(comp.size())) throw Error(path + ": read error");
   detail::Inflater inf(comp, path);
   GzipSource src(inf);
   const std::string unit = " (uncompressed)";
-  Header h = read_header(src, path, -1, unit);
+  const Header h = read_header(src, path, -1, unit);
   const int64_t total = h.header_bytes + h.data_bytes;
   const int64_t bound = file_size * kMaxDeflateRatio + kGzipSlack;
   if (total > bound)
@@ -174,16 +203,8 @@ IdxArray read_gzip(const std::string& path, std::ifstream& f, int64_t file_size)
              type_name(h.type) + " (" + std::to_string(total) +
              " bytes uncompressed) but a gzip file of " + std::to_string(file_size) +
              " bytes cannot hold more than " + std::to_string(bound));
-  IdxArray a;
-  a.type = h.type;
-  a.dims = std::move(h.dims);
-  a.bytes.resize(static_cast<size_t>(h.data_bytes));
-  const size_t got = src.read(a.bytes.data(), a.bytes.size());
-  if (got != a.bytes.size())
-    fail(path, h.header_bytes + static_cast<int64_t>(got),
-         "gzip stream ends after " + std::to_string(h.header_bytes + static_cast<int64_t>(got)) +
-             " uncompressed bytes but the header says dims " + dims_str(a.dims) + " (" +
-             std::to_string(total) + " bytes)");
+  DataReader r(src, path, h, true);
+  consume(h, r);
   uint8_t extra = 0;
   if (src.read(&extra, 1) != 0)
     fail(path, total,
@@ -195,7 +216,30 @@ IdxArray read_gzip(const std::string& path, std::ifstream& f, int64_t file_size)
   if (inf.unused_input() != 0)
     throw Error(path + ": compressed byte " + std::to_string(inf.consumed_input()) + ": " +
                 std::to_string(inf.unused_input()) + " trailing bytes after the gzip stream");
-  return a;
+}
+
+// Opens an IDX file, raw or gzip-compressed, validates its header and hands its
+// data section to `consume`, which reads it all (in pieces if it likes: the
+// file is never held whole unless the consumer keeps it).
+void stream_idx(const std::string& path, const DataConsumer& consume) {
+  std::error_code ec;
+  const auto st = fs::status(path, ec);
+  if (ec || !fs::exists(st)) throw Error(path + ": no such file");
+  if (fs::is_directory(st)) throw Error(path + ": is a directory, not an IDX file");
+  const auto size = fs::file_size(path, ec);
+  if (ec) throw Error(path + ": cannot read the file size: " + ec.message());
+  std::ifstream f(path, std::ios::binary);
+  if (!f) throw Error(path + ": cannot open for reading");
+  uint8_t first[2] = {0, 0};
+  f.read(reinterpret_cast<char*>(first), 2);
+  const bool gz = f.gcount() == 2 && detail::is_gzip(first);
+  f.clear();
+  f.seekg(0);
+  const auto file_size = static_cast<int64_t>(size);
+  if (gz)
+    read_gzip(path, f, file_size, consume);
+  else
+    read_raw(path, f, file_size, consume);
 }
 
 }  // namespace
@@ -242,21 +286,14 @@ int64_t IdxArray::int_at(int64_t i) const {
 }
 
 IdxArray read_idx(const std::string& path) {
-  std::error_code ec;
-  const auto st = fs::status(path, ec);
-  if (ec || !fs::exists(st)) throw Error(path + ": no such file");
-  if (fs::is_directory(st)) throw Error(path + ": is a directory, not an IDX file");
-  const auto size = fs::file_size(path, ec);
-  if (ec) throw Error(path + ": cannot read the file size: " + ec.message());
-  std::ifstream f(path, std::ios::binary);
-  if (!f) throw Error(path + ": cannot open for reading");
-  uint8_t first[2] = {0, 0};
-  f.read(reinterpret_cast<char*>(first), 2);
-  const bool gz = f.gcount() == 2 && detail::is_gzip(first);
-  f.clear();
-  f.seekg(0);
-  const auto file_size = static_cast<int64_t>(size);
-  return gz ? read_gzip(path, f, file_size) : read_raw(path, f, file_size);
+  IdxArray a;
+  stream_idx(path, [&](const Header& h, DataReader& r) {
+    a.type = h.type;
+    a.dims = h.dims;
+    a.bytes.resize(static_cast<size_t>(h.data_bytes));
+    r.read(a.bytes.data(), a.bytes.size());
+  });
+  return a;
 }
 
 void write_idx(const std::string& path, const IdxArray& array, bool gzip) {
@@ -292,16 +329,11 @@ void write_idx(const std::string& path, const IdxArray& array, bool gzip) {
   if (!f) throw Error(path + ": write failed");
 }
 
-Dataset load_idx_dataset(const std::string& images_path, const std::string& labels_path) {
-  IdxArray images = read_idx(images_path);
-  if (images.type != kIdxUbyte)
-    fail(images_path, 2,
-         std::string("image data must be ubyte (0x08) but the type code is ") +
-             hex_byte(images.type) + " (" + type_name(images.type) + ")");
-  if (images.dims.size() != 3 && images.dims.size() != 4)
-    fail(images_path, 3,
-         "image file has dims " + dims_str(images.dims) +
-             "; expected 3 dims (N, H, W) or 4 dims (N, C, H, W)");
+namespace {
+
+// Reads the labels of an `n`-image dataset into ds (labels, num_classes).
+void read_labels(Dataset& ds, const std::string& labels_path, const std::string& images_path,
+                 int64_t n) {
   IdxArray labels = read_idx(labels_path);
   if (labels.dims.size() != 1)
     fail(labels_path, 3, "labels must be 1-D but the file has dims " + dims_str(labels.dims));
@@ -309,15 +341,9 @@ Dataset load_idx_dataset(const std::string& images_path, const std::string& labe
     fail(labels_path, 2,
          std::string("labels must be ubyte (0x08) or int (0x0C) but the type code is ") +
              hex_byte(labels.type) + " (" + type_name(labels.type) + ")");
-  const int64_t n = images.dims[0];
   if (labels.dims[0] != n)
     throw Error(images_path + ": byte 4: " + std::to_string(n) + " images but " + labels_path +
                 ": byte 4: " + std::to_string(labels.dims[0]) + " labels");
-  Dataset ds;
-  if (images.dims.size() == 3)
-    ds.image_shape = {1, images.dims[1], images.dims[2]};
-  else
-    ds.image_shape = {images.dims[1], images.dims[2], images.dims[3]};
   ds.labels.resize(static_cast<size_t>(n));
   int64_t max_label = -1;
   const int64_t label_offset = 8;  // 4-byte magic + one dim
@@ -334,7 +360,40 @@ Dataset load_idx_dataset(const std::string& images_path, const std::string& labe
     max_label = std::max(max_label, v);
   }
   ds.num_classes = static_cast<int>(max_label + 1);
-  ds.pixels = PackedImages(ds.image_size(), images.bytes);
+}
+
+}  // namespace
+
+// The images are streamed: read a block of images at a time and packed, so the
+// raw pixels (47 MB for MNIST's training set) are never held whole.
+Dataset load_idx_dataset(const std::string& images_path, const std::string& labels_path) {
+  Dataset ds;
+  stream_idx(images_path, [&](const Header& h, DataReader& r) {
+    if (h.type != kIdxUbyte)
+      fail(images_path, 2,
+           std::string("image data must be ubyte (0x08) but the type code is ") + hex_byte(h.type) +
+               " (" + type_name(h.type) + ")");
+    if (h.dims.size() != 3 && h.dims.size() != 4)
+      fail(images_path, 3,
+           "image file has dims " + dims_str(h.dims) +
+               "; expected 3 dims (N, H, W) or 4 dims (N, C, H, W)");
+    read_labels(ds, labels_path, images_path, h.dims[0]);
+    if (h.dims.size() == 3)
+      ds.image_shape = {1, h.dims[1], h.dims[2]};
+    else
+      ds.image_shape = {h.dims[1], h.dims[2], h.dims[3]};
+    const int64_t n = h.dims[0], size = ds.image_size();
+    ds.pixels = PackedImages(size);
+    ds.pixels.reserve_worst_case(n);
+    const int64_t block = std::max<int64_t>(1, (int64_t{256} << 10) / size);  // ~256 KB
+    std::vector<uint8_t> buf(static_cast<size_t>(std::min(n, block) * size));
+    for (int64_t i = 0; i < n; i += block) {
+      const int64_t m = std::min(block, n - i);
+      r.read(buf.data(), static_cast<size_t>(m * size));
+      for (int64_t k = 0; k < m; ++k)
+        ds.pixels.push_back({buf.data() + k * size, static_cast<size_t>(size)});
+    }
+  });
   return ds;
 }
 

@@ -42,11 +42,18 @@ PackedImages::PackedImages(int64_t image_bytes, std::span<const uint8_t> raw)
                 " bytes are not a whole number of " + std::to_string(image_bytes) +
                 "-pixel images");
   const int64_t n = static_cast<int64_t>(raw.size()) / image_bytes;
-  offsets_.reserve(static_cast<size_t>(n) + 1);
-  code_.reserve(raw.size() / 3);  // MNIST packs to ~26 %; grows if a set packs worse
+  reserve_worst_case(n);
   for (int64_t i = 0; i < n; ++i)
     push_back(raw.subspan(static_cast<size_t>(i * image_bytes), static_cast<size_t>(image_bytes)));
-  code_.shrink_to_fit();
+}
+
+// Every pair { z l } but an image's first and last covers at least two pixels
+// (a greedy run of literals ends at a zero or at 255 literals, a run of zeros at
+// a literal or at 255 zeros), so an image's code is at most
+// pixels + 2 (pixels / 2 + 2) bytes.
+void PackedImages::reserve_worst_case(int64_t images) {
+  const int64_t n = std::max<int64_t>(images, 0);
+  reserve(n, n * (image_bytes_ + 2 * (image_bytes_ / 2 + 2)));
 }
 
 void PackedImages::reserve(int64_t images, int64_t packed_bytes) {

@@ -6,10 +6,13 @@
 //             dW = Σ_n dz ⋆ x,  db = Σ_n Σ_p dz   (F, C, k, k), (F)
 //             dx = Wᵀ ⋆ dz (transposed convolution)  (C, H, W)
 // Kernels, chosen by measurement (docs/PERFORMANCE.md), for 3x3 stride-1 kernels
-// with >= 16 channels in and out: oneDNN's Winograd F(4x4,3x3) where it has one
-// (AVX-512), else digitnet's own Winograd F(4x4,3x3) (kernels/winograd.hpp:
-// forward; dW in the transformed domain and dx as the adjoint of the forward, in
-// one pass over the tiles); otherwise oneDNN's direct JIT convolutions. oneDNN runs
+// with >= 16 channels in and out: digitnet's own Winograd F(4x4,3x3)
+// (kernels/winograd.hpp: forward; dW in the transformed domain and dx as the
+// adjoint of the forward, in one pass over the tiles). oneDNN's AVX-512 Winograd
+// (DIGITNET_CONV_KERNEL=dnnl-winograd) keeps a 9 MB scratchpad per thread whatever
+// the sub-batch, a fifth of K's training footprint, and was no faster on Zen 4
+// (K 3500 against 3800 images/s, S 3740-4100 against 3770-4110).
+// Otherwise oneDNN's direct JIT convolutions. oneDNN runs
 // on sub-batches of up to kSub samples, each pool participant driving its own
 // single-threaded oneDNN objects. When oneDNN has no kernel for the geometry,
 // im2col + sgemm per sample:
@@ -22,7 +25,8 @@
 // dx) runs backward on im2col + sgemm whatever the forward uses: oneDNN's direct weight gradient
 // for one channel took twice as long (K's first layer: 11.3 vs 5.2 ms per step).
 // DIGITNET_CONV_KERNEL=dnnl-winograd|winograd|dnnl-direct|im2col forces one
-// (where the geometry allows it, for every batch size; for tests and A/B measurements).
+// (where the geometry allows it, for every batch size and layer, the first
+// layer's single channel included; for tests and A/B measurements).
 // The batch is split over the pool in fixed chunks; per-thread partial dW / db sums
 // are added in thread order (bit-identical results for a given thread count).
 // Padding follows TensorFlow ('same': the odd padding row/column goes at the
@@ -437,7 +441,7 @@ class Conv2DLayer final : public Layer {
       choice_ = Kernel::dnnl_direct;
     } else if (want == "winograd" && k_ == 3 && stride_ == 1) {
       choice_ = Kernel::winograd;
-    } else if (wino_shape_ok && want != "winograd" && dnnl_has(kernels::ConvAlgo::winograd)) {
+    } else if (want == "dnnl-winograd" && wino_shape_ok && dnnl_has(kernels::ConvAlgo::winograd)) {
       choice_ = Kernel::dnnl_winograd;
     } else if (wino_shape_ok) {
       choice_ = Kernel::winograd;

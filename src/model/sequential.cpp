@@ -277,13 +277,14 @@ void Sequential::forward(const Tensor& x, bool training, std::vector<Tensor>& ac
 // accumulate_grads), then one optimizer step: the same step as the whole batch up
 // to rounding (each part's loss gradient is scaled by its share of the batch,
 // and Dropout draws the whole batch's mask, Context::first_sample). The chunk is
-// a multiple of 32 samples fixed by the model alone (not the thread count), so
+// a multiple of kUnit samples fixed by the model alone (not the thread count), so
 // the draws, and what a seed trains, do not depend on the threads. K at batch
-// 128 (505 KB per sample): 2 micro-batches of 64, peak RSS 156 -> 125 MB at 5 %
-// less speed; micro-batches of 32 saved 16 MB more but cost 15 % (more, smaller
-// library calls), so the budget is 32 MB.
+// 128 (505 KB per sample) on the Zen 4 machine, peak RSS of train_bench / images
+// per second (median of 3, alternating; docs/PERFORMANCE.md): chunks of 64
+// (32 MB) 99.8 MB / 3824; of 16 (8 MB) 76.0 / 3226; of 8 (4 MB) 70.9 / 3394.
+// The bound is a sixth of PyTorch's ~450 MB, so 4 MB and chunks of 8.
 int64_t Sequential::train_chunk(int64_t batch) const {
-  constexpr int64_t kTrainBytes = int64_t{32} << 20, kUnit = 32;
+  constexpr int64_t kTrainBytes = int64_t{4} << 20, kUnit = 8;
   int64_t& chunk = impl_->micro_batch;  // fixed by the layers: worked out once
   if (chunk == 0) {
     bool per_sample = true;
