@@ -139,9 +139,14 @@ TEST(KernelsFast, VecmatMatchesReferenceOnOddShapes) {
     for (bool bias : {true, false}) {
       SCOPED_TRACE("k " + std::to_string(k) + " n " + std::to_string(n) + " ldw " +
                    std::to_string(ldw) + " bias " + std::to_string(bias));
-      const std::vector<float> x = random_vector(static_cast<size_t>(k), r),
-                               W = random_vector(static_cast<size_t>(std::max(k, 1) * ldw), r),
+      std::vector<float> x = random_vector(static_cast<size_t>(k), r);
+      const std::vector<float> W = random_vector(static_cast<size_t>(std::max(k, 1) * ldw), r),
                                b = random_vector(static_cast<size_t>(n), r);
+      // For even k, zeros in x (rows vecmat skips), in runs and scattered, as
+      // after ReLU + pooling; odd k keep every row.
+      if (k % 2 == 0)
+        for (size_t i = 0; i < x.size(); ++i)
+          if (i % 7 < 3 || (i / 300) % 2 == 1) x[i] = 0.0f;
       std::vector<float> y(static_cast<size_t>(n) + 19, std::numeric_limits<float>::quiet_NaN()),
           ref(static_cast<size_t>(n));
       kernels::vecmat(k, n, x.data(), W.data(), ldw, bias ? b.data() : nullptr, y.data());
@@ -158,6 +163,15 @@ TEST(KernelsFast, VecmatMatchesReferenceOnOddShapes) {
       for (size_t i = static_cast<size_t>(n); i < y.size(); ++i)
         ASSERT_TRUE(std::isnan(y[i])) << "wrote past the end";
     }
+}
+
+TEST(KernelsFast, VecmatPropagatesANanInput) {
+  const int k = 600, n = 70;
+  std::vector<float> x(k, 0.0f), W(static_cast<size_t>(k) * n, 0.5f), y(n, 0.0f);
+  x[3] = 1.0f;
+  x[517] = std::numeric_limits<float>::quiet_NaN();
+  kernels::vecmat(k, n, x.data(), W.data(), n, nullptr, y.data());
+  for (int j = 0; j < n; ++j) ASSERT_TRUE(std::isnan(y[static_cast<size_t>(j)])) << "column " << j;
 }
 
 TEST(KernelsFast, DirectConvMatchesTheDefinitionOnOddShapes) {

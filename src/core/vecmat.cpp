@@ -12,9 +12,11 @@ namespace digitnet::kernels {
 namespace {
 
 #if defined(__x86_64__) && defined(__GNUC__)
-// Columns j0 .. j0 + 16·NV (the last vector masked by `last`). Rows go two at a
-// time into SETS accumulator sets (SETS = 2 when NV <= 4, so that at least 8
-// FMA chains are in flight), added at the end.
+// Columns j0 .. j0 + 16·NV (the last vector masked by `last`), over the rows
+// whose x is not zero (kRows at a time, their indices compacted first). Rows go
+// two at a time into SETS accumulator sets (SETS = 2 when NV <= 4, so that at
+// least 8 FMA chains are in flight), added at the end.
+constexpr int kRows = 256;
 template <int NV, int SETS>
 __attribute__((target("avx512f,avx512vl,fma"), always_inline)) inline void block_avx512(
     int k, const float* x, const float* W, int ldw, const float* b, float* y, int j0,
@@ -25,24 +27,34 @@ __attribute__((target("avx512f,avx512vl,fma"), always_inline)) inline void block
     acc[0][q] = b ? _mm512_maskz_loadu_ps(m, b + j0 + 16 * q) : _mm512_setzero_ps();
     if constexpr (SETS == 2) acc[1][q] = _mm512_setzero_ps();
   }
-  int i = 0;
-  for (; i + 2 <= k; i += 2) {
-    const float* w0 = W + static_cast<std::ptrdiff_t>(i) * ldw + j0;
-    const float* w1 = w0 + ldw;
-    const __m512 x0 = _mm512_set1_ps(x[i]), x1 = _mm512_set1_ps(x[i + 1]);
-    for (int q = 0; q < NV; ++q) {
-      const __mmask16 m = q == NV - 1 ? last : static_cast<__mmask16>(0xFFFF);
-      acc[0][q] = _mm512_fmadd_ps(x0, _mm512_maskz_loadu_ps(m, w0 + 16 * q), acc[0][q]);
-      acc[SETS - 1][q] =
-          _mm512_fmadd_ps(x1, _mm512_maskz_loadu_ps(m, w1 + 16 * q), acc[SETS - 1][q]);
+  auto row = [&](int i) { return W + static_cast<std::ptrdiff_t>(i) * ldw + j0; };
+  int idx[kRows];
+  for (int r0 = 0; r0 < k; r0 += kRows) {
+    const int r1 = std::min(k, r0 + kRows);
+    int m = 0;
+    for (int i = r0; i < r1; ++i) {  // branch-free: the pattern of zeros is the data's
+      idx[m] = i;
+      m += x[i] != 0.0f;  // (NaN counts as not zero, so it propagates)
     }
-  }
-  if (i < k) {
-    const float* w0 = W + static_cast<std::ptrdiff_t>(i) * ldw + j0;
-    const __m512 x0 = _mm512_set1_ps(x[i]);
-    for (int q = 0; q < NV; ++q) {
-      const __mmask16 m = q == NV - 1 ? last : static_cast<__mmask16>(0xFFFF);
-      acc[0][q] = _mm512_fmadd_ps(x0, _mm512_maskz_loadu_ps(m, w0 + 16 * q), acc[0][q]);
+    int p = 0;
+    for (; p + 2 <= m; p += 2) {
+      const float* w0 = row(idx[p]);
+      const float* w1 = row(idx[p + 1]);
+      const __m512 x0 = _mm512_set1_ps(x[idx[p]]), x1 = _mm512_set1_ps(x[idx[p + 1]]);
+      for (int q = 0; q < NV; ++q) {
+        const __mmask16 mk = q == NV - 1 ? last : static_cast<__mmask16>(0xFFFF);
+        acc[0][q] = _mm512_fmadd_ps(x0, _mm512_maskz_loadu_ps(mk, w0 + 16 * q), acc[0][q]);
+        acc[SETS - 1][q] =
+            _mm512_fmadd_ps(x1, _mm512_maskz_loadu_ps(mk, w1 + 16 * q), acc[SETS - 1][q]);
+      }
+    }
+    if (p < m) {
+      const float* w0 = row(idx[p]);
+      const __m512 x0 = _mm512_set1_ps(x[idx[p]]);
+      for (int q = 0; q < NV; ++q) {
+        const __mmask16 mk = q == NV - 1 ? last : static_cast<__mmask16>(0xFFFF);
+        acc[0][q] = _mm512_fmadd_ps(x0, _mm512_maskz_loadu_ps(mk, w0 + 16 * q), acc[0][q]);
+      }
     }
   }
   for (int q = 0; q < NV; ++q) {

@@ -87,12 +87,16 @@ class Pool2DLayer final : public Layer {
 
   // Splits the planes over the pool, unless the whole input is so small that
   // waking the pool costs more than the pooling (one LeNet image: 4 -> 1 us).
+  // One K image (64 planes of 24x24 = 36864 values) is split: each participant
+  // pools the planes its share of the convolution before wrote (the same
+  // chunks of the planes), so none is read from the other core's cache: K's
+  // latency 0.127 -> 0.120 ms (the pooling 7 -> 4 us), three runs each.
   template <class Fn>
   static void for_planes(const Context& ctx, int64_t planes, int64_t in_plane, Fn&& fn) {
     if (planes * in_plane < kInlineElements) return fn(int64_t{0}, planes, 0);
     ctx.pool->parallel_for(planes, fn);
   }
-  static constexpr int64_t kInlineElements = int64_t{1} << 16;
+  static constexpr int64_t kInlineElements = int64_t{1} << 14;
 
   // x (N, C, H, W) -> y (N, C, OH, OW)
   void forward(const Tensor& x, Tensor& y, const Context& ctx) override {

@@ -34,8 +34,13 @@ void sgemm_ref(bool trans_a, bool trans_b, int M, int N, int K, float alpha, con
 // more in set-up than LeNet's last two dense layers: 0.8 against 0.24 us).
 // AVX-512: blocks of 128 columns, each row's slice read once; a block of 64
 // columns or fewer takes rows two at a time into two sets of accumulators (8
-// FMA chains), added at the end. Without AVX-512, sgemm with M = 1 (OpenBLAS'
-// sgemv on AVX2 CPUs) plus the bias. vecmat_ref sums in double precision.
+// FMA chains), added at the end. Rows whose x[i] is zero are skipped, their
+// slice of W never read: after ReLU and pooling most inputs are (K's dense
+// layer: 50 % of its 9216 inputs after 20 training steps, 81 % after 400; an
+// MNIST image's pixels, 81 %), and at one image the product is bound by reading
+// W. So a NaN or infinite weight in a row whose input is zero is not propagated
+// (0 · inf = NaN would be); NaN inputs are. Without AVX-512, sgemm with M = 1
+// (OpenBLAS' sgemv on AVX2 CPUs) plus the bias. vecmat_ref sums in double precision.
 void vecmat(int k, int n, const float* x, const float* W, int ldw, const float* b, float* y);
 void vecmat_ref(int k, int n, const float* x, const float* W, int ldw, const float* b, float* y);
 
