@@ -1,7 +1,7 @@
 // bench/train_bench.cpp — times digitnet on the reference networks.
 //
 //   train_bench --net K|S|L|M [--threads 2] [--steps 30] [--warmup 3] [--batch 128]
-//               [--infer-reps 5] [--data-dir DIR] [--profile] [--memory]
+//               [--infer-reps 5] [--data-dir DIR] [--profile] [--memory] [--model FILE]
 //   train_bench --sgemm [--threads 2] [--size 512]
 //
 // Training: Adam 1e-3 on real MNIST batches (the full training set is loaded
@@ -10,6 +10,9 @@
 // Prints one JSON object on stdout: images/s, FLOP counts, peak RSS.
 // --profile adds the wall time of each layer's forward and backward.
 // --memory prints resident memory (anonymous + file-backed) at each stage to stderr.
+// --model FILE starts from a saved model (e.g. the main job's out/cnn.dnm) instead
+// of a new `--net` one: with --steps 0 --warmup 0, inference figures of a
+// trained model (a trained K's dense layer sees ~80 % zero inputs).
 // --sgemm measures the machine's sgemm rate: every pool thread runs an
 // independent single-threaded size³ product (the way the layers use BLAS), with
 // OpenBLAS and with oneDNN; the rate is the faster of the two.
@@ -128,7 +131,7 @@ int run_sgemm(int threads, int size) {
 }  // namespace
 
 int main(int argc, char** argv) try {
-  std::string net = "K", data_dir;
+  std::string net = "K", data_dir, model_path;
   int threads = 2, steps = 30, warmup = 3, batch = 128, infer_reps = 5, size = 512;
   bool sgemm = false, profile = false, memory = false;
   for (int i = 1; i < argc; ++i) {
@@ -159,6 +162,8 @@ int main(int argc, char** argv) try {
       profile = true;
     else if (a == "--memory")
       memory = true;
+    else if (a == "--model")
+      model_path = next();
     else
       throw Error("train_bench: unknown flag " + a);
   }
@@ -170,7 +175,7 @@ int main(int argc, char** argv) try {
   mem("start");
   const Mnist mnist = load_mnist(data_dir.empty() ? mnist_cache_dir() : data_dir, false);
   mem("MNIST loaded");
-  Sequential model = make_net(net, threads);
+  Sequential model = model_path.empty() ? make_net(net, threads) : load_model(model_path, threads);
   model.compile(Adam(1e-3f), sparse_categorical_crossentropy(), {accuracy});
   mem("model compiled");
 
@@ -200,7 +205,7 @@ int main(int argc, char** argv) try {
     last_loss = model.train_step(xb, yb, 1e-3f).first;
     train_s += seconds_since(t0);
   }
-  const double train_ips = static_cast<double>(steps) * batch / train_s;
+  const double train_ips = steps > 0 ? static_cast<double>(steps) * batch / train_s : 0.0;
   const double train_rss_mb = peak_rss_mb();  // peak while training (before inference)
   mem("trained");
 
