@@ -273,6 +273,41 @@ TEST(DataIdx, LoadsInt32LabelsAndFourDimImages) {
   EXPECT_EQ(ds.num_classes, 8);
 }
 
+TEST(DataIdx, StreamsImagesAcrossBlocksRawAndGzip) {
+  // 700 MNIST-sized images: the loader reads ~334 images at a time, so this
+  // crosses two block boundaries and ends inside a block.
+  TempDir dir;
+  const int n = 700, size = 28 * 28;
+  std::string pixels(static_cast<size_t>(n * size), '\0');
+  uint32_t state = 12345;
+  for (char& p : pixels) {
+    state = state * 1664525u + 1013904223u;
+    p = (state >> 24) < 180 ? '\0' : static_cast<char>(state >> 16);  // ~70 % zeros
+  }
+  std::string labels;
+  for (int i = 0; i < n; ++i) labels += static_cast<char>(i % 10);
+  const std::string file = header(0x08, {n, 28, 28}) + pixels;
+  write_file(dir.file("img"), file);
+  write_file(dir.file("img.gz"), gz(file));
+  write_file(dir.file("lab"), header(0x08, {n}) + labels);
+  for (const char* name : {"img", "img.gz"}) {
+    SCOPED_TRACE(name);
+    const Dataset ds = load_idx_dataset(dir.file(name), dir.file("lab"));
+    ASSERT_EQ(ds.size(), n);
+    EXPECT_EQ(ds.image_shape, (Shape{1, 28, 28}));
+    EXPECT_EQ(ds.pixels.unpack_all(), std::vector<uint8_t>(pixels.begin(), pixels.end()));
+  }
+  // A gzip stream that ends inside the third block: the error names the file and
+  // the uncompressed byte where the data stopped.
+  const std::string cut = file.substr(0, file.size() - 50 * size);
+  write_file(dir.file("cut.gz"), gz(cut));
+  const std::string msg = error_of([&] { load_idx_dataset(dir.file("cut.gz"), dir.file("lab")); });
+  EXPECT_NE(msg.find(dir.file("cut.gz") + ": byte " + std::to_string(cut.size()) + ": "),
+            std::string::npos)
+      << msg;
+  EXPECT_NE(msg.find("gzip stream ends after"), std::string::npos) << msg;
+}
+
 TEST(DataIdx, DatasetErrorsNameFileAndOffset) {
   TempDir dir;
   const std::string img = dir.file("images-idx3-ubyte"), lab = dir.file("labels-idx1-ubyte");
