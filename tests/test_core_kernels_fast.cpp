@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <tuple>
 #include <vector>
@@ -11,6 +12,7 @@
 #include "digitnet/core/direct_conv.hpp"
 #include "digitnet/core/kernels.hpp"
 #include "digitnet/core/rng.hpp"
+#include "digitnet/core/tensor.hpp"
 
 using namespace digitnet;
 
@@ -236,6 +238,14 @@ TEST(KernelsFast, DirectConvMatchesTheDefinitionOnOddShapes) {
             }
         for (size_t i = out; i < y.size(); ++i)
           ASSERT_TRUE(std::isnan(y[i])) << "wrote past the end";
+        // With the weights packed beforehand (as a layer keeps them): the same bits.
+        std::vector<float, AlignedAllocator<float>> packed(kernels::direct_conv_packed_size(s));
+        kernels::direct_conv_pack(s, w.data(), packed.data());
+        std::vector<float> y2(out, std::numeric_limits<float>::quiet_NaN());
+        kernels::direct_conv(s, x.data(), w.data(), bias ? b.data() : nullptr, relu, y2.data(),
+                             scratch.data(), packed.data());
+        ASSERT_EQ(std::memcmp(y.data(), y2.data(), out * sizeof(float)), 0)
+            << "packed weights changed the result";
       }
 }
 

@@ -248,15 +248,9 @@ constexpr int kMaxColumns = 12;  // accumulators per block (of 32 registers)
 
 __attribute__((target("avx512f,avx512vl,avx2,fma"))) void run_fv_avx512(const DirectConvShape& s,
                                                                         const float* xp,
-                                                                        const float* w,
                                                                         const float* b, bool relu,
-                                                                        float* y, float* wt) {
+                                                                        float* y, const float* wt) {
   const int wp = padded_width(s), hp = padded_height(s), fp = (s.f + 15) / 16 * 16;
-  const int taps = s.c * s.kh * s.kw;
-  for (int t = 0; t < taps; ++t)
-    for (int f = 0; f < fp; ++f)
-      wt[static_cast<std::ptrdiff_t>(t) * fp + f] =
-          f < s.f ? w[static_cast<std::ptrdiff_t>(f) * taps + t] : 0.0f;
   // Columns in nearly equal blocks of at most kMaxColumns (10 -> 10; 26 -> 9, 9, 8).
   const int blocks = (s.ow + kMaxColumns - 1) / kMaxColumns;
   const int base = s.ow / blocks, extra = s.ow % blocks;
@@ -283,9 +277,21 @@ bool filters_in_vector(const DirectConvShape& s) {
 }  // namespace
 
 std::size_t direct_conv_scratch(const DirectConvShape& s) {
+  // + the packed weights, 64-byte aligned after the padded input
+  return padded_floats(s) + 16 + direct_conv_packed_size(s);
+}
+
+std::size_t direct_conv_packed_size(const DirectConvShape& s) {
   const std::size_t fp = static_cast<std::size_t>((s.f + 15) / 16 * 16);
-  // + the transposed weights, 64-byte aligned after the padded input
-  return padded_floats(s) + 16 + static_cast<std::size_t>(s.c * s.kh * s.kw) * fp;
+  return static_cast<std::size_t>(s.c * s.kh * s.kw) * fp;
+}
+
+void direct_conv_pack(const DirectConvShape& s, const float* w, float* packed) {
+  const int fp = (s.f + 15) / 16 * 16, taps = s.c * s.kh * s.kw;
+  for (int t = 0; t < taps; ++t)
+    for (int f = 0; f < fp; ++f)
+      packed[static_cast<std::ptrdiff_t>(t) * fp + f] =
+          f < s.f ? w[static_cast<std::ptrdiff_t>(f) * taps + t] : 0.0f;
 }
 
 // ---- Weight gradient ----------------------------------------------------------
@@ -410,16 +416,22 @@ void direct_conv_wgrad(const DirectConvShape& s, int m, const float* x, const fl
 }
 
 void direct_conv(const DirectConvShape& s, const float* x, const float* w, const float* b,
-                 bool relu, float* y, float* scratch) {
-  // The whole scratch is cleared, the transposed weights' region too although
-  // the filters-in-the-vector kernel writes all of it: clearing only the padded
-  // input measured slower, LeNet's conv2 at one image 5.1-5.4 against 4.1-4.2 us
-  // in the layer (best of 6 alternating runs; the cause is not established).
+                 bool relu, float* y, float* scratch, const float* packed) {
+  // The whole scratch is cleared, the packed weights' region too although it
+  // is written in full (or not used): clearing only the padded input measured
+  // slower, LeNet's conv2 at one image 5.1-5.4 against 4.1-4.2 us in the layer
+  // (best of 6 alternating runs; the cause is not established).
   pad_input(s, x, scratch, direct_conv_scratch(s));
 #if defined(__x86_64__) && defined(__GNUC__)
   if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl")) {
-    if (filters_in_vector(s))
-      return run_fv_avx512(s, scratch, w, b, relu, y, align64(scratch + padded_floats(s)));
+    if (filters_in_vector(s)) {
+      if (!packed) {
+        float* wt = align64(scratch + padded_floats(s));
+        direct_conv_pack(s, w, wt);
+        packed = wt;
+      }
+      return run_fv_avx512(s, scratch, b, relu, y, packed);
+    }
     return run_avx512(s, scratch, w, b, relu, y);
   }
   if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))

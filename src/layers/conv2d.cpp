@@ -182,8 +182,11 @@ class Conv2DLayer final : public Layer {
     if (n == 1 && stride_ == 1 && !kernel_forced()) {
       const kernels::DirectConvShape g = direct_shape();
       direct_scratch_.resize(kernels::direct_conv_scratch(g));
+      // The weights in the kernel's packed layout, kept while they are unchanged.
+      direct_packed_.resize(kernels::direct_conv_packed_size(g));
+      if (!same_weights_as(direct_seen_)) kernels::direct_conv_pack(g, W, direct_packed_.data());
       kernels::direct_conv(g, x.sample(0), W, b, act_ == Activation::relu, y.sample(0),
-                           direct_scratch_.data());
+                           direct_scratch_.data(), direct_packed_.data());
       if (act_ != Activation::relu && act_ != Activation::linear)
         detail::activation_forward(act_, kAlpha, y.sample(0), 1, out_per);
       return;
@@ -630,6 +633,8 @@ class Conv2DLayer final : public Layer {
   Kernel choice_ = Kernel::unset;
   bool forced_ = false;                // set with choice_
   std::vector<float> direct_scratch_;  // the padded input of the one-sample direct kernel
+  std::vector<float, AlignedAllocator<float>> direct_packed_;  // its packed weights
+  std::vector<float> direct_seen_;  // the weights direct_packed_ was made from
   std::vector<float> u_, u_t_;  // own Winograd: U (36, F, C), U transposed per position (36, C, F)
   std::vector<std::vector<float>> wino_ws_, du_;  // [participant] workspace, dU (36, F, C)
   std::vector<std::vector<float>> u_split_;       // [participant] U of its filters (batch 1)

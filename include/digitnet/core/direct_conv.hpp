@@ -17,8 +17,16 @@ struct DirectConvShape {
   int c, h, w, f, kh, kw, pad_top, pad_left, oh, ow;
 };
 std::size_t direct_conv_scratch(const DirectConvShape& s);
+// packed: null, or w laid out by direct_conv_pack (64-byte aligned), which a
+// caller whose weights do not change between calls can keep (LeNet's conv2 at
+// one image: 7.0 -> 5.9 us without the re-layout per call); the result is the same.
 void direct_conv(const DirectConvShape& s, const float* x, const float* w, const float* b,
-                 bool relu, float* y, float* scratch);
+                 bool relu, float* y, float* scratch, const float* packed = nullptr);
+// The filters-in-the-vector kernel reads the weights as (C, KH, KW, Fp), Fp = F
+// rounded up to 16, zeros past F: direct_conv_pack writes that layout
+// (direct_conv_packed_size floats).
+std::size_t direct_conv_packed_size(const DirectConvShape& s);
+void direct_conv_pack(const DirectConvShape& s, const float* w, float* packed);
 
 // The weight gradient of the same convolution over m images, ADDED into dw:
 //   dw[f, c, kh, kw] += Σ_i Σ_{oh,ow} dz[i, f, oh, ow] · x[i, c, oh + kh − pad_top, ow + kw −
