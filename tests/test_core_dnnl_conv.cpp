@@ -129,8 +129,8 @@ TEST(DnnlConv, WinogradMatchesReferenceForStrideOne3x3) {
   // oneDNN 2.6 has Winograd kernels for AVX-512 CPUs: there, the Keras CNN's
   // 32->64 case at least must have run (both variants). Elsewhere create() must
   // say so by returning null (its contract), so that DIGITNET_CONV_KERNEL=
-  // dnnl-winograd falls back to oneDNN's direct kernels (Conv2D's default is
-  // digitnet's own Winograd, tested in test_core_winograd.cpp and Conv2DPaths):
+  // dnnl-winograd falls back to Conv2D's default, digitnet's own Winograd
+  // (tested in test_core_winograd.cpp and Conv2DPaths):
   // a oneDNN that grew AVX2 Winograd kernels would fail here and ask for the
   // kernel choice to be measured again.
   if (__builtin_cpu_supports("avx512f"))
