@@ -363,8 +363,9 @@ class SampleProbe final : public Layer {
 
 TEST(MicroBatches, ALargeBatchTrainsInPartsWithTheWholeBatchsGradient) {
   // 1x64x64 images, Conv2D(16, 3) -> 16x62x62: ~650 KB of activations and
-  // gradients per sample, so a batch of 20 runs as micro-batches of 8, 8, 4
-  // (4 MB budget, multiples of 8). The step must match the whole-batch plain
+  // gradients per sample, so a batch of 36 (over 20 MB, above the 16 MB that
+  // train whole) runs as micro-batches of 8, 8, 8, 8, 4 (4 MB budget, multiples
+  // of 8); a batch of 20 (13 MB) runs whole. The step must match the whole-batch plain
   // algorithm to rounding (Dropout draws the same mask), for 1 and 2 threads,
   // and repeat bit for bit.
   for (int threads : {1, 2}) {
@@ -385,12 +386,12 @@ TEST(MicroBatches, ALargeBatchTrainsInPartsWithTheWholeBatchsGradient) {
     Sequential a = make(&seen), b = make(&unused), c = make(&unused2);
     ThreadPool pool(threads);
     Rng rng(11 ^ 0x7261696E5F726E67ull);  // Sequential's training stream
-    const Dataset data = digitnet::testing::band_dataset(20, 3, 64, 64, 4);
-    const Tensor x = data.images(0, 20);
+    const Dataset data = digitnet::testing::band_dataset(36, 3, 64, 64, 4);
+    const Tensor x = data.images(0, 36);
     for (int step = 0; step < 3; ++step) {
       seen.clear();
       const double la = a.train_step(x, data.labels, 1e-3f).first;
-      EXPECT_EQ(seen, (std::vector<int64_t>{8, 8, 4})) << "step " << step;
+      EXPECT_EQ(seen, (std::vector<int64_t>{8, 8, 8, 8, 4})) << "step " << step;
       const double lb = plain_train_step(b, pool, rng, x, data.labels, 1e-3f);
       EXPECT_NEAR(la, lb, 1e-5 * (1 + std::abs(lb))) << "step " << step;
       c.train_step(x, data.labels, 1e-3f);
@@ -403,6 +404,21 @@ TEST(MicroBatches, ALargeBatchTrainsInPartsWithTheWholeBatchsGradient) {
             << "tensor " << i << " element " << j << ", " << threads << " threads";
     }
   }
+  {
+    std::vector<int64_t> seen;
+    Sequential m({1, 64, 64}, 11, 1);
+    m.add(std::make_unique<SampleProbe>(&seen));
+    m.add(Conv2D(16, 3, relu));
+    m.add(MaxPooling2D(2));
+    m.add(Dropout(0.3f));
+    m.add(Flatten());
+    m.add(Dense(8, relu));
+    m.add(Dense(3, softmax));
+    m.compile(Adam(1e-3f), sparse_categorical_crossentropy());
+    const Dataset data = digitnet::testing::band_dataset(20, 3, 64, 64, 4);
+    m.train_step(data.images(0, 20), data.labels, 1e-3f);
+    EXPECT_EQ(seen, (std::vector<int64_t>{20})) << "a batch of 13 MB trains whole";
+  }
   // A layer that is not per sample (BatchNorm) keeps the whole batch.
   std::vector<int64_t> seen;
   Sequential m({1, 64, 64}, 11, 1);
@@ -412,13 +428,13 @@ TEST(MicroBatches, ALargeBatchTrainsInPartsWithTheWholeBatchsGradient) {
   m.add(Flatten());
   m.add(Dense(3, softmax));
   m.compile(Adam(1e-3f), sparse_categorical_crossentropy());
-  const Dataset data = digitnet::testing::band_dataset(20, 3, 64, 64, 4);
-  m.train_step(data.images(0, 20), data.labels, 1e-3f);
-  EXPECT_EQ(seen, (std::vector<int64_t>{20}));
+  const Dataset data = digitnet::testing::band_dataset(36, 3, 64, 64, 4);  // over 16 MB
+  m.train_step(data.images(0, 36), data.labels, 1e-3f);
+  EXPECT_EQ(seen, (std::vector<int64_t>{36}));
   // An empty batch and a label count that does not match are errors, not a step.
   EXPECT_THROW(m.train_step(Tensor({0, 1, 64, 64}), {}, 1e-3f), Error);
-  const std::vector<int32_t> too_few(19, 0);
-  EXPECT_THROW(m.train_step(data.images(0, 20), too_few, 1e-3f), Error);
+  const std::vector<int32_t> too_few(35, 0);
+  EXPECT_THROW(m.train_step(data.images(0, 36), too_few, 1e-3f), Error);
 }
 
 }  // namespace

@@ -39,7 +39,8 @@ struct Sequential::Impl {
   bool fused_softmax = false;  // last layer emits logits during training
   std::vector<Param*> params;  // cached parameter list (fixed order)
   std::map<std::string, int> name_counts;
-  int64_t micro_batch = 0;  // train_chunk's model-derived size (0: not yet; add/compile reset it)
+  int64_t micro_batch = 0;   // train_chunk's model-derived size (0: not yet; add/compile reset it)
+  int64_t sample_bytes = 0;  // training's activations and gradients per sample (with micro_batch)
 
   std::mutex infer_mu;  // guards the inference workspace below
   std::vector<Tensor> infer_acts;
@@ -277,15 +278,19 @@ void Sequential::forward(const Tensor& x, bool training, std::vector<Tensor>& ac
 // accumulate_grads), then one optimizer step: the same step as the whole batch up
 // to rounding (each part's loss gradient is scaled by its share of the batch,
 // and Dropout draws the whole batch's mask, Context::first_sample). The chunk is
-// a multiple of kUnit samples fixed by the model alone (not the thread count), so
-// the draws, and what a seed trains, do not depend on the threads. K at batch
-// 128 (505 KB per sample) on the Zen 4 machine, peak RSS of train_bench / images
-// per second (median of 3, alternating; docs/PERFORMANCE.md): chunks of 64
-// (32 MB) 99.8 MB / 3824; of 16 (8 MB) 76.0 / 3226; of 8 (4 MB) 70.9 / 3394.
-// The bound is a sixth of PyTorch's ~450 MB, so 4 MB and chunks of 8.
+// a multiple of kUnit samples fixed by the model and the batch size (not the
+// thread count), so the draws, and what a seed trains, do not depend on the
+// threads. K at batch 128 (505 KB per sample) on the Zen 4 machine, peak RSS of
+// train_bench / images per second (median of 3, alternating; docs/
+// PERFORMANCE.md): chunks of 64 (32 MB) 99.8 MB / 3824; of 16 (8 MB) 76.0 /
+// 3226; of 8 (4 MB) 70.9 / 3394. The bound is a sixth of PyTorch's
+// ~450 MB, so 4 MB and chunks of 8. A batch of at most kWholeBytes trains whole:
+// splitting it saves little and costs its per-part overheads (LeNet at batch
+// 128, 7.2 MB, in parts of 72 + 56: 29.4 k against 30.9 k images/s whole).
 int64_t Sequential::train_chunk(int64_t batch) const {
-  constexpr int64_t kTrainBytes = int64_t{4} << 20, kUnit = 8;
+  constexpr int64_t kTrainBytes = int64_t{4} << 20, kWholeBytes = int64_t{16} << 20, kUnit = 8;
   int64_t& chunk = impl_->micro_batch;  // fixed by the layers: worked out once
+  int64_t& per = impl_->sample_bytes;
   if (chunk == 0) {
     bool per_sample = true;
     for (const auto& l : layers_) per_sample = per_sample && l->per_sample();
@@ -293,10 +298,11 @@ int64_t Sequential::train_chunk(int64_t batch) const {
     int64_t own = 0;  // the outputs training keeps, plus the two gradient buffers
     for (std::size_t i = 0; i < layers_.size(); ++i)
       if (st[i] == Storage::own) own += shape_size(layers_[i]->output_shape());
-    const int64_t fit =
-        kTrainBytes / (4 * std::max<int64_t>(own + largest_adjacent(layers_, input_shape_), 1));
-    chunk = per_sample ? std::max(kUnit, fit / kUnit * kUnit) : std::numeric_limits<int64_t>::max();
+    per = 4 * std::max<int64_t>(own + largest_adjacent(layers_, input_shape_), 1);
+    chunk = per_sample ? std::max(kUnit, kTrainBytes / per / kUnit * kUnit)
+                       : std::numeric_limits<int64_t>::max();
   }
+  if (batch <= kWholeBytes / per) return batch;
   return std::min(batch, chunk);
 }
 
