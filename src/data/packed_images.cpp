@@ -51,9 +51,12 @@ PackedImages::PackedImages(int64_t image_bytes, std::span<const uint8_t> raw)
 // (a greedy run of literals ends at a zero or at 255 literals, a run of zeros at
 // a literal or at 255 zeros), so an image's code is at most
 // pixels + 2 (pixels / 2 + 2) bytes.
+// At most 1 GiB of address space is reserved up front (a gzip header may claim
+// up to ~1000 times its file); past that the store grows as codes arrive.
 void PackedImages::reserve_worst_case(int64_t images) {
-  const int64_t n = std::max<int64_t>(images, 0);
-  reserve(n, n * (image_bytes_ + 2 * (image_bytes_ / 2 + 2)));
+  constexpr int64_t kMaxReserve = int64_t{1} << 30;
+  const int64_t n = std::max<int64_t>(images, 0), per = image_bytes_ + 2 * (image_bytes_ / 2 + 2);
+  if (n <= kMaxReserve / per) reserve(n, n * per);
 }
 
 void PackedImages::reserve(int64_t images, int64_t packed_bytes) {

@@ -33,7 +33,8 @@ class PackedImages {
   // Reserves room for `images` more images of any content, so appending them
   // never reallocates. The room a code does not use is address space only:
   // pages never written are not resident (MNIST's 60,000 images pack to 12 MB
-  // of the 94 MB reserved, and 12 MB is what the process holds).
+  // of the 94 MB reserved, and 12 MB is what the process holds). Nothing is
+  // reserved when that would exceed 1 GiB.
   void reserve_worst_case(int64_t images);
   // Appends one image of image_bytes() pixels (throws Error on another size).
   void push_back(std::span<const uint8_t> image);
