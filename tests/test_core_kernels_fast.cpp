@@ -242,6 +242,7 @@ TEST(KernelsFast, DirectConvMatchesTheDefinitionOnOddShapes) {
         std::vector<float, AlignedAllocator<float>> packed(kernels::direct_conv_packed_size(s));
         kernels::direct_conv_pack(s, w.data(), packed.data());
         std::vector<float> y2(out, std::numeric_limits<float>::quiet_NaN());
+        std::fill(scratch.begin(), scratch.end(), 7.0f);  // garbage again
         kernels::direct_conv(s, x.data(), w.data(), bias ? b.data() : nullptr, relu, y2.data(),
                              scratch.data(), packed.data());
         ASSERT_EQ(std::memcmp(y.data(), y2.data(), out * sizeof(float)), 0)

@@ -417,11 +417,13 @@ void direct_conv_wgrad(const DirectConvShape& s, int m, const float* x, const fl
 
 void direct_conv(const DirectConvShape& s, const float* x, const float* w, const float* b,
                  bool relu, float* y, float* scratch, const float* packed) {
-  // The whole scratch is cleared, the packed weights' region too although it
-  // is written in full (or not used): clearing only the padded input measured
-  // slower, LeNet's conv2 at one image 5.1-5.4 against 4.1-4.2 us in the layer
-  // (best of 6 alternating runs; the cause is not established).
-  pad_input(s, x, scratch, direct_conv_scratch(s));
+  // Without packed weights the whole scratch is cleared, the region they are
+  // packed into too although it is written in full: clearing only the padded
+  // input measured slower then (session 5, LeNet's conv2 at one image 5.1-5.4
+  // against 4.1-4.2 us in the layer; the cause is not established). With them
+  // (a layer's cache) only the padded input is: conv2 6.1 -> 6.0 us, LeNet's
+  // predict 15.8-16.0 -> 15.5-15.8 us (five alternating runs, session 6).
+  pad_input(s, x, scratch, packed ? padded_floats(s) : direct_conv_scratch(s));
 #if defined(__x86_64__) && defined(__GNUC__)
   if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl")) {
     if (filters_in_vector(s)) {

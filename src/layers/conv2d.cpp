@@ -558,8 +558,9 @@ class Conv2DLayer final : public Layer {
   // Participant t's oneDNN convolution for sub-batches of m samples and f filters
   // (all by default), created on first use and kept; null when oneDNN has no
   // kernel: use im2col. Its blocked activation copies and scratchpad live in
-  // the pool's scratch for participant t, shared by every layer (K: one 9 MB
-  // Winograd workspace per thread instead of one per object, four objects each).
+  // the pool's scratch for participant t, shared by every layer (with
+  // DIGITNET_CONV_KERNEL=dnnl-winograd, K: one 9 MB Winograd workspace per
+  // thread instead of one per object, four objects each).
   kernels::DnnlConv* engine(int t, int m, bool training, int f = 0) {
     if (f == 0) f = filters_;
     const Kernel choice = kernel_choice();
