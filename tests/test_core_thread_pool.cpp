@@ -52,6 +52,22 @@ TEST(ThreadPoolHandOff, WorkerExceptionReachesTheCallerAndThePoolStaysUsable) {
   }
 }
 
+TEST(ThreadPoolHandOff, CallerSleepsThroughALongJobAndWakesWhenItEnds) {
+  // A worker busy for longer than the spin: the caller sleeps on the condition
+  // variable and must be woken by the last worker, then jobs go on as before.
+  ThreadPool pool(3);
+  for (int round = 0; round < 6; ++round) {
+    std::atomic<int> done{0};
+    pool.run([&](int t) {
+      if (t == 1 + round % 2) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+      ++done;
+    });
+    EXPECT_EQ(done.load(), 3);
+    for (int job = 0; job < 100; ++job) pool.run([&](int) { ++done; });
+    EXPECT_EQ(done.load(), 303);
+  }
+}
+
 TEST(ThreadPoolHandOff, DestroyedWhileWorkersSpinOrSleep) {
   for (int i = 0; i < 50; ++i) {
     ThreadPool pool(3);

@@ -20,7 +20,7 @@ ThreadPool::~ThreadPool() {
     std::lock_guard<std::mutex> lock(mu_);
     stop_ = true;
   }
-  start_cv_.notify_all();
+  if (!workers_.empty()) publish(nullptr);
   for (auto& w : workers_) w.join();
 }
 
@@ -46,33 +46,34 @@ bool spin_until(Done done, std::chrono::microseconds limit) {
 
 }  // namespace
 
+// The hand-off takes no lock while the threads spin (each lock moved the
+// mutex's cache line between the cores twice per job). The sleeping paths stay
+// correct by the seq_cst order of two pairs: a worker announces itself in
+// sleepers_ before it re-checks generation_ under mu_, and the caller bumps
+// generation_ before it reads sleepers_ (then takes mu_ before notifying), so
+// either the worker sees the new job or the caller sees the sleeper; likewise
+// caller_waits_ / pending_ for the caller's own sleep.
 void ThreadPool::worker(int t) {
   uint64_t seen = 0;
   for (;;) {
-    const std::function<void(int)>* job;
-    spin_until([&] { return generation_.load(std::memory_order_acquire) != seen; }, kSpin);
-    {
+    if (!spin_until([&] { return generation_.load(std::memory_order_acquire) != seen; }, kSpin)) {
       std::unique_lock<std::mutex> lock(mu_);
-      if (!stop_ && generation_.load(std::memory_order_relaxed) == seen) {
-        sleepers_.fetch_add(1);
-        start_cv_.wait(lock, [&] { return stop_ || generation_.load() != seen; });
-        sleepers_.fetch_sub(1);
-      }
+      sleepers_.fetch_add(1);
+      start_cv_.wait(lock, [&] { return stop_ || generation_.load() != seen; });
+      sleepers_.fetch_sub(1);
       if (stop_) return;
-      seen = generation_.load();
-      job = job_;
     }
-    std::exception_ptr err;
+    seen = generation_.load(std::memory_order_acquire);
+    const std::function<void(int)>* job = job_.load(std::memory_order_relaxed);
+    if (job == nullptr) return;  // the destructor's stop job
     try {
       (*job)(t);
     } catch (...) {
-      err = std::current_exception();
-    }
-    if (err) {
       std::lock_guard<std::mutex> lock(mu_);
-      if (!error_) error_ = err;
+      if (!error_) error_ = std::current_exception();
+      failed_.store(true);
     }
-    if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+    if (pending_.fetch_sub(1) == 1 && caller_waits_.load()) {
       std::lock_guard<std::mutex> lock(mu_);  // pairs with the caller's wait
       done_cv_.notify_one();
     }
@@ -84,35 +85,41 @@ void ThreadPool::run(const std::function<void(int)>& fn) {
     fn(0);
     return;
   }
-  bool wake;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    job_ = &fn;
-    pending_.store(size_ - 1);
-    error_ = nullptr;
-    generation_.fetch_add(1, std::memory_order_release);
-    wake = sleepers_.load() > 0;
-  }
-  if (wake) start_cv_.notify_all();
+  publish(&fn);
   std::exception_ptr mine;
   try {
     fn(0);
   } catch (...) {
     mine = std::current_exception();
   }
-  std::exception_ptr theirs;
   if (!spin_until([&] { return pending_.load(std::memory_order_acquire) == 0; }, kSpin)) {
-    std::unique_lock<std::mutex> lock(mu_);
-    done_cv_.wait(lock, [&] { return pending_.load() == 0; });
+    caller_waits_.store(true);
+    if (pending_.load() != 0) {
+      std::unique_lock<std::mutex> lock(mu_);
+      done_cv_.wait(lock, [&] { return pending_.load() == 0; });
+    }
+    caller_waits_.store(false);
   }
-  {
+  std::exception_ptr theirs;
+  if (failed_.load(std::memory_order_relaxed)) {
     std::lock_guard<std::mutex> lock(mu_);
-    job_ = nullptr;
     theirs = error_;
     error_ = nullptr;
+    failed_.store(false);
   }
   if (mine) std::rethrow_exception(mine);
   if (theirs) std::rethrow_exception(theirs);
+}
+
+// Hands job to every worker (null: stop) and wakes the sleeping ones.
+void ThreadPool::publish(const std::function<void(int)>* job) {
+  job_.store(job, std::memory_order_relaxed);
+  pending_.store(size_ - 1, std::memory_order_relaxed);
+  generation_.fetch_add(1);  // seq_cst: releases the two stores above
+  if (sleepers_.load() > 0) {
+    { std::lock_guard<std::mutex> lock(mu_); }  // a sleeper is now waiting or sees the job
+    start_cv_.notify_all();
+  }
 }
 
 float* ThreadPool::scratch(int t, std::size_t floats) {

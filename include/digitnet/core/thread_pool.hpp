@@ -10,7 +10,10 @@
 // the job counter before it sleeps on a condition variable, and the caller
 // spins likewise for the workers to finish; back-to-back parallel regions (the
 // layers of one forward pass) then cost well under a microsecond each instead
-// of a futex wake-up (tens of microseconds on a VM).
+// of a futex wake-up (tens of microseconds on a VM). The spinning hand-off
+// takes no lock: a round trip of an empty job measured 0.06-0.09 us against
+// 0.15 us with the mutex on a fast stretch of this VM, 0.70 against 0.98 on a
+// slow one (the two vCPUs' placement varies).
 #pragma once
 #include <atomic>
 #include <chrono>
@@ -57,16 +60,20 @@ class ThreadPool {
 
  private:
   void worker(int t);
+  void publish(const std::function<void(int)>* job);
 
   int size_;
   std::vector<std::thread> workers_;
-  std::mutex mu_;
-  std::condition_variable start_cv_, done_cv_;
   static constexpr std::chrono::microseconds kSpin{200};
-  const std::function<void(int)>* job_ = nullptr;  // guarded by mu_
-  std::atomic<uint64_t> generation_{0};            // written under mu_, read by spinners
-  std::atomic<int> pending_{0};                    // workers still running the job
-  std::atomic<int> sleepers_{0};                   // workers blocked on start_cv_
+  // The hand-off, on one cache line: what the caller writes and the workers read.
+  alignas(64) std::atomic<const std::function<void(int)>*> job_{nullptr};  // null: stop
+  std::atomic<uint64_t> generation_{0};                                    // bumped once per job
+  std::atomic<int> pending_{0};            // workers still running the job
+  std::atomic<bool> caller_waits_{false};  // the caller sleeps on done_cv_
+  std::atomic<int> sleepers_{0};           // workers blocked on start_cv_
+  std::atomic<bool> failed_{false};        // a worker stored an exception
+  alignas(64) std::mutex mu_;              // guards stop_, error_ and the sleeping paths
+  std::condition_variable start_cv_, done_cv_;
   bool stop_ = false;
   std::exception_ptr error_;
   std::vector<std::vector<float, AlignedAllocator<float>>> scratch_;  // [participant]
