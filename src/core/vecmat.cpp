@@ -28,13 +28,25 @@ __attribute__((target("avx512f,avx512vl,fma"), always_inline)) inline void block
     if constexpr (SETS == 2) acc[1][q] = _mm512_setzero_ps();
   }
   auto row = [&](int i) { return W + static_cast<std::ptrdiff_t>(i) * ldw + j0; };
-  int idx[kRows];
+  int idx[kRows + 16];
   for (int r0 = 0; r0 < k; r0 += kRows) {
     const int r1 = std::min(k, r0 + kRows);
-    int m = 0;
-    for (int i = r0; i < r1; ++i) {  // branch-free: the pattern of zeros is the data's
+    // The rows whose x is not zero (NaN counts as not zero, so it propagates),
+    // 16 at a time: compare, compress the indices in a register, store all 16.
+    // (A scalar loop took ~4 cycles a row: LeNet's 400x120 at one image
+    // 2.0 -> 1.86 us.)
+    int m = 0, i = r0;
+    const __m512i lanes = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    for (; i + 16 <= r1; i += 16) {
+      const __mmask16 nz =
+          _mm512_cmp_ps_mask(_mm512_loadu_ps(x + i), _mm512_setzero_ps(), _CMP_NEQ_UQ);
+      const __m512i rows = _mm512_add_epi32(_mm512_set1_epi32(i), lanes);
+      _mm512_storeu_si512(idx + m, _mm512_maskz_compress_epi32(nz, rows));
+      m += __builtin_popcount(nz);
+    }
+    for (; i < r1; ++i) {  // branch-free: the pattern of zeros is the data's
       idx[m] = i;
-      m += x[i] != 0.0f;  // (NaN counts as not zero, so it propagates)
+      m += x[i] != 0.0f;
     }
     int p = 0;
     for (; p + 2 <= m; p += 2) {
