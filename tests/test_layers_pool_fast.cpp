@@ -97,7 +97,10 @@ TEST(MaxPoolFast, TwoByTwoMatchesNaivePoolingWithTies) {
 // of a window and 0 in a dropped odd last row or column; NaN sentinels in y and
 // dx catch unwritten elements.
 TEST(AvgPoolFast, TwoByTwoMatchesNaiveAverageBitForBit) {
-  for (const auto& [H, W] : std::vector<std::pair<int64_t, int64_t>>{{7, 9}, {28, 28}, {10, 17}}) {
+  // Widths giving 4..32 windows a row (the AVX-512 path takes 16 at a time:
+  // one partial step, exactly one, one and a part, two), odd widths included.
+  for (const auto& [H, W] : std::vector<std::pair<int64_t, int64_t>>{
+           {7, 9}, {28, 28}, {10, 17}, {4, 33}, {6, 40}, {3, 64}}) {
     SCOPED_TRACE("H " + std::to_string(H) + " W " + std::to_string(W));
     const int64_t N = 3, C = 2, OH = H / 2, OW = W / 2;
     Rng rng(static_cast<uint64_t>(5 + H * 100 + W));
