@@ -50,9 +50,10 @@ void vecmat_ref(int k, int n, const float* x, const float* W, int ldw, const flo
 float sum(const float* v, int64_t n);
 float sum_ref(const float* v, int64_t n);
 
-// v[i] = tanh(v[i]) in place. On x86-64 with glibc, tanh uses libmvec's tanhf,
-// 16-wide with AVX-512, 8-wide with AVX2, 4-wide SSE otherwise, for every
-// element (the tail through a padded block, so an element's result does not
+// v[i] = tanh(v[i]) in place. With AVX-512, our own 16-wide rational
+// approximation (kernels.cpp: at most 2.8 ulp); otherwise on x86-64 with glibc
+// libmvec's tanhf, 8-wide with AVX2, 4-wide SSE; every element the same way
+// (the tail through a masked or padded block, so an element's result does not
 // depend on where a chunk ends); elsewhere std::tanh.
 // tanh_ref is std::tanh element by element. They agree within a few ulp.
 void tanh(float* v, int64_t n);
