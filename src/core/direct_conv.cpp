@@ -99,38 +99,40 @@ __attribute__((target("avx512f,avx512vl,avx2,fma"), always_inline)) inline void 
     bool relu, float* y, int f0) {
   const int taps = s.c * s.kh * s.kw;
   int oh = 0;
-  // Two output rows at a time (2·FB <= 16 accumulators): each input row loaded
-  // feeds kernel row r of the first and r - 1 of the second, and the loop
-  // overhead per tile is shared (LeNet's conv1 at one image ~3.3 -> 2.97 us,
+  // Two output rows at a time (2·FB <= 16 of the 32 registers): each input row
+  // loaded feeds kernel row r of the first and r - 1 of the second, and the
+  // loop overhead per tile is shared (LeNet's conv1 at one image ~3.3 -> 2.97 us,
   // K's conv1 7.0-7.5 -> 6.95, one core, quiet stretch). Each output still sums
   // its taps in (c, kh, kw) order after the bias: the one-row loop's bits.
-  if (FB <= 8)
-    for (; oh + 2 <= s.oh; oh += 2)
-      for (int ow0 = 0; ow0 < s.ow; ow0 += kTile) {
-        __m512 a0[FB], a1[FB];
-        for (int q = 0; q < FB; ++q) a0[q] = a1[q] = _mm512_set1_ps(b ? b[f0 + q] : 0.0f);
-        for (int c = 0; c < s.c; ++c) {
-          const float* wc = w + (static_cast<std::ptrdiff_t>(f0) * s.c + c) * s.kh * s.kw;
-          for (int r = 0; r <= s.kh; ++r) {
-            const float* xr = xp + (static_cast<std::ptrdiff_t>(c) * hp + oh + r) * wp + ow0;
-            const float* w0 = wc + r * s.kw;        // kernel row r for the first output row
-            const float* w1 = wc + (r - 1) * s.kw;  // kernel row r - 1 for the second
-            for (int kw = 0; kw < s.kw; ++kw) {
-              const __m512 xv = _mm512_loadu_ps(xr + kw);
-              if (r < s.kh)
-                for (int q = 0; q < FB; ++q)
-                  a0[q] = _mm512_fmadd_ps(
-                      _mm512_set1_ps(w0[static_cast<std::ptrdiff_t>(q) * taps + kw]), xv, a0[q]);
-              if (r > 0)
-                for (int q = 0; q < FB; ++q)
-                  a1[q] = _mm512_fmadd_ps(
-                      _mm512_set1_ps(w1[static_cast<std::ptrdiff_t>(q) * taps + kw]), xv, a1[q]);
-            }
+  static_assert(FB <= 8, "two rows of FB accumulators must fit the registers");
+  for (; oh + 2 <= s.oh; oh += 2)
+    for (int ow0 = 0; ow0 < s.ow; ow0 += kTile) {
+      __m512 a0[FB], a1[FB];
+      for (int q = 0; q < FB; ++q) a0[q] = a1[q] = _mm512_set1_ps(b ? b[f0 + q] : 0.0f);
+      for (int c = 0; c < s.c; ++c) {
+        const float* wc = w + (static_cast<std::ptrdiff_t>(f0) * s.c + c) * s.kh * s.kw;
+        for (int r = 0; r <= s.kh; ++r) {
+          const float* xr = xp + (static_cast<std::ptrdiff_t>(c) * hp + oh + r) * wp + ow0;
+          // kernel row r for the first output row, r - 1 for the second (the
+          // pointers formed only for the rows that exist)
+          const float* w0 = r < s.kh ? wc + r * s.kw : wc;
+          const float* w1 = r > 0 ? wc + (r - 1) * s.kw : wc;
+          for (int kw = 0; kw < s.kw; ++kw) {
+            const __m512 xv = _mm512_loadu_ps(xr + kw);
+            if (r < s.kh)
+              for (int q = 0; q < FB; ++q)
+                a0[q] = _mm512_fmadd_ps(
+                    _mm512_set1_ps(w0[static_cast<std::ptrdiff_t>(q) * taps + kw]), xv, a0[q]);
+            if (r > 0)
+              for (int q = 0; q < FB; ++q)
+                a1[q] = _mm512_fmadd_ps(
+                    _mm512_set1_ps(w1[static_cast<std::ptrdiff_t>(q) * taps + kw]), xv, a1[q]);
           }
         }
-        store_avx512<FB>(s, a0, relu, y, f0, oh, ow0);
-        store_avx512<FB>(s, a1, relu, y, f0, oh + 1, ow0);
       }
+      store_avx512<FB>(s, a0, relu, y, f0, oh, ow0);
+      store_avx512<FB>(s, a1, relu, y, f0, oh + 1, ow0);
+    }
   for (; oh < s.oh; ++oh)
     for (int ow0 = 0; ow0 < s.ow; ow0 += kTile) {
       __m512 acc[FB];
