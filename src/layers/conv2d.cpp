@@ -18,7 +18,9 @@
 // im2col + sgemm per sample:
 //   col = im2col(x) (K, P);  z = W·col;  dW += dz·colᵀ;  dx = col2im(Wᵀ·dz).
 // A single image (latency) of a layer too small to split over the pool, stride 1,
-// runs the direct kernel (kernels/direct_conv.hpp) on the calling thread.
+// runs the direct kernel (kernels/direct_conv.hpp) on the calling thread; a
+// batch through a stride-1 layer on one input channel runs it sample by sample
+// (see direct_for_batches).
 // A stride-1 layer on oneDNN's direct kernels with several channels and >= 16
 // filters takes its weight gradient from kernels::direct_conv_wgrad on AVX-512
 // (dx stays on oneDNN). A single-channel input (a first layer, which needs no
@@ -161,8 +163,24 @@ class Conv2DLayer final : public Layer {
       });
       return;
     }
+    const bool direct = n > 1 && direct_for_batches();
+    const kernels::DirectConvShape dg = direct_shape();
+    if (direct) {
+      direct_packed_.resize(kernels::direct_conv_packed_size(dg));
+      if (!same_weights_as(direct_seen_)) kernels::direct_conv_pack(dg, W, direct_packed_.data());
+    }
     auto part = [&](int t) {
       const auto [s0, s1] = ThreadPool::chunk(n, threads, t);
+      if (direct) {
+        float* scratch = ctx.pool->scratch(t, kernels::direct_conv_scratch(dg));
+        for (int64_t i = s0; i < s1; ++i) {
+          kernels::direct_conv(dg, x.sample(i), W, b, act_ == Activation::relu, y.sample(i),
+                               scratch, direct_packed_.data());
+          if (act_ != Activation::relu && act_ != Activation::linear)
+            detail::activation_forward(act_, kAlpha, y.sample(i), 1, out_per);
+        }
+        return;
+      }
       for (int64_t s = s0; s < s1; s += kSub) {
         const int m = static_cast<int>(std::min<int64_t>(kSub, s1 - s));
         if (kernels::DnnlConv* conv = engine(t, m, ctx.training)) {
@@ -420,6 +438,16 @@ class Conv2DLayer final : public Layer {
       if (act_ != Activation::relu) detail::activation_forward(act_, kAlpha, ys, 1, (f1 - f0) * P);
     });
     return true;
+  }
+
+  // Whether a batch's forward runs the one-image direct kernel sample by sample
+  // instead of oneDNN: a stride-1 layer on a single channel (a first layer),
+  // where oneDNN's kernel is slow (train_bench --profile, alternating: LeNet's
+  // conv1 0.77-1.12 -> 0.39-0.48 ms a step, infer at batch 1000 58-86 k -> 99-134 k
+  // images/s; K's conv1 0.75-1.18 -> 0.64-0.97 ms). With 6 channels (LeNet's
+  // conv2) the two were level within the noise, so oneDNN stays there.
+  bool direct_for_batches() {
+    return stride_ == 1 && c_ == 1 && !kernel_forced() && !own_winograd();
   }
 
   // Which kernel family this layer uses, decided once (on first use) from the
