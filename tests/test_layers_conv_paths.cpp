@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "conv_reference.hpp"
+#include "digitnet/core/direct_conv.hpp"
 #include "digitnet/layers/layers.hpp"
 #include "layer_check.hpp"
 
@@ -121,10 +122,12 @@ TEST(Conv2DPaths, EveryForcedKernelMatchesTheDirectReference) {
 
 TEST(Conv2DPaths, OneChannelBatchGivesEachSamplesOwnBits) {
   // A stride-1 layer on one channel runs a batch through the one-image direct
-  // kernel sample by sample, each participant with its own scratch: every row of
-  // the batch's output has the bits of that sample run alone, whatever the
-  // thread count and activation. (oneDNN's kernel for this shape happens to give
-  // the same bits, so this checks the split and the scratch, not the choice.)
+  // kernel sample by sample where the CPU has its AVX-512 bodies, each
+  // participant with its own scratch: every row of the batch's output has the
+  // bits of that sample run alone, whatever the thread count and activation.
+  // (oneDNN's AVX-512 kernel for this shape happens to give the same bits, so
+  // this checks the split and the scratch, not the choice.) Elsewhere the batch
+  // runs on oneDNN and agrees within rounding.
   for (Activation act : {Activation::relu, Activation::tanh})
     for (int threads : {1, 2, 3}) {
       SCOPED_TRACE("threads " + std::to_string(threads));
@@ -141,9 +144,14 @@ TEST(Conv2DPaths, OneChannelBatchGivesEachSamplesOwnBits) {
         Tensor xs({1, 1, 12, 13}), ys;
         std::memcpy(xs.data(), x.sample(s), sizeof(float) * 12 * 13);
         layer->forward(xs, ys, ctx);
-        for (int64_t i = 0; i < ys.size(); ++i)
-          ASSERT_EQ(std::memcmp(&ys[i], y.sample(s) + i, sizeof(float)), 0)
-              << "sample " << s << " element " << i;
+        for (int64_t i = 0; i < ys.size(); ++i) {
+          if (kernels::direct_conv_avx512()) {
+            ASSERT_EQ(std::memcmp(&ys[i], y.sample(s) + i, sizeof(float)), 0)
+                << "sample " << s << " element " << i;
+          } else {
+            ASSERT_NEAR(ys[i], y.sample(s)[i], 1e-5f) << "sample " << s << " element " << i;
+          }
+        }
       }
     }
 }

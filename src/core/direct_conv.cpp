@@ -318,6 +318,14 @@ bool filters_in_vector(const DirectConvShape& s) {
 
 }  // namespace
 
+bool direct_conv_avx512() {
+#if defined(__x86_64__) && defined(__GNUC__)
+  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl");
+#else
+  return false;
+#endif
+}
+
 std::size_t direct_conv_scratch(const DirectConvShape& s) {
   // + the packed weights, 64-byte aligned after the padded input
   return padded_floats(s) + 16 + direct_conv_packed_size(s);

@@ -445,9 +445,12 @@ class Conv2DLayer final : public Layer {
   // where oneDNN's kernel is slow (train_bench --profile, alternating: LeNet's
   // conv1 0.77-1.12 -> 0.39-0.48 ms a step, infer at batch 1000 58-86 k -> 99-134 k
   // images/s; K's conv1 0.75-1.18 -> 0.64-0.97 ms). With 6 channels (LeNet's
-  // conv2) the two were level within the noise, so oneDNN stays there.
+  // conv2) the two were level within the noise, so oneDNN stays there. Only
+  // where the direct kernel has its AVX-512 bodies (measured on Zen 4; the AVX2
+  // body was not measured against oneDNN for batches).
   bool direct_for_batches() {
-    return stride_ == 1 && c_ == 1 && !kernel_forced() && !own_winograd();
+    return stride_ == 1 && c_ == 1 && !kernel_forced() && !own_winograd() &&
+           kernels::direct_conv_avx512();
   }
 
   // Which kernel family this layer uses, decided once (on first use) from the

@@ -22,6 +22,9 @@ std::size_t direct_conv_scratch(const DirectConvShape& s);
 // one image: 7.0 -> 5.9 us without the re-layout per call); the result is the same.
 void direct_conv(const DirectConvShape& s, const float* x, const float* w, const float* b,
                  bool relu, float* y, float* scratch, const float* packed = nullptr);
+// Whether direct_conv runs its AVX-512 bodies on this CPU (where running whole
+// batches of a one-channel layer through it was measured to beat oneDNN).
+bool direct_conv_avx512();
 // The filters-in-the-vector kernel reads the weights as (C, KH, KW, Fp), Fp = F
 // rounded up to 16, zeros past F: direct_conv_pack writes that layout
 // (direct_conv_packed_size floats).
