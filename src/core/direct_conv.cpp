@@ -92,43 +92,56 @@ __attribute__((target("avx512f,avx512vl,avx2,fma"), always_inline)) inline void 
   }
 }
 
+// One kernel row's taps (weights wr[q·taps + kw], q < FB) against input row xr,
+// added to FB accumulators, or to two sets at once (a second kernel row w1 into
+// acc1) sharing each input load.
+template <int FB, bool TWO>
+__attribute__((target("avx512f,avx512vl,avx2,fma"), always_inline)) inline void row_taps_avx512(
+    const float* xr, int kw_n, int taps, const float* w0, __m512* acc0, const float* w1,
+    __m512* acc1) {
+  for (int kw = 0; kw < kw_n; ++kw) {
+    const __m512 xv = _mm512_loadu_ps(xr + kw);
+    for (int q = 0; q < FB; ++q)
+      acc0[q] = _mm512_fmadd_ps(_mm512_set1_ps(w0[static_cast<std::ptrdiff_t>(q) * taps + kw]), xv,
+                                acc0[q]);
+    if constexpr (TWO)
+      for (int q = 0; q < FB; ++q)
+        acc1[q] = _mm512_fmadd_ps(_mm512_set1_ps(w1[static_cast<std::ptrdiff_t>(q) * taps + kw]),
+                                  xv, acc1[q]);
+  }
+}
+
 // FB filters f0..f0+FB-1, one 16-wide accumulator each (AVX-512).
 template <int FB>
 __attribute__((target("avx512f,avx512vl,avx2,fma"), always_inline)) inline void block_avx512(
     const DirectConvShape& s, const float* xp, int wp, int hp, const float* w, const float* b,
     bool relu, float* y, int f0) {
   const int taps = s.c * s.kh * s.kw;
+  auto input_row = [&](int c, int row, int ow0) {
+    return xp + (static_cast<std::ptrdiff_t>(c) * hp + row) * wp + ow0;
+  };
+  auto kernel_rows = [&](int c) {
+    return w + (static_cast<std::ptrdiff_t>(f0) * s.c + c) * s.kh * s.kw;
+  };
   int oh = 0;
-  // Two output rows at a time (2·FB <= 16 of the 32 registers): each input row
-  // loaded feeds kernel row r of the first and r - 1 of the second, and the
-  // loop overhead per tile is shared (LeNet's conv1 at one image ~3.3 -> 2.97 us,
-  // K's conv1 7.0-7.5 -> 6.95, one core, quiet stretch). Each output still sums
-  // its taps in (c, kh, kw) order after the bias: the one-row loop's bits.
+  // Two output rows at a time (2·FB <= 16 of the 32 registers): input row oh + r
+  // feeds kernel row r of the first and r - 1 of the second, loaded once, and
+  // the loop overhead per tile is shared (LeNet's conv1 at one image ~3.3 ->
+  // 2.97 us, K's conv1 7.0-7.5 -> 6.95, one core, quiet stretch). Each output
+  // still sums its taps in (c, kh, kw) order after the bias: the one-row loop's bits.
   static_assert(FB <= 8, "two rows of FB accumulators must fit the registers");
   for (; oh + 2 <= s.oh; oh += 2)
     for (int ow0 = 0; ow0 < s.ow; ow0 += kTile) {
       __m512 a0[FB], a1[FB];
       for (int q = 0; q < FB; ++q) a0[q] = a1[q] = _mm512_set1_ps(b ? b[f0 + q] : 0.0f);
       for (int c = 0; c < s.c; ++c) {
-        const float* wc = w + (static_cast<std::ptrdiff_t>(f0) * s.c + c) * s.kh * s.kw;
-        for (int r = 0; r <= s.kh; ++r) {
-          const float* xr = xp + (static_cast<std::ptrdiff_t>(c) * hp + oh + r) * wp + ow0;
-          // kernel row r for the first output row, r - 1 for the second (the
-          // pointers formed only for the rows that exist)
-          const float* w0 = r < s.kh ? wc + r * s.kw : wc;
-          const float* w1 = r > 0 ? wc + (r - 1) * s.kw : wc;
-          for (int kw = 0; kw < s.kw; ++kw) {
-            const __m512 xv = _mm512_loadu_ps(xr + kw);
-            if (r < s.kh)
-              for (int q = 0; q < FB; ++q)
-                a0[q] = _mm512_fmadd_ps(
-                    _mm512_set1_ps(w0[static_cast<std::ptrdiff_t>(q) * taps + kw]), xv, a0[q]);
-            if (r > 0)
-              for (int q = 0; q < FB; ++q)
-                a1[q] = _mm512_fmadd_ps(
-                    _mm512_set1_ps(w1[static_cast<std::ptrdiff_t>(q) * taps + kw]), xv, a1[q]);
-          }
-        }
+        const float* wc = kernel_rows(c);
+        row_taps_avx512<FB, false>(input_row(c, oh, ow0), s.kw, taps, wc, a0, nullptr, nullptr);
+        for (int r = 1; r < s.kh; ++r)
+          row_taps_avx512<FB, true>(input_row(c, oh + r, ow0), s.kw, taps, wc + r * s.kw, a0,
+                                    wc + (r - 1) * s.kw, a1);
+        row_taps_avx512<FB, false>(input_row(c, oh + s.kh, ow0), s.kw, taps, wc + (s.kh - 1) * s.kw,
+                                   a1, nullptr, nullptr);
       }
       store_avx512<FB>(s, a0, relu, y, f0, oh, ow0);
       store_avx512<FB>(s, a1, relu, y, f0, oh + 1, ow0);
@@ -138,17 +151,9 @@ __attribute__((target("avx512f,avx512vl,avx2,fma"), always_inline)) inline void 
       __m512 acc[FB];
       for (int q = 0; q < FB; ++q) acc[q] = _mm512_set1_ps(b ? b[f0 + q] : 0.0f);
       for (int c = 0; c < s.c; ++c)
-        for (int kh = 0; kh < s.kh; ++kh) {
-          const float* xr = xp + (static_cast<std::ptrdiff_t>(c) * hp + oh + kh) * wp + ow0;
-          const float* wr =
-              w + (static_cast<std::ptrdiff_t>(f0) * s.c + c) * s.kh * s.kw + kh * s.kw;
-          for (int kw = 0; kw < s.kw; ++kw) {
-            const __m512 xv = _mm512_loadu_ps(xr + kw);
-            for (int q = 0; q < FB; ++q)
-              acc[q] = _mm512_fmadd_ps(
-                  _mm512_set1_ps(wr[static_cast<std::ptrdiff_t>(q) * taps + kw]), xv, acc[q]);
-          }
-        }
+        for (int kh = 0; kh < s.kh; ++kh)
+          row_taps_avx512<FB, false>(input_row(c, oh + kh, ow0), s.kw, taps,
+                                     kernel_rows(c) + kh * s.kw, acc, nullptr, nullptr);
       store_avx512<FB>(s, acc, relu, y, f0, oh, ow0);
     }
 }
@@ -412,13 +417,7 @@ void wgrad_dispatch(const DirectConvShape& s, int m, const float* xp, const floa
 }  // namespace
 
 bool direct_conv_wgrad_vectorised(const DirectConvShape& s) {
-#if defined(__x86_64__) && defined(__GNUC__)
-  return s.kw >= 1 && s.kw <= 8 && __builtin_cpu_supports("avx512f") &&
-         __builtin_cpu_supports("avx512vl");
-#else
-  (void)s;
-  return false;
-#endif
+  return s.kw >= 1 && s.kw <= 8 && direct_conv_avx512();
 }
 
 std::size_t direct_conv_wgrad_scratch(const DirectConvShape& s, int m) {
@@ -475,7 +474,7 @@ void direct_conv(const DirectConvShape& s, const float* x, const float* w, const
   // predict 15.8-16.0 -> 15.5-15.8 us (five alternating runs, session 6).
   pad_input(s, x, scratch, packed ? padded_floats(s) : direct_conv_scratch(s));
 #if defined(__x86_64__) && defined(__GNUC__)
-  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl")) {
+  if (direct_conv_avx512()) {
     if (filters_in_vector(s)) {
       if (!packed) {
         float* wt = align64(scratch + padded_floats(s));

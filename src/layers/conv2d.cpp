@@ -163,19 +163,15 @@ class Conv2DLayer final : public Layer {
       });
       return;
     }
-    const bool direct = n > 1 && direct_for_batches();
     const kernels::DirectConvShape dg = direct_shape();
-    if (direct) {
-      direct_packed_.resize(kernels::direct_conv_packed_size(dg));
-      if (!same_weights_as(direct_seen_)) kernels::direct_conv_pack(dg, W, direct_packed_.data());
-    }
+    const float* packed = n > 1 && direct_for_batches() ? direct_packed(dg) : nullptr;
     auto part = [&](int t) {
       const auto [s0, s1] = ThreadPool::chunk(n, threads, t);
-      if (direct) {
+      if (packed) {
         float* scratch = ctx.pool->scratch(t, kernels::direct_conv_scratch(dg));
         for (int64_t i = s0; i < s1; ++i) {
           kernels::direct_conv(dg, x.sample(i), W, b, act_ == Activation::relu, y.sample(i),
-                               scratch, direct_packed_.data());
+                               scratch, packed);
           if (act_ != Activation::relu && act_ != Activation::linear)
             detail::activation_forward(act_, kAlpha, y.sample(i), 1, out_per);
         }
@@ -198,13 +194,9 @@ class Conv2DLayer final : public Layer {
     // LeNet's conv1 12 -> 4 us). Any other single sample: participant 0's share,
     // on the calling thread, without waking the others.
     if (n == 1 && stride_ == 1 && !kernel_forced()) {
-      const kernels::DirectConvShape g = direct_shape();
-      direct_scratch_.resize(kernels::direct_conv_scratch(g));
-      // The weights in the kernel's packed layout, kept while they are unchanged.
-      direct_packed_.resize(kernels::direct_conv_packed_size(g));
-      if (!same_weights_as(direct_seen_)) kernels::direct_conv_pack(g, W, direct_packed_.data());
-      kernels::direct_conv(g, x.sample(0), W, b, act_ == Activation::relu, y.sample(0),
-                           direct_scratch_.data(), direct_packed_.data());
+      direct_scratch_.resize(kernels::direct_conv_scratch(dg));
+      kernels::direct_conv(dg, x.sample(0), W, b, act_ == Activation::relu, y.sample(0),
+                           direct_scratch_.data(), direct_packed(dg));
       if (act_ != Activation::relu && act_ != Activation::linear)
         detail::activation_forward(act_, kAlpha, y.sample(0), 1, out_per);
       return;
@@ -451,6 +443,15 @@ class Conv2DLayer final : public Layer {
   bool direct_for_batches() {
     return stride_ == 1 && c_ == 1 && !kernel_forced() && !own_winograd() &&
            kernels::direct_conv_avx512();
+  }
+
+  // The weights in the direct kernel's packed layout, re-laid only when they
+  // changed since the last call.
+  const float* direct_packed(const kernels::DirectConvShape& g) {
+    direct_packed_.resize(kernels::direct_conv_packed_size(g));
+    if (!same_weights_as(direct_seen_))
+      kernels::direct_conv_pack(g, kernel_.value.data(), direct_packed_.data());
+    return direct_packed_.data();
   }
 
   // Which kernel family this layer uses, decided once (on first use) from the
