@@ -8,7 +8,8 @@
 // as bytes and converted per batch, as fit() does). Inference: predict() on the
 // first 1000 test images (batch 1000) and single-image latency (batch 1).
 // Prints one JSON object on stdout: images/s, FLOP counts, peak RSS.
-// --profile adds the wall time of each layer's forward and backward.
+// --profile adds the wall time of each layer's forward and backward (in the
+// micro-batches train_step runs).
 // --memory prints resident memory (anonymous + file-backed) at each stage to stderr.
 // --model FILE starts from a saved model (e.g. the main job's out/cnn.dnm) instead
 // of a new `--net` one: with --steps 0 --warmup 0, inference figures of a
@@ -220,19 +221,30 @@ int main(int argc, char** argv) try {
     std::vector<Tensor> acts(L), grads(L);
     std::vector<double> tf(L, 0.0), tb(L, 0.0);
     const int reps = std::max(steps / 2, 3);
+    // In the micro-batches train_step uses (Sequential::train_chunk).
+    const int64_t chunk = model.train_chunk(batch), per = xb.size() / std::max<int64_t>(batch, 1);
     for (int r = 0; r < reps + 1; ++r) {
       next_batch();
-      for (std::size_t i = 0; i < L; ++i) {
-        const auto t0 = Clock::now();
-        layers[i]->forward(i == 0 ? xb : acts[i - 1], acts[i], ctx);
-        if (r > 0) tf[i] += seconds_since(t0);
-      }
-      grads[L - 1] = acts[L - 1];  // any dy of the right shape
-      for (std::size_t i = L; i-- > 0;) {
-        const auto t0 = Clock::now();
-        layers[i]->backward(i == 0 ? xb : acts[i - 1], acts[i], grads[i],
-                            i == 0 ? nullptr : &grads[i - 1], ctx);
-        if (r > 0) tb[i] += seconds_since(t0);
+      for (int64_t b0 = 0; b0 < batch; b0 += chunk) {
+        const int64_t m = std::min(chunk, batch - b0);
+        Shape part_shape = xb.shape();
+        part_shape[0] = m;
+        const Tensor xp = Tensor::view(xb.data() + b0 * per, part_shape);
+        ctx.first_sample = b0;
+        ctx.accumulate_grads = b0 > 0;
+        ctx.more_parts = b0 + m < batch;
+        for (std::size_t i = 0; i < L; ++i) {
+          const auto t0 = Clock::now();
+          layers[i]->forward(i == 0 ? xp : acts[i - 1], acts[i], ctx);
+          if (r > 0) tf[i] += seconds_since(t0);
+        }
+        grads[L - 1] = acts[L - 1];  // any dy of the right shape
+        for (std::size_t i = L; i-- > 0;) {
+          const auto t0 = Clock::now();
+          layers[i]->backward(i == 0 ? xp : acts[i - 1], acts[i], grads[i],
+                              i == 0 ? nullptr : &grads[i - 1], ctx);
+          if (r > 0) tb[i] += seconds_since(t0);
+        }
       }
     }
     prof = ",\"profile_ms_per_step\":[";

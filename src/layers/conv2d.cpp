@@ -149,8 +149,10 @@ class Conv2DLayer final : public Layer {
     if (split && forward_split_filters(x, y, ctx)) return;
     if (own_winograd()) {
       ensure_winograd(threads, (n + threads - 1) / threads);
-      if (!same_weights_as(u_seen_))
+      if (!same_weights_as(u_seen_)) {
         kernels::winograd_filter_transform(W, filters_, c_, false, u_.data());
+        ++u_version_;
+      }
       const kernels::Conv3x3Shape g = wino_shape();
       ctx.pool->run([&](int t) {
         const auto [s0, s1] = ThreadPool::chunk(n, threads, t);
@@ -218,11 +220,22 @@ class Conv2DLayer final : public Layer {
     const bool wino = own_winograd();
     if (wino) {
       // The forward's transform (kept while the weights are unchanged), transposed
-      // per position for dx.
+      // per position for dx (once per transform: the parts of a batch share it).
       ensure_winograd(threads, kSub);
-      if (!same_weights_as(u_seen_))
+      if (!same_weights_as(u_seen_)) {
         kernels::winograd_filter_transform(W, filters_, c_, false, u_.data());
-      if (dx) kernels::winograd_transpose_filters(u_.data(), filters_, c_, u_t_.data());
+        ++u_version_;
+      }
+      if (dx && u_t_version_ != u_version_) {
+        kernels::winograd_transpose_filters(u_.data(), filters_, c_, u_t_.data());
+        u_t_version_ = u_version_;
+      }
+      // A part that does not accumulate starts a new sum of dU (and drops what an
+      // abandoned batch's parts left).
+      if (du_held_.size() < du_.size()) du_held_.resize(du_.size(), 0);
+      if (!ctx.accumulate_grads) std::fill(du_held_.begin(), du_held_.end(), 0);
+      if (std::find(du_held_.begin(), du_held_.end(), 1) == du_held_.end())
+        du_adds_ = ctx.accumulate_grads;
     }
     const kernels::Conv3x3Shape wg = wino ? wino_shape() : kernels::Conv3x3Shape{};
     ctx.pool->run([&](int t) {
@@ -294,8 +307,9 @@ class Conv2DLayer final : public Layer {
         }
         if (wino) {
           // dW and dx in one pass over the tiles (they share the transform of dz).
-          kernels::winograd_backward(wg, m, x.sample(s), dz, u_t_.data(), du_[ti].data(), s != s0,
-                                     dx ? dx->sample(s) : nullptr, wino_ws_[ti].data());
+          kernels::winograd_backward(wg, m, x.sample(s), dz, u_t_.data(), du_[ti].data(),
+                                     s != s0 || du_held_[ti], dx ? dx->sample(s) : nullptr,
+                                     wino_ws_[ti].data());
         } else if (direct_wgrad() && (!dx || c_ > 1)) {
           // dW on the direct kernel (added into this participant's sum), dx on oneDNN.
           const kernels::DirectConvShape dg = direct_shape();
@@ -319,20 +333,27 @@ class Conv2DLayer final : public Layer {
                             dx ? dx->sample(s + i) : nullptr, dw, t);
         }
       }
+      if (wino && s1 > s0) du_held_[ti] = 1;
     });
     // Reduce the partial sums in thread order.
     float* gw = kernel_.grad.data();
     float* gb = bias_.grad.data();
     if (wino) {
-      // Participants without samples left their dU unwritten; dU is linear, so the
-      // sum is taken before mapping back: dW = Gᵀ (Σ_t dU_t) G.
+      add_or_copy(db_part_[0].data(), gb, F, ctx.accumulate_grads);
+      for (int t = 1; t < threads; ++t) {
+        const float* pb = db_part_[static_cast<std::size_t>(t)].data();
+        for (int f = 0; f < F; ++f) gb[f] += pb[f];
+      }
+      // dU stays with the participants until the batch's last part. Those without
+      // samples left theirs unwritten; dU is linear, so the sum is taken before
+      // mapping back: dW = Gᵀ (Σ_t dU_t) G.
+      if (ctx.more_parts) return;
       const int64_t nu = int64_t{36} * F * c_;
       float* du = du_[0].data();
       bool any = false;
-      for (int t = 0; t < threads; ++t) {
-        const auto [s0, s1] = ThreadPool::chunk(n, threads, t);
-        if (s0 == s1) continue;
-        const float* pu = du_[static_cast<std::size_t>(t)].data();
+      for (std::size_t t = 0; t < du_held_.size(); ++t) {
+        if (!du_held_[t]) continue;
+        const float* pu = du_[t].data();
         if (!any) {
           if (t != 0) std::copy(pu, pu + nu, du);
         } else {
@@ -341,15 +362,11 @@ class Conv2DLayer final : public Layer {
         any = true;
       }
       if (!any) std::fill(du, du + nu, 0.0f);
-      // Accumulating: this part's dW into participant 0's spare buffer, then added.
-      float* part = ctx.accumulate_grads ? dw_sub_[0].data() : gw;
+      std::fill(du_held_.begin(), du_held_.end(), 0);
+      // Adding: the sum's dW into participant 0's spare buffer, then added.
+      float* part = du_adds_ ? dw_sub_[0].data() : gw;
       kernels::winograd_filter_grad_finish(du, F, c_, part);
-      add_or_copy(part, gw, int64_t{F} * K, ctx.accumulate_grads && part != gw);
-      add_or_copy(db_part_[0].data(), gb, F, ctx.accumulate_grads);
-      for (int t = 1; t < threads; ++t) {
-        const float* pb = db_part_[static_cast<std::size_t>(t)].data();
-        for (int f = 0; f < F; ++f) gb[f] += pb[f];
-      }
+      add_or_copy(part, gw, int64_t{F} * K, du_adds_);
       return;
     }
     add_or_copy(dw_part_[0].data(), gw, int64_t{F} * K, ctx.accumulate_grads);
@@ -669,9 +686,15 @@ class Conv2DLayer final : public Layer {
   std::vector<float, AlignedAllocator<float>> direct_packed_;  // its packed weights
   std::vector<float> direct_seen_;  // the weights direct_packed_ was made from
   std::vector<float> u_, u_t_;  // own Winograd: U (36, F, C), U transposed per position (36, C, F)
-  std::vector<std::vector<float>> wino_ws_, du_;  // [participant] workspace, dU (36, F, C)
-  std::vector<std::vector<float>> u_split_;       // [participant] U of its filters (batch 1)
-  std::vector<float> u_seen_, u_split_seen_;      // the weights u_ / u_split_ were made from
+  std::vector<std::vector<float>> wino_ws_, du_;         // [participant] workspace, dU (36, F, C)
+  std::vector<std::vector<float>> u_split_;              // [participant] U of its filters (batch 1)
+  std::vector<float> u_seen_, u_split_seen_;             // the weights u_ / u_split_ were made from
+  uint64_t u_version_ = 0, u_t_version_ = ~uint64_t{0};  // transforms of u_; the one u_t_ is of
+  // [participant] whether du_ holds a sum of this batch's parts not yet in the
+  // kernel's gradient; and whether that sum adds to the gradient (its first part
+  // accumulated) or overwrites it.
+  std::vector<char> du_held_;
+  bool du_adds_ = false;
   int u_split_threads_ = 0;
   std::vector<std::vector<Engine>> engines_;  // [participant] oneDNN objects by (samples, mode)
 };

@@ -205,11 +205,13 @@ inline ::testing::AssertionResult check_layer_gradients(Layer& layer, const Shap
     layer.backward(buf, y, g, &dx, ctx);
     same_grads(dx, "supports_in_place(), backward after forward in place");
   }
-  if (layer.per_sample() && o.batch >= 2) {
-    // Rows [0, h) then [h, N) as two parts (first_sample 0 and h, the same rng
-    // state each, the second part accumulating): the parts' y and dx are the
-    // rows of the whole batch's, their gradients add up to the whole batch's
-    // (up to rounding); the first part overwrites NaN-filled gradients.
+  // Rows [0, h) then [h, N) as two parts (first_sample 0 and h, the same rng
+  // state each, the second part accumulating): the parts' y and dx are the
+  // rows of the whole batch's, their gradients add up to the whole batch's
+  // (up to rounding); the first part overwrites NaN-filled gradients. Twice:
+  // each part completing the gradients, then the first saying more parts
+  // follow (ctx.more_parts: the layer may defer its share to the second).
+  for (int deferred = 0; deferred < 2 && layer.per_sample() && o.batch >= 2; ++deferred) {
     const int64_t h = o.batch / 2, per_in = shape_size(input_shape),
                   per_out = shape_size(out_shape);
     for (Param* p : params) p->grad.fill(NAN);
@@ -225,24 +227,26 @@ inline ::testing::AssertionResult check_layer_gradients(Layer& layer, const Shap
       layer.forward(xs, ys, Context{o.training, &pool, &fwd, r0, false});
       for (int64_t i = 0; i < ys.size(); ++i)
         if (!close(ys[i], a.y[r0 * per_out + i])) {
-          err << "per_sample(): part " << part << " y[" << i << "] " << ys[i] << " vs "
-              << a.y[r0 * per_out + i] << " in the whole batch\n";
+          err << "per_sample(" << deferred << "): part " << part << " y[" << i << "] " << ys[i]
+              << " vs " << a.y[r0 * per_out + i] << " in the whole batch\n";
           break;
         }
       Rng bwd(o.seed + 2000);
-      layer.backward(xs, ys, gs, &dxs, Context{o.training, &pool, &bwd, r0, part == 1});
+      layer.backward(xs, ys, gs, &dxs,
+                     Context{o.training, &pool, &bwd, r0, part == 1, deferred && part == 0});
       for (int64_t i = 0; i < dxs.size(); ++i)
         if (!close(dxs[i], a.dx[r0 * per_in + i])) {
-          err << "per_sample(): part " << part << " dx[" << i << "] " << dxs[i] << " vs "
-              << a.dx[r0 * per_in + i] << " in the whole batch\n";
+          err << "per_sample(" << deferred << "): part " << part << " dx[" << i << "] " << dxs[i]
+              << " vs " << a.dx[r0 * per_in + i] << " in the whole batch\n";
           break;
         }
     }
     for (std::size_t k = 0; k < params.size(); ++k)
       for (int64_t i = 0; i < params[k]->grad.size(); ++i)
         if (!close(params[k]->grad[i], a.params[k][i])) {
-          err << "per_sample(): the parts' accumulated grad '" << params[k]->name << "'[" << i
-              << "] " << params[k]->grad[i] << " vs " << a.params[k][i] << " for the batch\n";
+          err << "per_sample(" << deferred << "): the parts' accumulated grad '" << params[k]->name
+              << "'[" << i << "] " << params[k]->grad[i] << " vs " << a.params[k][i]
+              << " for the batch\n";
           break;
         }
   }

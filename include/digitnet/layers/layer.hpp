@@ -11,7 +11,8 @@
 //    every element of y. It may cache what backward needs inside the layer.
 //  * backward(x, y, dy, dx, ctx) is called after forward on the same x in the
 //    same mode. It OVERWRITES every element of every Param::grad with
-//    dLoss/dParam for this batch (ADDS it when ctx.accumulate_grads), and, when
+//    dLoss/dParam for this batch (ADDS it when ctx.accumulate_grads; with
+//    ctx.more_parts it may defer that to a later part of the batch), and, when
 //    dx is not null, resizes dx like x and OVERWRITES every element with dLoss/dx. (The first layer
 //    of a model gets dx == nullptr and may skip that work.)
 //  * Layers never touch the CLI, files or global state; randomness comes only
@@ -54,6 +55,12 @@ struct Context {
   // overwriting it (the first part overwrites, the others add).
   int64_t first_sample = 0;
   bool accumulate_grads = false;
+  // More parts of this batch follow (a model's micro-batches): backward may keep
+  // this part's parameter gradient privately and add it in on a later part (one
+  // large product instead of one per part). After a backward with more_parts
+  // false, every Param::grad holds the gradient of the parts since the last part
+  // with accumulate_grads false (added to what it held, if that part accumulated).
+  bool more_parts = false;
 };
 
 class Layer {

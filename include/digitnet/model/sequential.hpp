@@ -84,6 +84,9 @@ class Sequential {
   // model without BatchNorm runs a large batch in micro-batches of the same
   // total gradient (memory bounded by the micro-batch; see sequential.cpp).
   std::pair<double, double> train_step(const Tensor& x, std::span<const int32_t> y, float lr);
+  // Samples per training micro-batch for a batch of `batch` (see sequential.cpp;
+  // the benchmark's profile runs the layers in the same parts).
+  int64_t train_chunk(int64_t batch) const;
 
   const Shape& input_shape() const { return input_shape_; }
   Shape output_shape() const;
@@ -118,8 +121,6 @@ class Sequential {
   // kept for backward. Inference: owned outputs are views into bufs[0..1].
   void forward(const Tensor& x, bool training, std::vector<Tensor>& acts, Tensor* bufs, Rng* rng,
                int64_t first_sample = 0) const;
-  // Samples per training micro-batch for a batch (see sequential.cpp).
-  int64_t train_chunk(int64_t batch) const;
   std::pair<double, int64_t> train_part(const Tensor& x, std::span<const int32_t> y, int64_t first,
                                         int64_t batch, Rng& rng);
 
