@@ -306,8 +306,16 @@ TEST(KernelsFast, DirectWeightGradientMatchesTheDefinitionAndAdds) {
       {{1, 9, 12, 33, 2, 8, 1, 0, 9, 5}, 2},     // width 8, 2 + 16 + 16 + 1 filters
       {{4, 5, 5, 16, 4, 4, 2, 1, 6, 5}, 1},      // even kernel, asymmetric padding
       {{2, 3, 20, 20, 3, 7, 1, 3, 3, 20}, 2},    // width 7
-      {{2, 6, 12, 17, 2, 9, 0, 1, 5, 5}, 2}};    // width 9: the plain loops on every CPU
+      {{2, 6, 12, 17, 2, 9, 0, 1, 5, 5}, 2},     // width 9: the plain loops on every CPU
+      // Few filters, wide rows: the columns body on AVX-512 (16 columns a vector,
+      // masked past the last column; filter groups of 8, 4, 3 or 2 by kernel width).
+      {{1, 28, 28, 6, 5, 5, 2, 2, 28, 28}, 3},   // LeNet conv1: 'same', 2 groups of 3
+      {{2, 9, 21, 7, 3, 3, 1, 1, 9, 21}, 2},     // 7 filters in groups of 4, a 5-column tail
+      {{3, 8, 40, 1, 2, 8, 0, 3, 7, 36}, 1},     // one filter, width 8, three tiles
+      {{1, 11, 17, 9, 4, 4, 1, 1, 10, 16}, 2}};  // width 4: groups of 4, 4, 1; one whole tile
+  int by_columns = 0;
   for (const auto& [s, m] : cases) {
+    by_columns += kernels::direct_conv_wgrad_by_columns(s);
     SCOPED_TRACE("c" + std::to_string(s.c) + " f" + std::to_string(s.f) + " k" +
                  std::to_string(s.kh) + "x" + std::to_string(s.kw) + " m" + std::to_string(m));
     std::vector<float> x(static_cast<size_t>(m * s.c * s.h * s.w)),
@@ -336,5 +344,11 @@ TEST(KernelsFast, DirectWeightGradientMatchesTheDefinitionAndAdds) {
             ASSERT_NEAR(dw[k], before[k] + acc, 1e-4)
                 << "f " << f << " c " << c << " kh " << kh << " kw " << kw;
           }
+  }
+  // Both vector bodies ran where the CPU has them.
+  if (kernels::direct_conv_avx512()) {
+    EXPECT_EQ(by_columns, 5);
+  } else {
+    EXPECT_EQ(by_columns, 0);
   }
 }

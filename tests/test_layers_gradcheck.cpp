@@ -79,6 +79,16 @@ std::vector<Spec> specs() {
                {3, 7, 8},
                opts(InputKind::uniform, false, 2)});
   s.push_back({"Conv2D_1x1", [] { return Conv2D(3, 1, linear); }, {4, 3, 3}, opts()});
+  // Few filters on wide rows: on AVX-512 the weight gradient comes from the direct
+  // kernel's columns body (16 output columns a vector, 18 = one tile and a tail).
+  s.push_back({"Conv2D_few_filters_wide",
+               [] { return Conv2D(4, 5, tanh_act, 1, same); },
+               {2, 6, 18},
+               opts(InputKind::uniform, false, 3)});
+  s.push_back({"Conv2D_few_filters_one_channel",  // and dx on im2col + sgemm beside it
+               [] { return Conv2D(3, 5, tanh_act, 1, same); },
+               {1, 5, 20},
+               opts(InputKind::uniform, false, 2)});
   s.push_back({"Conv2D_same_k4_s3",
                [] { return Conv2D(2, 4, linear, 3, same); },
                {1, 7, 5},

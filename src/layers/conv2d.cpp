@@ -310,13 +310,19 @@ class Conv2DLayer final : public Layer {
           kernels::winograd_backward(wg, m, x.sample(s), dz, u_t_.data(), du_[ti].data(),
                                      s != s0 || du_held_[ti], dx ? dx->sample(s) : nullptr,
                                      wino_ws_[ti].data());
-        } else if (direct_wgrad() && (!dx || c_ > 1)) {
-          // dW on the direct kernel (added into this participant's sum), dx on oneDNN.
+        } else if (direct_wgrad()) {
+          // dW on the direct kernel (added into this participant's sum), whether or
+          // not dx is wanted (the same bits either way); dx on oneDNN, or for one
+          // input channel (oneDNN's kernel is slow there) on im2col + sgemm.
           const kernels::DirectConvShape dg = direct_shape();
           kernels::direct_conv_wgrad(
               dg, m, x.sample(s), dz, dw,
               ctx.pool->scratch(t, kernels::direct_conv_wgrad_scratch(dg, m)));
-          if (dx) {
+          if (dx && c_ == 1) {
+            for (int i = 0; i < m; ++i)
+              backward_im2col(x.sample(s + i), dz + int64_t{i} * F * P, dx->sample(s + i), nullptr,
+                              t);
+          } else if (dx) {
             kernels::DnnlConv* conv = engine(t, m, true);
             if (!conv) throw Error(detail::layer_label(*this) + ": no oneDNN kernel for dx");
             conv->backward(x.sample(s), dz, W, dx->sample(s), nullptr,
@@ -416,11 +422,14 @@ class Conv2DLayer final : public Layer {
     }
   }
   // dw += dz·colᵀ and, when dxs is not null, dxs = col2im(Wᵀ·dz) for one sample.
+  // dw += dz · colᵀ (unless dw is null) and dxs = col2im(Wᵀ · dz) (unless dxs is null).
   void backward_im2col(const float* xs, const float* dz, float* dxs, float* dw, int t) {
     const int K = c_ * k_ * k_, P = oh_ * ow_, F = filters_;
     float* col = col_buffer(t);
-    kernels::im2col(xs, c_, h_, w_, k_, k_, stride_, pad_top_, pad_left_, oh_, ow_, col);
-    kernels::sgemm(false, true, F, K, P, 1.0f, dz, P, col, P, 1.0f, dw, K);
+    if (dw) {
+      kernels::im2col(xs, c_, h_, w_, k_, k_, stride_, pad_top_, pad_left_, oh_, ow_, col);
+      kernels::sgemm(false, true, F, K, P, 1.0f, dz, P, col, P, 1.0f, dw, K);
+    }
     if (dxs) {
       kernels::sgemm(true, false, K, P, F, 1.0f, kernel_.value.data(), K, dz, P, 0.0f, col, P);
       std::fill(dxs, dxs + int64_t{c_} * h_ * w_, 0.0f);
@@ -512,10 +521,14 @@ class Conv2DLayer final : public Layer {
   // AVX2 weight-gradient kernel: backward 0.99 -> 0.71 ms per step, L training
   // 54.5 -> 60.2 k images/s). LeNet's conv1 (1 channel, 6 filters: 6 of 16 lanes)
   // was slower on it than on im2col + sgemm (0.55 against 0.38 ms). Not when a
-  // kernel family is forced.
+  // kernel family is forced. Layers with few filters and wide rows (LeNet's conv1)
+  // take it from the kernel's columns body: conv1's backward on im2col + sgemm 0.76-0.84 ->
+  // 0.37-0.43 ms a step (2 threads, batch 128).
   bool direct_wgrad() {
-    return kernel_choice() == Kernel::dnnl_direct && !forced_ && stride_ == 1 && c_ > 1 &&
-           filters_ >= 16 && kernels::direct_conv_wgrad_vectorised(direct_shape());
+    if (kernel_choice() != Kernel::dnnl_direct || forced_ || stride_ != 1) return false;
+    const kernels::DirectConvShape g = direct_shape();
+    return (c_ > 1 && filters_ >= 16 && kernels::direct_conv_wgrad_vectorised(g)) ||
+           kernels::direct_conv_wgrad_by_columns(g);
   }
   // DIGITNET_CONV_KERNEL names a family: every sample count then runs on it.
   bool kernel_forced() {

@@ -35,15 +35,20 @@ void direct_conv_pack(const DirectConvShape& s, const float* w, float* packed);
 //   dw[f, c, kh, kw] += Σ_i Σ_{oh,ow} dz[i, f, oh, ow] · x[i, c, oh + kh − pad_top, ow + kw −
 //   pad_left]
 // x (m, C, H, W), dz (m, F, OH, OW), dw (F, C, KH, KW). With AVX-512 (see
-// direct_conv_wgrad_vectorised) 16 filters per vector: dz is transposed to
+// direct_conv_wgrad_vectorised) either 16 filters per vector: dz is transposed to
 // (pixel, F) and every input value is broadcast against it, two kernel rows of
-// accumulators at a time; plain loops elsewhere. For layers where oneDNN falls
-// back to a slow weight-gradient kernel (LeNet's 6 -> 16 channels run oneDNN's
-// AVX2 one on AVX-512 CPUs). scratch holds direct_conv_wgrad_scratch(s, m) floats.
+// accumulators at a time; or, for few filters (direct_conv_wgrad_by_columns),
+// 16 output columns per vector, a few filters × the kernel row's taps of
+// accumulators reduced across lanes at the end. Plain loops elsewhere. For
+// layers where oneDNN falls back to a slow weight-gradient kernel (LeNet's 6 ->
+// 16 channels run oneDNN's AVX2 one on AVX-512 CPUs) or im2col + sgemm is slow
+// (LeNet's first layer, 6 filters). scratch holds direct_conv_wgrad_scratch(s, m) floats.
 std::size_t direct_conv_wgrad_scratch(const DirectConvShape& s, int m);
 void direct_conv_wgrad(const DirectConvShape& s, int m, const float* x, const float* dz, float* dw,
                        float* scratch);
-// Whether direct_conv_wgrad has its vector body on this CPU (kernel width <= 8).
+// Whether direct_conv_wgrad has its vector bodies on this CPU (kernel width <= 8).
 bool direct_conv_wgrad_vectorised(const DirectConvShape& s);
+// Whether it runs the columns body for this shape (few filters, wide rows).
+bool direct_conv_wgrad_by_columns(const DirectConvShape& s);
 
 }  // namespace digitnet::kernels
