@@ -292,6 +292,54 @@ TEST(KernelsFast, DirectConvMatchesTheDefinitionOnOddShapes) {
       }
 }
 
+TEST(KernelsFast, DirectInputGradientMatchesTheDefinitionAndOverwrites) {
+  // dx = Σ_f w ⋆ dz (the adjoint of the direct convolution) against the
+  // definition in double: LeNet's conv2, 'same' and asymmetric padding, channel
+  // counts around the blocks of 6, widths around the blocks of 4 pixels, 1 and
+  // 16 filters (17: the plain loops on every CPU); dx starts as NaN (overwritten).
+  Rng r(31);
+  using kernels::DirectConvShape;
+  const std::vector<DirectConvShape> cases = {
+      {6, 14, 14, 16, 5, 5, 0, 0, 10, 10},  // LeNet conv2
+      {3, 9, 13, 5, 3, 3, 1, 1, 9, 13},     // 'same', a 1-pixel tail
+      {7, 6, 7, 1, 2, 4, 1, 2, 6, 6},       // 6 + 1 channels, one filter, asymmetric
+      {13, 5, 3, 16, 3, 1, 0, 0, 3, 3},     // 6 + 6 + 1 channels, narrower than a block
+      {2, 8, 10, 9, 1, 1, 0, 0, 8, 10},     // 1x1
+      {4, 6, 9, 17, 3, 3, 1, 1, 6, 9}};     // 17 filters: plain loops
+  int vectorised = 0;
+  for (const auto& s : cases) {
+    SCOPED_TRACE("c" + std::to_string(s.c) + " f" + std::to_string(s.f) + " k" +
+                 std::to_string(s.kh) + "x" + std::to_string(s.kw) + " " + std::to_string(s.h) +
+                 "x" + std::to_string(s.w));
+    vectorised += kernels::direct_conv_dgrad_vectorised(s);
+    std::vector<float> dz(static_cast<size_t>(s.f * s.oh * s.ow)),
+        w(static_cast<size_t>(s.f * s.c * s.kh * s.kw)),
+        dx(static_cast<size_t>(s.c * s.h * s.w), NAN);
+    for (auto& v : dz) v = r.uniform(-1, 1);
+    for (auto& v : w) v = r.uniform(-1, 1);
+    std::vector<float, AlignedAllocator<float>> wt(kernels::direct_conv_dgrad_packed_size(s));
+    kernels::direct_conv_dgrad_pack(s, w.data(), wt.data());
+    std::vector<float> scratch(kernels::direct_conv_dgrad_scratch(s), 7.0f);
+    kernels::direct_conv_dgrad(s, dz.data(), w.data(), wt.data(), dx.data(), scratch.data());
+    for (int c = 0; c < s.c; ++c)
+      for (int h = 0; h < s.h; ++h)
+        for (int x = 0; x < s.w; ++x) {
+          double acc = 0;
+          for (int f = 0; f < s.f; ++f)
+            for (int kh = 0; kh < s.kh; ++kh)
+              for (int kw = 0; kw < s.kw; ++kw) {
+                const int oh = h + s.pad_top - kh, ow = x + s.pad_left - kw;
+                if (oh < 0 || oh >= s.oh || ow < 0 || ow >= s.ow) continue;
+                acc += double(w[static_cast<size_t>(((f * s.c + c) * s.kh + kh) * s.kw + kw)]) *
+                       dz[static_cast<size_t>((f * s.oh + oh) * s.ow + ow)];
+              }
+          ASSERT_NEAR(dx[static_cast<size_t>((c * s.h + h) * s.w + x)], acc, 1e-4)
+              << "c " << c << " h " << h << " w " << x;
+        }
+  }
+  EXPECT_EQ(vectorised, kernels::direct_conv_avx512() ? 5 : 0);
+}
+
 TEST(KernelsFast, DirectWeightGradientMatchesTheDefinitionAndAdds) {
   // dw += Σ_i dz ⋆ x against the definition in double, on LeNet's conv2 and odd
   // shapes: filter counts around the 16-lane groups, odd kernel heights (a lone

@@ -588,4 +588,168 @@ void direct_conv(const DirectConvShape& s, const float* x, const float* w, const
   run_plain(s, scratch, w, b, relu, y);
 }
 
+// ---- Input gradient ------------------------------------------------------------
+
+namespace {
+
+constexpr int kDgradPixels = 4;    // output pixels per block
+constexpr int kDgradChannels = 6;  // input channels per block (4 × 6 accumulators)
+
+// The zero-bordered dz: row oy at oy + KH − 1, column ox at ox + KW − 1, rows
+// and columns enough for every (h, w) of x plus a block's overrun past W.
+int dgrad_rows(const DirectConvShape& s) { return std::max(s.h + s.pad_top, s.oh) + s.kh - 1; }
+int dgrad_cols(const DirectConvShape& s) {
+  const int w4 = (s.w + kDgradPixels - 1) / kDgradPixels * kDgradPixels;
+  return std::max(w4 + s.pad_left, s.ow) + s.kw - 1;
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+// The sums of the 16 lanes of a0 .. a3, in lanes 0 .. 3: halves folded pairwise,
+// then quarters, then within each 128-bit lane. (The masked shuffles, all lanes
+// selected: the plain _mm512_shuffle_f32x4 / _mm512_permute_ps start from
+// _mm512_undefined_ps, which GCC 12 reports as maybe uninitialised.)
+__attribute__((target("avx512f,avx512vl,avx2,fma"))) inline __m512 hsum4(__m512 a0, __m512 a1,
+                                                                         __m512 a2, __m512 a3) {
+  const __mmask16 all = 0xFFFF;
+  // (a.lo256 + a.hi256 | b.lo256 + b.hi256)
+  const __m512 z01 = _mm512_add_ps(_mm512_mask_shuffle_f32x4(a0, all, a0, a1, 0x44),
+                                   _mm512_mask_shuffle_f32x4(a0, all, a0, a1, 0xEE));
+  const __m512 z23 = _mm512_add_ps(_mm512_mask_shuffle_f32x4(a2, all, a2, a3, 0x44),
+                                   _mm512_mask_shuffle_f32x4(a2, all, a2, a3, 0xEE));
+  // 128-bit lane k: a_k folded to 4 floats
+  __m512 v = _mm512_add_ps(_mm512_mask_shuffle_f32x4(z01, all, z01, z23, 0x88),
+                           _mm512_mask_shuffle_f32x4(z01, all, z01, z23, 0xDD));
+  v = _mm512_add_ps(v, _mm512_mask_permute_ps(v, all, v, 0x4E));
+  v = _mm512_add_ps(v, _mm512_mask_permute_ps(v, all, v, 0xB1));
+  const __m512i first = _mm512_set_epi32(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 12, 8, 4, 0);
+  return _mm512_mask_permutexvar_ps(v, all, first, v);  // the sums in lanes 0..3
+}
+
+// Channels c0 .. c0 + CB − 1 of dx.
+template <int CB>
+__attribute__((target("avx512f,avx512vl,avx2,fma"))) void dgrad_channels(const DirectConvShape& s,
+                                                                         const float* dzp,
+                                                                         const float* wt, float* dx,
+                                                                         int c0) {
+  const int pw = dgrad_cols(s);
+  for (int h = 0; h < s.h; ++h) {
+    // Kernel rows whose dz row h + pad_top − kh exists.
+    const int kh0 = std::max(0, h + s.pad_top - s.oh + 1), kh1 = std::min(s.kh, h + s.pad_top + 1);
+    for (int w0 = 0; w0 < s.w; w0 += kDgradPixels) {
+      __m512 acc[kDgradPixels][CB];
+#pragma GCC unroll 8
+      for (int j = 0; j < kDgradPixels; ++j)
+#pragma GCC unroll 8
+        for (int c = 0; c < CB; ++c) acc[j][c] = _mm512_setzero_ps();
+      // Kernel columns whose dz column w + pad_left − kw exists for some pixel of the block.
+      const int kw0 = std::max(0, w0 + s.pad_left - s.ow + 1),
+                kw1 = std::min(s.kw, w0 + kDgradPixels - 1 + s.pad_left + 1);
+      for (int kh = kh0; kh < kh1; ++kh) {
+        const float* drow = dzp + (static_cast<std::ptrdiff_t>(h + s.pad_top - kh + s.kh - 1) * pw +
+                                   w0 + s.pad_left + s.kw - 1) *
+                                      16;
+        const float* wrow = wt + (static_cast<std::ptrdiff_t>(c0) * s.kh + kh) * s.kw * 16;
+        for (int kw = kw0; kw < kw1; ++kw) {
+          __m512 d[kDgradPixels];
+#pragma GCC unroll 8
+          for (int j = 0; j < kDgradPixels; ++j)
+            d[j] = _mm512_load_ps(drow + static_cast<std::ptrdiff_t>(j - kw) * 16);
+#pragma GCC unroll 8
+          for (int c = 0; c < CB; ++c) {
+            __m512 wv =
+                _mm512_load_ps(wrow + (static_cast<std::ptrdiff_t>(c) * s.kh * s.kw + kw) * 16);
+            asm("" : "+v"(wv));  // one load for the 4 pixels (see wgrad_columns_row)
+#pragma GCC unroll 8
+            for (int j = 0; j < kDgradPixels; ++j) acc[j][c] = _mm512_fmadd_ps(d[j], wv, acc[j][c]);
+          }
+        }
+      }
+      const __mmask16 valid = static_cast<__mmask16>((1u << std::min(kDgradPixels, s.w - w0)) - 1u);
+#pragma GCC unroll 8
+      for (int c = 0; c < CB; ++c)
+        _mm512_mask_storeu_ps(dx + (static_cast<std::ptrdiff_t>(c0 + c) * s.h + h) * s.w + w0,
+                              valid, hsum4(acc[0][c], acc[1][c], acc[2][c], acc[3][c]));
+    }
+  }
+}
+
+template <int CB>
+void dgrad_tail(const DirectConvShape& s, const float* dzp, const float* wt, float* dx, int c0,
+                int cb) {
+  if constexpr (CB > 0) {
+    if (cb == CB) return dgrad_channels<CB>(s, dzp, wt, dx, c0);
+    dgrad_tail<CB - 1>(s, dzp, wt, dx, c0, cb);
+  }
+}
+#endif
+
+}  // namespace
+
+bool direct_conv_dgrad_vectorised(const DirectConvShape& s) {
+  return s.f <= 16 && direct_conv_avx512();
+}
+
+std::size_t direct_conv_dgrad_packed_size(const DirectConvShape& s) {
+  return static_cast<std::size_t>(s.c) * static_cast<std::size_t>(s.kh * s.kw) * 16;
+}
+
+void direct_conv_dgrad_pack(const DirectConvShape& s, const float* w, float* wt) {
+  // wt[c, kh, kw, 0..15] = w[f, c, kh, kw] along f, zeros past F.
+  const int taps = s.kh * s.kw;
+  for (int c = 0; c < s.c; ++c)
+    for (int t = 0; t < taps; ++t)
+      for (int f = 0; f < 16; ++f)
+        wt[(static_cast<std::ptrdiff_t>(c) * taps + t) * 16 + f] =
+            f < s.f ? w[(static_cast<std::ptrdiff_t>(f) * s.c + c) * taps + t] : 0.0f;
+}
+
+std::size_t direct_conv_dgrad_scratch(const DirectConvShape& s) {
+  return static_cast<std::size_t>(dgrad_rows(s)) * static_cast<std::size_t>(dgrad_cols(s)) * 16 +
+         16;
+}
+
+void direct_conv_dgrad(const DirectConvShape& s, const float* dz, const float* w, const float* wt,
+                       float* dx, float* scratch) {
+#if defined(__x86_64__) && defined(__GNUC__)
+  if (direct_conv_dgrad_vectorised(s)) {
+    // dz as (row, column, 16 filters) with a zero border, 64-byte aligned.
+    float* dzp = align64(scratch);
+    const int pw = dgrad_cols(s);
+    std::fill(dzp, dzp + static_cast<std::ptrdiff_t>(dgrad_rows(s)) * pw * 16, 0.0f);
+    const int P = s.oh * s.ow;
+    for (int oh = 0; oh < s.oh; ++oh)
+      for (int ow = 0; ow < s.ow; ++ow) {
+        float* v = dzp + (static_cast<std::ptrdiff_t>(oh + s.kh - 1) * pw + ow + s.kw - 1) * 16;
+        for (int f = 0; f < s.f; ++f)
+          v[f] = dz[static_cast<std::ptrdiff_t>(f) * P + oh * s.ow + ow];
+      }
+    int c0 = 0;
+    for (; c0 + kDgradChannels <= s.c; c0 += kDgradChannels)
+      dgrad_channels<kDgradChannels>(s, dzp, wt, dx, c0);
+    if (c0 < s.c) dgrad_tail<kDgradChannels - 1>(s, dzp, wt, dx, c0, s.c - c0);
+    return;
+  }
+#endif
+  (void)wt;
+  (void)scratch;
+  // Plain loops.
+  for (int c = 0; c < s.c; ++c)
+    for (int h = 0; h < s.h; ++h)
+      for (int x = 0; x < s.w; ++x) {
+        float acc = 0.0f;
+        for (int f = 0; f < s.f; ++f)
+          for (int kh = 0; kh < s.kh; ++kh) {
+            const int oh = h + s.pad_top - kh;
+            if (oh < 0 || oh >= s.oh) continue;
+            for (int kw = 0; kw < s.kw; ++kw) {
+              const int ow = x + s.pad_left - kw;
+              if (ow < 0 || ow >= s.ow) continue;
+              acc += w[((static_cast<std::ptrdiff_t>(f) * s.c + c) * s.kh + kh) * s.kw + kw] *
+                     dz[(static_cast<std::ptrdiff_t>(f) * s.oh + oh) * s.ow + ow];
+            }
+          }
+        dx[(static_cast<std::ptrdiff_t>(c) * s.h + h) * s.w + x] = acc;
+      }
+}
+
 }  // namespace digitnet::kernels

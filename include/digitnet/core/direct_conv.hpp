@@ -51,4 +51,21 @@ bool direct_conv_wgrad_vectorised(const DirectConvShape& s);
 // Whether it runs the columns body for this shape (few filters, wide rows).
 bool direct_conv_wgrad_by_columns(const DirectConvShape& s);
 
+// The input gradient of the same convolution, one image, OVERWRITING dx (C, H, W):
+//   dx[c, h, w] = Σ_{f,kh,kw} w[f, c, kh, kw] · dz[f, h + pad_top − kh, w + pad_left − kw]
+// (dz taken as zero outside (OH, OW)). With AVX-512 and at most 16 filters
+// (direct_conv_dgrad_vectorised): the filters in the vector, dz copied to a
+// zero-bordered (pixel, 16) layout, 4 pixels × up to 6 channels of accumulators
+// per tap, each reduced across its lanes at the end; kernel rows that fall
+// outside dz are skipped. Plain loops elsewhere. For LeNet's conv2 (6 -> 16,
+// 5x5), whose input gradient oneDNN runs on its AVX2 kernel. wt is the weights
+// laid out by direct_conv_dgrad_pack (direct_conv_dgrad_packed_size floats,
+// 64-byte aligned); scratch holds direct_conv_dgrad_scratch(s) floats.
+bool direct_conv_dgrad_vectorised(const DirectConvShape& s);
+std::size_t direct_conv_dgrad_packed_size(const DirectConvShape& s);
+void direct_conv_dgrad_pack(const DirectConvShape& s, const float* w, float* wt);
+std::size_t direct_conv_dgrad_scratch(const DirectConvShape& s);
+void direct_conv_dgrad(const DirectConvShape& s, const float* dz, const float* w, const float* wt,
+                       float* dx, float* scratch);
+
 }  // namespace digitnet::kernels
