@@ -22,10 +22,15 @@
 // batch through a stride-1 layer on one input channel runs it sample by sample
 // (see direct_for_batches).
 // A stride-1 layer on oneDNN's direct kernels with several channels and >= 16
-// filters takes its weight gradient from kernels::direct_conv_wgrad on AVX-512
-// (dx stays on oneDNN). A single-channel input (a first layer, which needs no
-// dx) runs backward on im2col + sgemm whatever the forward uses: oneDNN's direct weight gradient
-// for one channel took twice as long (K's first layer: 11.3 vs 5.2 ms per step).
+// filters, or with few filters on wide rows (LeNet's first), takes its weight
+// gradient from kernels::direct_conv_wgrad on AVX-512, and with at most 16
+// filters its input gradient from kernels::direct_conv_dgrad (LeNet's second;
+// else dx stays on oneDNN, or im2col + sgemm for one channel). Other
+// single-channel inputs (a first layer, which needs no dx) run backward on
+// im2col + sgemm whatever the forward uses: oneDNN's direct weight gradient for
+// one channel took twice as long (K's first layer: 11.3 vs 5.2 ms per step).
+// In a model's micro-batches (Context::more_parts) the own Winograd keeps its
+// transformed dW per participant and maps it back once, on the last part.
 // DIGITNET_CONV_KERNEL=dnnl-winograd|winograd|dnnl-direct|im2col forces one
 // (where the geometry allows it, for every batch size and layer, the first
 // layer's single channel included; for tests and A/B measurements).
