@@ -83,6 +83,11 @@ TEST(DataPacked, WrongSizesAndIndicesAreErrors) {
   p.push_back(std::vector<uint8_t>{0, 1, 0, 2});
   EXPECT_THROW(p.image(1), Error);
   EXPECT_THROW(p.image(-1), Error);
+  // A prefetch is only a hint: any index, in range or not, changes nothing.
+  EXPECT_NO_THROW(p.prefetch(-1));
+  EXPECT_NO_THROW(p.prefetch(1));
+  EXPECT_NO_THROW(p.prefetch(0));
+  EXPECT_EQ(p.image(0), (std::vector<uint8_t>{0, 1, 0, 2}));
   PackedImages q(5);
   EXPECT_THROW(q.push_back_from(p, 0), Error);
 }

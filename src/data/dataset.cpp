@@ -133,7 +133,13 @@ void Dataset::batch(std::span<const int64_t> indices, Tensor& x, std::vector<int
   y.resize(indices.size());
   const auto& table = pixel_table();
   const int64_t per = image_size();
+  // Codes two images ahead are fetched while this one unpacks (with the single fill
+  // in decode: MNIST, 128 shuffled images, 100 -> 57-63 us a batch alone; 62-68 ->
+  // 51-53 in order).
+  constexpr size_t kAhead = 2;
+  for (size_t k = 0; k < std::min(kAhead, indices.size()); ++k) pixels.prefetch(indices[k]);
   for (size_t k = 0; k < indices.size(); ++k) {
+    if (k + kAhead < indices.size()) pixels.prefetch(indices[k + kAhead]);
     pixels.unpack(indices[k], x.data() + static_cast<int64_t>(k) * per, table.data());
     y[k] = labels[static_cast<size_t>(indices[k])];
   }

@@ -9,22 +9,22 @@ namespace digitnet {
 namespace {
 
 // Decodes one image's code into out[0, n): zeros as `zero`, literals through emit.
+// The whole image is filled with `zero` in one pass first, then the literals are
+// written over it (one vectorised fill instead of a short fill per run).
 template <typename T, typename Emit>
 void decode(std::span<const uint8_t> code, int64_t n, T* out, T zero, Emit emit) {
+  std::fill(out, out + n, zero);
   const uint8_t* s = code.data();
   const uint8_t* end = s + code.size();
   int64_t p = 0;
   while (p < n && s + 2 <= end) {
-    const int64_t z = std::min<int64_t>(s[0], n - p);
-    const int64_t l = std::min<int64_t>({int64_t{s[1]}, n - p - z, end - s - 2});
+    p += std::min<int64_t>(s[0], n - p);
+    const int64_t l = std::min<int64_t>({int64_t{s[1]}, n - p, end - s - 2});
     s += 2;
-    std::fill(out + p, out + p + z, zero);
-    p += z;
     for (int64_t k = 0; k < l; ++k) out[p + k] = emit(s[k]);
     s += l;
     p += l;
   }
-  std::fill(out + p, out + n, zero);  // only if the code were short (it never is)
 }
 
 }  // namespace
@@ -106,6 +106,12 @@ std::span<const uint8_t> PackedImages::code(int64_t i) const {
                 std::to_string(size()) + ")");
   const auto b = offsets_[static_cast<size_t>(i)], e = offsets_[static_cast<size_t>(i) + 1];
   return {code_.data() + b, static_cast<size_t>(e - b)};
+}
+
+void PackedImages::prefetch(int64_t i) const {
+  if (i < 0 || i >= size()) return;
+  const auto b = offsets_[static_cast<size_t>(i)], e = offsets_[static_cast<size_t>(i) + 1];
+  for (auto p = b / 64 * 64; p < e; p += 64) __builtin_prefetch(code_.data() + p);
 }
 
 void PackedImages::unpack(int64_t i, uint8_t* out) const {

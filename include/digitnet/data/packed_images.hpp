@@ -43,6 +43,9 @@ class PackedImages {
   // Drops the last image.
   void pop_back();
 
+  // Asks the cache for image i's code ahead of an unpack (nothing when i is out of
+  // range): a shuffled batch reads codes from all over the store.
+  void prefetch(int64_t i) const;
   // Writes image i's image_bytes() pixels to out.
   void unpack(int64_t i, uint8_t* out) const;
   // Writes table[pixel] for each of image i's pixels to out (table has 256 entries).
