@@ -32,7 +32,8 @@ bool same_weights(const Sequential& a, const Sequential& b) {
   if (wa.size() != wb.size()) return false;
   for (size_t i = 0; i < wa.size(); ++i) {
     if (wa[i].shape() != wb[i].shape()) return false;
-    if (std::memcmp(wa[i].data(), wb[i].data(), sizeof(float) * static_cast<size_t>(wa[i].size())) != 0)
+    if (std::memcmp(wa[i].data(), wb[i].data(),
+                    sizeof(float) * static_cast<size_t>(wa[i].size())) != 0)
       return false;
   }
   return true;
@@ -51,7 +52,8 @@ TEST(Sequential, SummaryListsLayersShapesAndKerasParamCounts) {
   m.add(Dropout(0.5f));
   m.add(Dense(10, softmax));
   // conv 1·9·32+32, conv 32·9·64+64, dense 12·12·64·128+128, dense 128·10+10
-  const int64_t expected = (9 * 32 + 32) + (32 * 9 * 64 + 64) + (12 * 12 * 64 * 128 + 128) + (128 * 10 + 10);
+  const int64_t expected =
+      (9 * 32 + 32) + (32 * 9 * 64 + 64) + (12 * 12 * 64 * 128 + 128) + (128 * 10 + 10);
   EXPECT_EQ(m.count_params(), expected);
   const std::string s = m.summary();
   EXPECT_NE(s.find("conv2d (Conv2D)"), std::string::npos) << s;
@@ -125,7 +127,8 @@ TEST(Sequential, SameSeedAndThreadsGiveBitIdenticalWeightsAndMetrics) {
     Sequential a = small_cnn(11, threads), b = small_cnn(11, threads);
     const History ha = a.fit(train, fo), hb = b.fit(train, fo);
     EXPECT_TRUE(same_weights(a, b)) << "threads=" << threads;
-    EXPECT_EQ(ha.to_csv().substr(0, ha.to_csv().find("seconds")), hb.to_csv().substr(0, hb.to_csv().find("seconds")));
+    EXPECT_EQ(ha.to_csv().substr(0, ha.to_csv().find("seconds")),
+              hb.to_csv().substr(0, hb.to_csv().find("seconds")));
     EXPECT_EQ(ha.values("loss"), hb.values("loss"));
     EXPECT_EQ(ha.values("val_loss"), hb.values("val_loss"));
     Sequential c = small_cnn(12, threads);
@@ -164,7 +167,8 @@ TEST(Sequential, StopRequestEndsAfterTheCurrentBatch) {
   const auto w1 = m.get_weights();
   bool changed = false;
   for (size_t i = 0; i < w0.size(); ++i)
-    changed |= std::memcmp(w0[i].data(), w1[i].data(), sizeof(float) * static_cast<size_t>(w0[i].size())) != 0;
+    changed |= std::memcmp(w0[i].data(), w1[i].data(),
+                           sizeof(float) * static_cast<size_t>(w0[i].size())) != 0;
   EXPECT_TRUE(changed) << "the one batch must have updated the weights";
 }
 
@@ -195,7 +199,9 @@ TEST(Callbacks, EarlyStoppingStopsAndRestoresBestWeights) {
   const auto w = m.get_weights();
   ASSERT_EQ(w.size(), spy->first.size());
   for (size_t i = 0; i < w.size(); ++i)
-    EXPECT_EQ(std::memcmp(w[i].data(), spy->first[i].data(), sizeof(float) * static_cast<size_t>(w[i].size())), 0);
+    EXPECT_EQ(std::memcmp(w[i].data(), spy->first[i].data(),
+                          sizeof(float) * static_cast<size_t>(w[i].size())),
+              0);
   // Without restoring, the last epoch's weights stay.
   Sequential m2({1, 12, 12}, 3, 1);
   m2.add(Flatten());

@@ -12,6 +12,7 @@ int main() {
   Tensor x({4, 1, 8, 8}, 0.5f);
   std::vector<int32_t> y = {0, 1, 2, 0};
   const auto [loss, acc] = model.train_step(x, y, 1e-2f);
-  std::printf("digitnet %s consumer: params %lld loss %.4f\n", version(), static_cast<long long>(model.count_params()), loss);
+  std::printf("digitnet %s consumer: params %lld loss %.4f\n", version(),
+              static_cast<long long>(model.count_params()), loss);
   return loss > 0 ? 0 : 1;
 }
