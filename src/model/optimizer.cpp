@@ -4,8 +4,9 @@
 // branches inside) so the compiler can vectorise it. The updates are
 // elementwise: step_parallel gives every participant a contiguous chunk of each
 // parameter, and since each element's update depends on that element alone
-// (the vector lanes and the scalar tail compute the same expression, no FMA
-// contraction at -march=x86-64-v2), the bits do not depend on the split.
+// (the vector lanes, Adam's AVX-512 body and the scalar tail compute the same
+// expression; the file is built with -ffp-contract=off), the bits do not depend
+// on the split.
 #include "digitnet/model/optimizer.hpp"
 
 #include <algorithm>
@@ -107,8 +108,48 @@ struct AdamCoefficients {
   float decoupled_factor;  // 1 − lr·wd (AdamW) or 1
 };
 
+#if defined(__x86_64__) && defined(__GNUC__)
+// The rule below, 16 lanes at a time with AVX-512: the same IEEE operations in
+// the same order (separate multiplies and adds: this file is built with
+// -ffp-contract=off; correctly rounded sqrt and divide), so every element gets
+// the bits the 4-lane and scalar code give it.
+// Returns how many leading elements it updated (a multiple of 16). Four
+// sqrt/divide lanes at a time were 13 % of the MLP's training step.
+__attribute__((target("avx512f"))) int64_t adam_update_avx512(float* w, const float* g, float* m,
+                                                              float* v, int64_t n,
+                                                              const AdamCoefficients& c) {
+  const __m512 b1 = _mm512_set1_ps(c.beta1), b2 = _mm512_set1_ps(c.beta2),
+               one_b1 = _mm512_set1_ps(1.0f - c.beta1), one_b2 = _mm512_set1_ps(1.0f - c.beta2),
+               eps = _mm512_set1_ps(c.epsilon), step = _mm512_set1_ps(c.lr_over_bc1),
+               inv_bc2 = _mm512_set1_ps(c.inv_sqrt_bc2), l2 = _mm512_set1_ps(c.l2),
+               keep = _mm512_set1_ps(c.decoupled_factor);
+  // (The masked sqrt, all lanes selected: the plain one starts from
+  // _mm512_undefined_ps, which GCC 12 reports as maybe uninitialised.)
+  const __mmask16 all = 0xFFFF;
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    __m512 wi = _mm512_loadu_ps(w + i), mi = _mm512_loadu_ps(m + i), vi = _mm512_loadu_ps(v + i);
+    const __m512 gi = _mm512_add_ps(_mm512_loadu_ps(g + i), _mm512_mul_ps(l2, wi));
+    mi = _mm512_add_ps(_mm512_mul_ps(b1, mi), _mm512_mul_ps(one_b1, gi));
+    vi = _mm512_add_ps(_mm512_mul_ps(b2, vi), _mm512_mul_ps(_mm512_mul_ps(one_b2, gi), gi));
+    const __m512 den = _mm512_add_ps(_mm512_mul_ps(_mm512_mask_sqrt_ps(vi, all, vi), inv_bc2), eps);
+    wi = _mm512_sub_ps(_mm512_mul_ps(keep, wi), _mm512_div_ps(_mm512_mul_ps(step, mi), den));
+    _mm512_storeu_ps(w + i, wi);
+    _mm512_storeu_ps(m + i, mi);
+    _mm512_storeu_ps(v + i, vi);
+  }
+  return i;
+}
+#endif
+
 void adam_update(float* w, const float* g, float* m, float* v, int64_t n,
                  const AdamCoefficients& c) {
+#if defined(__x86_64__) && defined(__GNUC__)
+  if (__builtin_cpu_supports("avx512f")) {
+    const int64_t done = adam_update_avx512(w, g, m, v, n, c);
+    w += done, g += done, m += done, v += done, n -= done;
+  }
+#endif
   const float b1 = c.beta1, b2 = c.beta2, one_b1 = 1.0f - c.beta1, one_b2 = 1.0f - c.beta2;
   const float eps = c.epsilon, step = c.lr_over_bc1, inv_bc2 = c.inv_sqrt_bc2, l2 = c.l2;
   const float keep = c.decoupled_factor;
