@@ -317,8 +317,8 @@ TEST(KernelsFast, DirectInputGradientMatchesTheDefinitionAndOverwrites) {
         dx(static_cast<size_t>(s.c * s.h * s.w), NAN);
     for (auto& v : dz) v = r.uniform(-1, 1);
     for (auto& v : w) v = r.uniform(-1, 1);
-    std::vector<float, AlignedAllocator<float>> wt(kernels::direct_conv_dgrad_packed_size(s));
-    kernels::direct_conv_dgrad_pack(s, w.data(), wt.data());
+    std::vector<float, AlignedAllocator<float>> wt(kernels::direct_conv_packed_size(s));
+    kernels::direct_conv_pack(s, w.data(), wt.data());
     std::vector<float> scratch(kernels::direct_conv_dgrad_scratch(s), 7.0f);
     kernels::direct_conv_dgrad(s, dz.data(), w.data(), wt.data(), dx.data(), scratch.data());
     for (int c = 0; c < s.c; ++c)

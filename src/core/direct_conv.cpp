@@ -689,20 +689,6 @@ bool direct_conv_dgrad_vectorised(const DirectConvShape& s) {
   return s.f <= 16 && direct_conv_avx512();
 }
 
-std::size_t direct_conv_dgrad_packed_size(const DirectConvShape& s) {
-  return static_cast<std::size_t>(s.c) * static_cast<std::size_t>(s.kh * s.kw) * 16;
-}
-
-void direct_conv_dgrad_pack(const DirectConvShape& s, const float* w, float* wt) {
-  // wt[c, kh, kw, 0..15] = w[f, c, kh, kw] along f, zeros past F.
-  const int taps = s.kh * s.kw;
-  for (int c = 0; c < s.c; ++c)
-    for (int t = 0; t < taps; ++t)
-      for (int f = 0; f < 16; ++f)
-        wt[(static_cast<std::ptrdiff_t>(c) * taps + t) * 16 + f] =
-            f < s.f ? w[(static_cast<std::ptrdiff_t>(f) * s.c + c) * taps + t] : 0.0f;
-}
-
 std::size_t direct_conv_dgrad_scratch(const DirectConvShape& s) {
   return static_cast<std::size_t>(dgrad_rows(s)) * static_cast<std::size_t>(dgrad_cols(s)) * 16 +
          16;

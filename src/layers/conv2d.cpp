@@ -156,7 +156,7 @@ class Conv2DLayer final : public Layer {
       ensure_winograd(threads, (n + threads - 1) / threads);
       if (!same_weights_as(u_seen_)) {
         kernels::winograd_filter_transform(W, filters_, c_, false, u_.data());
-        ++u_version_;
+        u_t_current_ = false;
       }
       const kernels::Conv3x3Shape g = wino_shape();
       ctx.pool->run([&](int t) {
@@ -229,11 +229,11 @@ class Conv2DLayer final : public Layer {
       ensure_winograd(threads, kSub);
       if (!same_weights_as(u_seen_)) {
         kernels::winograd_filter_transform(W, filters_, c_, false, u_.data());
-        ++u_version_;
+        u_t_current_ = false;
       }
-      if (dx && u_t_version_ != u_version_) {
+      if (dx && !u_t_current_) {
         kernels::winograd_transpose_filters(u_.data(), filters_, c_, u_t_.data());
-        u_t_version_ = u_version_;
+        u_t_current_ = true;
       }
       // A part that does not accumulate starts a new sum of dU (and drops what an
       // abandoned batch's parts left).
@@ -243,15 +243,13 @@ class Conv2DLayer final : public Layer {
         du_adds_ = ctx.accumulate_grads;
     }
     const kernels::Conv3x3Shape wg = wino ? wino_shape() : kernels::Conv3x3Shape{};
-    // The direct input gradient's weights (LeNet's conv2 backward with dx 1.30-1.40 -> 1.10-1.17 ms
-    // a step, 2 threads, against oneDNN's AVX2 kernel), re-laid only when they changed.
-    const float* dgrad = nullptr;
-    if (dx && !wino && direct_wgrad() && kernels::direct_conv_dgrad_vectorised(direct_shape())) {
-      dgrad_packed_.resize(kernels::direct_conv_dgrad_packed_size(direct_shape()));
-      if (!same_weights_as(dgrad_seen_))
-        kernels::direct_conv_dgrad_pack(direct_shape(), W, dgrad_packed_.data());
-      dgrad = dgrad_packed_.data();
-    }
+    const bool direct_dw = !wino && direct_wgrad();
+    // The direct input gradient reads the direct kernel's packed weights (LeNet's
+    // conv2 backward with dx 1.30-1.40 -> 1.10-1.17 ms a step, 2 threads, against
+    // oneDNN's AVX2 kernel).
+    const float* dgrad = dx && direct_dw && kernels::direct_conv_dgrad_vectorised(direct_shape())
+                             ? direct_packed(direct_shape())
+                             : nullptr;
     ctx.pool->run([&](int t) {
       const std::size_t ti = static_cast<std::size_t>(t);
       float* dw = dw_part_[ti].data();
@@ -324,7 +322,7 @@ class Conv2DLayer final : public Layer {
           kernels::winograd_backward(wg, m, x.sample(s), dz, u_t_.data(), du_[ti].data(),
                                      s != s0 || du_held_[ti], dx ? dx->sample(s) : nullptr,
                                      wino_ws_[ti].data());
-        } else if (direct_wgrad()) {
+        } else if (direct_dw) {
           // dW on the direct kernel (added into this participant's sum), whether or
           // not dx is wanted (the same bits either way); dx on the direct input
           // gradient (up to 16 filters), else on oneDNN, or for one input channel
@@ -441,8 +439,8 @@ class Conv2DLayer final : public Layer {
       detail::activation_forward(act_, kAlpha, row, 1, P);
     }
   }
-  // dw += dz·colᵀ and, when dxs is not null, dxs = col2im(Wᵀ·dz) for one sample.
-  // dw += dz · colᵀ (unless dw is null) and dxs = col2im(Wᵀ · dz) (unless dxs is null).
+  // For one sample: dw += dz · colᵀ (unless dw is null) and dxs = col2im(Wᵀ · dz) (unless dxs is
+  // null).
   void backward_im2col(const float* xs, const float* dz, float* dxs, float* dw, int t) {
     const int K = c_ * k_ * k_, P = oh_ * ow_, F = filters_;
     float* col = col_buffer(t);
@@ -718,15 +716,14 @@ class Conv2DLayer final : public Layer {
   Kernel choice_ = Kernel::unset;
   bool forced_ = false;                // set with choice_
   std::vector<float> direct_scratch_;  // the padded input of the one-sample direct kernel
-  std::vector<float, AlignedAllocator<float>> direct_packed_;  // its packed weights
+  // The weights as direct_conv_pack lays them: the direct forward and input gradient read them.
+  std::vector<float, AlignedAllocator<float>> direct_packed_;
   std::vector<float> direct_seen_;  // the weights direct_packed_ was made from
-  std::vector<float, AlignedAllocator<float>> dgrad_packed_;  // the input gradient's weights
-  std::vector<float> dgrad_seen_;                             // the weights they were made from
   std::vector<float> u_, u_t_;  // own Winograd: U (36, F, C), U transposed per position (36, C, F)
-  std::vector<std::vector<float>> wino_ws_, du_;         // [participant] workspace, dU (36, F, C)
-  std::vector<std::vector<float>> u_split_;              // [participant] U of its filters (batch 1)
-  std::vector<float> u_seen_, u_split_seen_;             // the weights u_ / u_split_ were made from
-  uint64_t u_version_ = 0, u_t_version_ = ~uint64_t{0};  // transforms of u_; the one u_t_ is of
+  std::vector<std::vector<float>> wino_ws_, du_;  // [participant] workspace, dU (36, F, C)
+  std::vector<std::vector<float>> u_split_;       // [participant] U of its filters (batch 1)
+  std::vector<float> u_seen_, u_split_seen_;      // the weights u_ / u_split_ were made from
+  bool u_t_current_ = false;                      // u_t_ is the transpose of the current u_
   // [participant] whether du_ holds a sum of this batch's parts not yet in the
   // kernel's gradient; and whether that sum adds to the gradient (its first part
   // accumulated) or overwrites it.

@@ -59,11 +59,9 @@ bool direct_conv_wgrad_by_columns(const DirectConvShape& s);
 // per tap, each reduced across its lanes at the end; kernel rows that fall
 // outside dz are skipped. Plain loops elsewhere. For LeNet's conv2 (6 -> 16,
 // 5x5), whose input gradient oneDNN runs on its AVX2 kernel. wt is the weights
-// laid out by direct_conv_dgrad_pack (direct_conv_dgrad_packed_size floats,
-// 64-byte aligned); scratch holds direct_conv_dgrad_scratch(s) floats.
+// laid out by direct_conv_pack (with F <= 16: (C, KH, KW, 16), the filters in
+// the vector); the plain loops read w. scratch holds direct_conv_dgrad_scratch(s) floats.
 bool direct_conv_dgrad_vectorised(const DirectConvShape& s);
-std::size_t direct_conv_dgrad_packed_size(const DirectConvShape& s);
-void direct_conv_dgrad_pack(const DirectConvShape& s, const float* w, float* wt);
 std::size_t direct_conv_dgrad_scratch(const DirectConvShape& s);
 void direct_conv_dgrad(const DirectConvShape& s, const float* dz, const float* w, const float* wt,
                        float* dx, float* scratch);
