@@ -1,6 +1,8 @@
 // Dense forward on a batch smaller than the pool splits the output units over
-// the threads (single-image latency); it must agree with the one-thread row path
-// up to rounding for every activation, and write every output. One image with
+// the threads (single-image latency), and a batch of a few rows (training's
+// micro-batches) splits the input features, adding the participants' partial
+// sums; both must agree with the one-thread row path up to rounding for every
+// activation, and write every output. One image with
 // small weights takes the vecmat path, which must agree with the batch path too.
 #include <gtest/gtest.h>
 
@@ -36,6 +38,38 @@ TEST(DenseSplit, SmallBatchSplitByUnitsMatchesTheRowPath) {
             << "n " << n << ", y[" << i << "]";
     }
   }
+}
+
+TEST(DenseSplit, FewRowsSplitByInputFeaturesMatchesTheRowPath) {
+  const int64_t in = 1030, units = 260;  // in·units >= 2^18; odd shares of the features
+  for (bool bias : {true, false})
+    for (Activation a : {linear, relu, tanh_act, softmax}) {
+      SCOPED_TRACE(activation_name(a) + (bias ? " bias" : " no bias"));
+      Rng init(11);
+      LayerPtr d = Dense(static_cast<int>(units), a, bias);
+      d->build({in}, init);
+      for (Param* p : d->params())
+        for (int64_t i = 0; i < p->value.size(); ++i) p->value[i] += init.uniform(-0.1f, 0.1f);
+      for (int64_t n : {3, 8, 32}) {
+        Tensor x({n, in});
+        for (int64_t i = 0; i < x.size(); ++i) x[i] = init.uniform(-1.0f, 1.0f);
+        ThreadPool one(1);
+        Tensor y1;
+        d->forward(x, y1, Context{false, &one, nullptr});
+        for (int threads : {2, 3}) {
+          ThreadPool pool(threads);
+          Tensor y({n, units}, NAN), again({n, units}, NAN);
+          d->forward(x, y, Context{false, &pool, nullptr});
+          d->forward(x, again, Context{false, &pool, nullptr});
+          ASSERT_EQ(y.shape(), y1.shape());
+          for (int64_t i = 0; i < y1.size(); ++i) {
+            ASSERT_NEAR(y[i], y1[i], 1e-5f * (1.0f + std::abs(y1[i])))
+                << "n " << n << ", threads " << threads << ", y[" << i << "]";
+            ASSERT_EQ(again[i], y[i]) << "not deterministic: n " << n << ", y[" << i << "]";
+          }
+        }
+      }
+    }
 }
 
 TEST(DenseSplit, OneImageWithSmallWeightsMatchesTheBatchPath) {
