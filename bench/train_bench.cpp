@@ -3,6 +3,7 @@
 //   train_bench --net K|S|L|M [--threads 2] [--steps 30] [--warmup 3] [--batch 128]
 //               [--infer-reps 5] [--data-dir DIR] [--profile] [--memory] [--model FILE]
 //   train_bench --sgemm [--threads 2] [--size 512]
+//   train_bench --net K --scaling [--threads 2] [--steps 30] [--warmup 3]
 //
 // Training: Adam 1e-3 on real MNIST batches (the full training set is loaded
 // as bytes and converted per batch, as fit() does). Inference: predict() on the
@@ -17,6 +18,12 @@
 // --sgemm measures the machine's sgemm rate: every pool thread runs an
 // independent single-threaded size³ product (the way the layers use BLAS), with
 // OpenBLAS and with oneDNN; the rate is the faster of the two.
+// --scaling measures the thread scaling under the same machine conditions: two
+// copies of the net, one on `--threads` threads and one on 1, train in the same
+// process, a step of each in turn (which goes first alternates), on the same
+// sequence of batches. This VM's speed drifts by up to 1.5x over seconds (the
+// vCPUs' placement), so a one-thread run minutes apart from the N-thread run
+// measures the machine as much as the code. Prints both rates and their ratio.
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -129,12 +136,47 @@ int run_sgemm(int threads, int size) {
   return 0;
 }
 
+// --scaling: alternating steps of an N-thread and a one-thread copy of `net`.
+int run_scaling(const Mnist& mnist, const std::string& net, int threads, int steps, int warmup,
+                int batch) {
+  if (threads < 2) throw Error("train_bench: --scaling needs --threads of at least 2");
+  Sequential many = make_net(net, threads), one = make_net(net, 1);
+  Sequential* models[2] = {&many, &one};
+  for (Sequential* m : models)
+    m->compile(Adam(1e-3f), sparse_categorical_crossentropy(), {accuracy});
+  Rng rng(7);
+  const std::vector<int64_t> order = shuffled_indices(mnist.train.size(), rng);
+  Tensor xb;
+  std::vector<int32_t> yb;
+  int64_t cursor[2] = {0, 0};
+  double secs[2] = {0.0, 0.0};
+  for (int s = 0; s < warmup + steps; ++s)
+    for (int k = 0; k < 2; ++k) {
+      const int m = (s + k) % 2;  // alternate which copy goes first
+      const auto t0 = Clock::now();
+      if (cursor[m] + batch > mnist.train.size()) cursor[m] = 0;
+      mnist.train.batch(std::span<const int64_t>(order).subspan(static_cast<std::size_t>(cursor[m]),
+                                                                static_cast<std::size_t>(batch)),
+                        xb, yb);
+      cursor[m] += batch;
+      (void)models[m]->train_step(xb, yb, 1e-3f);
+      if (s >= warmup) secs[m] += seconds_since(t0);
+    }
+  const double images = static_cast<double>(steps) * batch;
+  const double ips_many = images / secs[0], ips_one = images / secs[1];
+  std::printf(
+      "{\"framework\":\"digitnet\",\"net\":\"%s\",\"threads\":%d,\"batch\":%d,\"steps\":%d,"
+      "\"train_images_per_s\":%.2f,\"one_thread_images_per_s\":%.2f,\"scaling\":%.3f}\n",
+      net.c_str(), threads, batch, steps, ips_many, ips_one, ips_many / ips_one);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) try {
   std::string net = "K", data_dir, model_path;
   int threads = 2, steps = 30, warmup = 3, batch = 128, infer_reps = 5, size = 512;
-  bool sgemm = false, profile = false, memory = false;
+  bool sgemm = false, profile = false, memory = false, scaling = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto next = [&]() -> std::string {
@@ -159,6 +201,8 @@ int main(int argc, char** argv) try {
       data_dir = next();
     else if (a == "--sgemm")
       sgemm = true;
+    else if (a == "--scaling")
+      scaling = true;
     else if (a == "--profile")
       profile = true;
     else if (a == "--memory")
@@ -176,6 +220,7 @@ int main(int argc, char** argv) try {
   mem("start");
   const Mnist mnist = load_mnist(data_dir.empty() ? mnist_cache_dir() : data_dir, false);
   mem("MNIST loaded");
+  if (scaling) return run_scaling(mnist, net, threads, steps, warmup, batch);
   Sequential model = model_path.empty() ? make_net(net, threads) : load_model(model_path, threads);
   model.compile(Adam(1e-3f), sparse_categorical_crossentropy(), {accuracy});
   mem("model compiled");
