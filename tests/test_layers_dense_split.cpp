@@ -1,8 +1,8 @@
-// Dense forward on a batch smaller than the pool splits the output units over
-// the threads (single-image latency), and a batch of a few rows (training's
-// micro-batches) splits the input features, adding the participants' partial
-// sums; both must agree with the one-thread row path up to rounding for every
-// activation, and write every output. One image with
+// Dense forward on a few rows (training's micro-batches, one image) with a large
+// W splits the input features over the threads, adding the participants'
+// partial sums; with too few input features per thread, a batch smaller than
+// the pool splits the output units instead. Both must agree with the one-thread
+// row path up to rounding for every activation, and write every output. One image with
 // small weights takes the vecmat path, which must agree with the batch path too.
 #include <gtest/gtest.h>
 
@@ -17,7 +17,9 @@
 using namespace digitnet;
 
 TEST(DenseSplit, SmallBatchSplitByUnitsMatchesTheRowPath) {
-  const int64_t in = 1024, units = 300;  // in·units >= 2^18: the split applies
+  // in·units >= 2^18, but fewer than 64 input features per thread of 3: the
+  // units are split.
+  const int64_t in = 150, units = 1800;
   for (Activation a : {linear, relu, sigmoid, tanh_act, softmax}) {
     SCOPED_TRACE(activation_name(a));
     Rng init(3);
@@ -50,7 +52,7 @@ TEST(DenseSplit, FewRowsSplitByInputFeaturesMatchesTheRowPath) {
       d->build({in}, init);
       for (Param* p : d->params())
         for (int64_t i = 0; i < p->value.size(); ++i) p->value[i] += init.uniform(-0.1f, 0.1f);
-      for (int64_t n : {3, 8, 32}) {
+      for (int64_t n : {1, 2, 3, 8, 32}) {
         Tensor x({n, in});
         for (int64_t i = 0; i < x.size(); ++i) x[i] = init.uniform(-1.0f, 1.0f);
         ThreadPool one(1);

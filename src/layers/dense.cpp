@@ -6,18 +6,21 @@
 //             dW = xᵀ·dz,  db = Σ_n dz,  dx = dz·Wᵀ
 //             (parts of a batch: dW = [x_1; …; x_k]ᵀ·[dz_1; …; dz_k] on the last part)
 // The batch is split over the pool by rows for y, and by rows of W (input
-// features) for dW and dx, so no cross-thread reduction is needed. A batch of a
-// few rows (training's micro-batches of 8) with a large W splits y by input
-// features as well -- partial sums added in participant order -- so each
-// participant reads only the rows of W its dx and dW use (K's dense forward,
-// 2 threads, layer time per step in four alternating profiles: 3.3-8.7 ->
-// 2.8-7.5 ms, 11-15 % less). (Results may
+// features) for dW and dx, so no cross-thread reduction is needed. (Results may
 // still differ in the last bit between thread counts or batch sizes: OpenBLAS'
-// Haswell/Zen sgemm rounds a row by where it falls in the call's M.) A forward batch smaller than
-// the pool (single-image latency) with a large W is split by output units instead: columns j0..j1
-// of y = x·W[:, j0:j1], each participant a kernels::vecmat per row (K's dense at one image: 32
-// against 40 us with sgemm, alternating runs); one image with a small W runs vecmat on the calling
-// thread. (Values equal sgemm's up to rounding.)
+// Haswell/Zen sgemm rounds a row by where it falls in the call's M.)
+// A forward of a few rows -- training's micro-batches of 8, one image -- with a
+// large W splits y by input features instead, y = Σ_t x[:, K_t]·W[K_t, :], the
+// partial sums added in participant order: each participant reads only the rows
+// of W its dx and dW use, and only the inputs its share of the layers before
+// produced (K: the pooled channels of its filters). K's dense forward in the
+// micro-batches, 2 threads, layer time per step in four alternating profiles:
+// 3.3-8.7 -> 2.8-7.5 ms; K's single-image predict, four alternating runs: p10
+// 105-139 -> 97-101 us, p50 131-202 -> 100-126 us, against splitting the output
+// units (one image: a kernels::vecmat per participant). A small input (fewer
+// than 64 features per participant) with many units still splits the units at
+// one image; one image with W small enough to stay in cache runs vecmat on the
+// calling thread. (Values equal sgemm's up to rounding.)
 #include <algorithm>
 
 #include "digitnet/core/kernels.hpp"
@@ -68,6 +71,30 @@ class DenseLayer final : public Layer {
       detail::activation_forward(a, kAlpha, y.data(), 1, u);
       return;
     }
+    const int P = ctx.pool->size();
+    if (P > 1 && n <= kFewRows && in_ * u >= kSplitWeights && in_ >= 64 * P) {
+      // Few rows with a large W: split by input features (see the top).
+      part_y_.resize({P, n, u});
+      ctx.pool->parallel_for(in_, [&](int64_t i0, int64_t i1, int t) {
+        float* part = part_y_.data() + t * n * u;
+        if (n == 1)
+          return kernels::vecmat(static_cast<int>(i1 - i0), static_cast<int>(u), x.data() + i0,
+                                 W + i0 * u, static_cast<int>(u), nullptr, part);
+        kernels::sgemm(false, false, static_cast<int>(n), static_cast<int>(u),
+                       static_cast<int>(i1 - i0), 1.0f, x.data() + i0, static_cast<int>(in_),
+                       W + i0 * u, static_cast<int>(u), 0.0f, part, static_cast<int>(u));
+      });
+      const float* p0 = part_y_.data();
+      float* yv = y.data();
+      for (int64_t r = 0; r < n; ++r)
+        for (int64_t j = 0; j < u; ++j) {
+          float v = p0[r * u + j];
+          for (int t = 1; t < P; ++t) v += p0[(t * n + r) * u + j];
+          yv[r * u + j] = use_bias_ ? v + b[j] : v;
+        }
+      detail::activation_forward(a, kAlpha, yv, n, u);
+      return;
+    }
     // Worth a split only when the product outweighs waking the pool (~10 µs).
     if (n < ctx.pool->size() && u >= 2 * ctx.pool->size() && in_ * u >= kSplitWeights) {
       // Columns [j0, j1) of every row; softmax needs whole rows, so it comes after.
@@ -80,30 +107,6 @@ class DenseLayer final : public Layer {
         }
       });
       if (a == Activation::softmax) detail::activation_forward(a, kAlpha, y.data(), n, u);
-      return;
-    }
-    const int P = ctx.pool->size();
-    if (P > 1 && n <= kFewRows && in_ * u >= kSplitWeights && in_ >= 64 * P) {
-      // Few rows (training's micro-batches) with a large W: split by input
-      // features, y = Σ_t x[:, K_t]·W[K_t, :], so each participant reads only
-      // its rows of W -- the same rows its dx and dW touch -- and the partial
-      // sums are added in participant order.
-      part_y_.resize({P, n, u});
-      ctx.pool->parallel_for(in_, [&](int64_t i0, int64_t i1, int t) {
-        kernels::sgemm(false, false, static_cast<int>(n), static_cast<int>(u),
-                       static_cast<int>(i1 - i0), 1.0f, x.data() + i0, static_cast<int>(in_),
-                       W + i0 * u, static_cast<int>(u), 0.0f, part_y_.data() + t * n * u,
-                       static_cast<int>(u));
-      });
-      const float* p0 = part_y_.data();
-      float* yv = y.data();
-      for (int64_t r = 0; r < n; ++r)
-        for (int64_t j = 0; j < u; ++j) {
-          float v = p0[r * u + j];
-          for (int t = 1; t < P; ++t) v += p0[(t * n + r) * u + j];
-          yv[r * u + j] = use_bias_ ? v + b[j] : v;
-        }
-      detail::activation_forward(a, kAlpha, yv, n, u);
       return;
     }
     ctx.pool->parallel_for(n, [&](int64_t r0, int64_t r1, int) {
