@@ -141,46 +141,49 @@ class DenseLayer final : public Layer {
     // from all of them in one product: a rank-8 update per part reads and writes
     // all of dW (K's dense, 4.7 MB) sixteen times a step.
     if (!ctx.accumulate_grads) stash_rows_ = 0;  // a new sum (drops an abandoned batch's parts)
-    if (ctx.more_parts || stash_rows_ > 0) {
+    const bool stash = ctx.more_parts || stash_rows_ > 0, take_dw = !ctx.more_parts;
+    const int64_t rows = stash ? stash_rows_ + n : n;  // the rows dW is taken from
+    if (stash) {
       if (stash_rows_ == 0) stash_adds_ = ctx.accumulate_grads;
-      const int64_t rows = stash_rows_ + n;
       if (stash_x_.size() < rows * in_) stash_x_.resize({rows * in_});
       if (stash_dz_.size() < rows * u) stash_dz_.resize({rows * u});
-      std::copy(x.data(), x.data() + n * in_, stash_x_.data() + stash_rows_ * in_);
       std::copy(dz, dz + n * u, stash_dz_.data() + stash_rows_ * u);
-      stash_rows_ = rows;
     }
-    if (!ctx.more_parts) {
-      const bool stashed = stash_rows_ > 0;
-      const float* gx = stashed ? stash_x_.data() : x.data();
-      const float* gz = stashed ? stash_dz_.data() : dz;
-      const int64_t rows = stashed ? stash_rows_ : n;
-      const float beta = (stashed ? stash_adds_ : ctx.accumulate_grads) ? 1.0f : 0.0f;
-      ctx.pool->parallel_for(in_, [&](int64_t i0, int64_t i1, int) {
-        kernels::sgemm(true, false, static_cast<int>(i1 - i0), static_cast<int>(u),
-                       static_cast<int>(rows), 1.0f, gx + i0, static_cast<int>(in_), gz,
-                       static_cast<int>(u), beta, kernel_.grad.data() + i0 * u,
-                       static_cast<int>(u));
-      });
-      stash_rows_ = 0;
-    }
+    const float* gx = stash ? stash_x_.data() : x.data();
+    const float* gz = stash ? stash_dz_.data() : dz;
+    const float beta = (stash ? stash_adds_ : ctx.accumulate_grads) ? 1.0f : 0.0f;
     float* db = bias_.grad.data();
     if (!ctx.accumulate_grads) std::fill(db, db + u, 0.0f);
     if (use_bias_)
       for (int64_t r = 0; r < n; ++r)
         for (int64_t j = 0; j < u; ++j) db[j] += dz[r * u + j];
-    if (!dx) return;
-    dx->resize(x.shape());
-    // dx[:, i0:i1] = dz · W[i0:i1, :]ᵀ: split by input features, so each
-    // participant packs only its rows of W (K's dense, one thread's share of a
-    // batch of 128: 0.9 against 1.2-1.9 ms split by rows; of 4 micro-batches of
-    // 32: 1.4 against 2.1-2.9 ms).
+    if (dx) dx->resize(x.shape());
+    // One job split by input features [i0, i1): each participant copies its
+    // columns of this part's x into the stash, takes its rows of dW, and its
+    // columns of dx[:, i0:i1] = dz · W[i0:i1, :]ᵀ -- the same rows of W and
+    // columns of x every time, which the split forward read too. (dx alone, K's
+    // dense, one thread's share of a batch of 128: 0.9 against 1.2-1.9 ms split
+    // by rows. The stash copied in these jobs instead of whole on the calling
+    // thread: K's dense backward over a step's 16 parts, 2 threads, three
+    // alternating runs, p50 5.21 -> 4.92 ms, one thread 10.7 -> 10.4 ms.)
+    if (!stash && !take_dw && !dx) return;
     ctx.pool->parallel_for(in_, [&](int64_t i0, int64_t i1, int) {
-      kernels::sgemm(false, true, static_cast<int>(n), static_cast<int>(i1 - i0),
-                     static_cast<int>(u), 1.0f, dz, static_cast<int>(u),
-                     kernel_.value.data() + i0 * u, static_cast<int>(u), 0.0f, dx->data() + i0,
-                     static_cast<int>(in_));
+      if (stash)
+        for (int64_t r = 0; r < n; ++r)
+          std::copy(x.data() + r * in_ + i0, x.data() + r * in_ + i1,
+                    stash_x_.data() + (stash_rows_ + r) * in_ + i0);
+      if (take_dw)
+        kernels::sgemm(true, false, static_cast<int>(i1 - i0), static_cast<int>(u),
+                       static_cast<int>(rows), 1.0f, gx + i0, static_cast<int>(in_), gz,
+                       static_cast<int>(u), beta, kernel_.grad.data() + i0 * u,
+                       static_cast<int>(u));
+      if (dx)
+        kernels::sgemm(false, true, static_cast<int>(n), static_cast<int>(i1 - i0),
+                       static_cast<int>(u), 1.0f, dz, static_cast<int>(u),
+                       kernel_.value.data() + i0 * u, static_cast<int>(u), 0.0f, dx->data() + i0,
+                       static_cast<int>(in_));
     });
+    stash_rows_ = take_dw ? 0 : rows;
   }
 
   std::vector<Param*> params() override {
