@@ -8,7 +8,8 @@ Each repetition runs, for every network, digitnet (bench/train_bench) and PyTorc
 (bench/torch_bench.py, torch.set_num_threads(threads)) one after the other, in
 alternating order, each in its own process (so peak RSS is per framework), plus
 the machine's sgemm rate (every thread running single-threaded OpenBLAS sgemm)
-and digitnet's K on one thread (scaling), measured two ways: a separate one-thread
+the memory read rate on 1 and on N threads (train_bench --bandwidth: how far the
+memory system itself scales), and digitnet's K on one thread (scaling), measured two ways: a separate one-thread
 run after the networks (as sessions 5-8 did), and `train_bench --scaling`, which
 alternates steps of a 2-thread and a 1-thread copy of K in one process, so both
 see the same machine conditions (this VM's speed drifts by up to 1.5x over
@@ -60,8 +61,12 @@ def main():
     common = ["--threads", str(a.threads), "--steps", str(a.steps)]
     res = {n: {"digitnet": [], "pytorch": []} for n in nets}
     sgemm, scale1, inter = [], [], []
+    bw = {(mb, t): [] for mb in (4, 64) for t in (1, a.threads)}
     for rep in range(a.reps):
         sgemm.append(run([dn, "--sgemm", "--threads", str(a.threads)])["sgemm_gflops"])
+        for (mb, t) in bw:
+            bw[(mb, t)].append(run([dn, "--bandwidth", "--threads", str(t), "--size",
+                                    str(mb)])["bandwidth_gbs"])
         for i, n in enumerate(nets):
             order = ["digitnet", "pytorch"] if (rep + i) % 2 == 0 else ["pytorch", "digitnet"]
             for fw in order:
@@ -84,6 +89,10 @@ def main():
     lines = []
     p = lines.append
     p(f"sgemm rate ({a.threads} threads, 512³ per thread): {fmt(sgemm)} GFLOP/s")
+    for mb, where in ((4, "L3-sized"), (64, "DRAM-sized")):
+        one, many = bw[(mb, 1)], bw[(mb, a.threads)]
+        p(f"memory read rate, {where} ({mb} MB a thread): 1 thread {fmt(one)}, {a.threads} threads "
+          f"{fmt(many)} GB/s; scaling {fmt([m / o for m, o in zip(many, one)], 2)}")
     p("")
     p("| net | metric | digitnet | PyTorch | ratio (median) | target | met |")
     p("| --- | --- | --- | --- | --- | --- | --- |")
@@ -137,7 +146,8 @@ def main():
     print("\n".join(lines))
     os.makedirs(os.path.dirname(a.json), exist_ok=True)
     with open(a.json, "w") as f:
-        json.dump({"sgemm_gflops": sgemm, "k_one_thread": scale1, "k_interleaved": inter, "runs": res,
+        json.dump({"sgemm_gflops": sgemm,
+                   "bandwidth_gbs": {f"{mb}MB_{t}t": v for (mb, t), v in bw.items()}, "k_one_thread": scale1, "k_interleaved": inter, "runs": res,
                    "report": lines}, f, indent=1)
 
 

@@ -4,6 +4,7 @@
 //               [--infer-reps 5] [--data-dir DIR] [--profile] [--memory] [--model FILE]
 //   train_bench --sgemm [--threads 2] [--size 512]
 //   train_bench --net K --scaling [--threads 2] [--steps 30] [--warmup 3]
+//   train_bench --bandwidth [--threads 2] [--size 4]
 //
 // Training: Adam 1e-3 on real MNIST batches (the full training set is loaded
 // as bytes and converted per batch, as fit() does). Inference: predict() on the
@@ -18,6 +19,10 @@
 // --sgemm measures the machine's sgemm rate: every pool thread runs an
 // independent single-threaded size³ product (the way the layers use BLAS), with
 // OpenBLAS and with oneDNN; the rate is the faster of the two.
+// --bandwidth measures the machine's memory read rate: every pool thread reads its
+// own buffer of --size MB (4: in L3; 64: mostly DRAM) over and over; GB/s in
+// all. Run on 1 and on N threads, it shows how far the memory system itself
+// scales (on this VM, far less than the cores: see docs/PERFORMANCE.md).
 // --scaling measures the thread scaling under the same machine conditions: two
 // copies of the net, one on `--threads` threads and one on 1, train in the same
 // process, taking turns in blocks of a few steps (which goes first alternates),
@@ -136,6 +141,46 @@ int run_sgemm(int threads, int size) {
   return 0;
 }
 
+// One float of every 64-byte line, four chains: the rate the lines arrive at,
+// not the adds (a full float sum is bound by its additions at L3 speeds).
+float line_sum(const float* p, int64_t n) {
+  float a0 = 0.0f, a1 = 0.0f, a2 = 0.0f, a3 = 0.0f;
+  for (int64_t i = 0; i + 64 <= n; i += 64) {
+    a0 += p[i];
+    a1 += p[i + 16];
+    a2 += p[i + 32];
+    a3 += p[i + 48];
+  }
+  return a0 + a1 + a2 + a3;
+}
+
+// --bandwidth: every participant reads its own `mb` MB buffer; GB/s read in all.
+int run_bandwidth(int threads, int mb) {
+  if (mb <= 0) throw Error("train_bench: --size must be positive");
+  ThreadPool pool(threads);
+  const int64_t n = int64_t{mb} << 18;  // floats
+  std::vector<std::vector<float>> buf(static_cast<std::size_t>(threads),
+                                      std::vector<float>(static_cast<std::size_t>(n), 1.0f));
+  std::vector<float> sink(static_cast<std::size_t>(threads));
+  auto once = [&] {
+    pool.run([&](int t) {
+      const std::size_t ti = static_cast<std::size_t>(t);
+      sink[ti] += line_sum(buf[ti].data(), n);
+    });
+  };
+  for (int i = 0; i < 3; ++i) once();
+  int reps = 0;
+  const auto t0 = Clock::now();
+  while (seconds_since(t0) < 0.5 || reps < 3) {
+    once();
+    ++reps;
+  }
+  const double gbs = 4.0 * static_cast<double>(n) * threads * reps / seconds_since(t0) / 1e9;
+  if (sink[0] < 0.0f) std::printf("#");  // keeps the sums
+  std::printf("{\"bandwidth_gbs\":%.2f,\"threads\":%d,\"size_mb\":%d}\n", gbs, threads, mb);
+  return 0;
+}
+
 // --scaling: alternating steps of an N-thread and a one-thread copy of `net`.
 int run_scaling(const Mnist& mnist, const std::string& net, int threads, int steps, int warmup,
                 int batch) {
@@ -188,7 +233,8 @@ int run_scaling(const Mnist& mnist, const std::string& net, int threads, int ste
 int main(int argc, char** argv) try {
   std::string net = "K", data_dir, model_path;
   int threads = 2, steps = 30, warmup = 3, batch = 128, infer_reps = 5, size = 512;
-  bool sgemm = false, profile = false, memory = false, scaling = false;
+  bool sgemm = false, profile = false, memory = false, scaling = false, bandwidth = false;
+  bool size_given = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto next = [&]() -> std::string {
@@ -208,11 +254,13 @@ int main(int argc, char** argv) try {
     else if (a == "--infer-reps")
       infer_reps = std::stoi(next());
     else if (a == "--size")
-      size = std::stoi(next());
+      size = std::stoi(next()), size_given = true;
     else if (a == "--data-dir")
       data_dir = next();
     else if (a == "--sgemm")
       sgemm = true;
+    else if (a == "--bandwidth")
+      bandwidth = true;
     else if (a == "--scaling")
       scaling = true;
     else if (a == "--profile")
@@ -225,6 +273,7 @@ int main(int argc, char** argv) try {
       throw Error("train_bench: unknown flag " + a);
   }
   if (sgemm) return run_sgemm(threads, size);
+  if (bandwidth) return run_bandwidth(threads, size_given ? size : 4);
 
   auto mem = [&](const char* stage) {
     if (memory) std::fprintf(stderr, "memory %-22s %s\n", stage, rss_now().c_str());
