@@ -181,6 +181,27 @@ int run_bandwidth(int threads, int mb) {
   return 0;
 }
 
+// Consecutive batches of one shuffled epoch of the training set (seed 7),
+// starting over at its end; assembled as fit() does (bytes -> floats).
+struct Batches {
+  Batches(const Dataset& d, int batch) : data(d), size(batch), order(epoch(d.size())) {}
+  static std::vector<int64_t> epoch(int64_t n) {
+    Rng rng(7);
+    return shuffled_indices(n, rng);
+  }
+  void next(Tensor& x, std::vector<int32_t>& y) {
+    if (cursor + size > data.size()) cursor = 0;
+    data.batch(std::span<const int64_t>(order).subspan(static_cast<std::size_t>(cursor),
+                                                       static_cast<std::size_t>(size)),
+               x, y);
+    cursor += size;
+  }
+  const Dataset& data;
+  int size;
+  std::vector<int64_t> order;
+  int64_t cursor = 0;
+};
+
 // --scaling: alternating steps of an N-thread and a one-thread copy of `net`.
 int run_scaling(const Mnist& mnist, const std::string& net, int threads, int steps, int warmup,
                 int batch) {
@@ -189,20 +210,14 @@ int run_scaling(const Mnist& mnist, const std::string& net, int threads, int ste
   Sequential* models[2] = {&many, &one};
   for (Sequential* m : models)
     m->compile(Adam(1e-3f), sparse_categorical_crossentropy(), {accuracy});
-  Rng rng(7);
-  const std::vector<int64_t> order = shuffled_indices(mnist.train.size(), rng);
+  Batches batches[2] = {{mnist.train, batch}, {mnist.train, batch}};  // the same sequence each
   Tensor xb;
   std::vector<int32_t> yb;
-  int64_t cursor[2] = {0, 0};
   double secs[2] = {0.0, 0.0};
   int timed[2] = {0, 0};
   auto step = [&](int m, bool time_it) {
     const auto t0 = Clock::now();
-    if (cursor[m] + batch > mnist.train.size()) cursor[m] = 0;
-    mnist.train.batch(std::span<const int64_t>(order).subspan(static_cast<std::size_t>(cursor[m]),
-                                                              static_cast<std::size_t>(batch)),
-                      xb, yb);
-    cursor[m] += batch;
+    batches[m].next(xb, yb);
     (void)models[m]->train_step(xb, yb, 1e-3f);
     if (time_it) secs[m] += seconds_since(t0), ++timed[m];
   };
@@ -287,18 +302,10 @@ int main(int argc, char** argv) try {
   mem("model compiled");
 
   // Training on consecutive real batches of a shuffled epoch.
-  Rng rng(7);
-  const std::vector<int64_t> order = shuffled_indices(mnist.train.size(), rng);
+  Batches batches(mnist.train, batch);
   Tensor xb;
   std::vector<int32_t> yb;
-  int64_t cursor = 0;
-  auto next_batch = [&] {
-    if (cursor + batch > mnist.train.size()) cursor = 0;
-    mnist.train.batch(std::span<const int64_t>(order).subspan(static_cast<std::size_t>(cursor),
-                                                              static_cast<std::size_t>(batch)),
-                      xb, yb);
-    cursor += batch;
-  };
+  auto next_batch = [&] { batches.next(xb, yb); };
   double last_loss = 0.0;
   for (int s = 0; s < warmup; ++s) {
     next_batch();

@@ -13,8 +13,8 @@ namespace digitnet {
 enum class Activation { linear, relu, leaky_relu, sigmoid, tanh, softmax };
 inline constexpr Activation linear = Activation::linear;
 inline constexpr Activation relu = Activation::relu;
-inline constexpr Activation leaky_relu =
-    Activation::leaky_relu;  // slope 0.3 as in Keras' LeakyReLU
+// leaky_relu: slope 0.3, as in Keras' LeakyReLU.
+inline constexpr Activation leaky_relu = Activation::leaky_relu;
 inline constexpr Activation sigmoid = Activation::sigmoid;
 inline constexpr Activation tanh_act = Activation::tanh;  // 'tanh' would clash with std::tanh
 inline constexpr Activation softmax = Activation::softmax;
