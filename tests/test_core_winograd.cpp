@@ -237,3 +237,54 @@ TEST(Winograd, FusedBackwardMatchesReferences) {
     EXPECT_LE(relative_error(dx, ref), kTol) << describe(s, k.nb, k.tile_block);
   }
 }
+
+// The fold: with relu_y, exactly the bits of the unfolded call on dz ⊙ [y > 0]
+// (dU and dx); db gets the sum of what was read, added to what it held. Every
+// shape above, plus whole tiles in blocks that are not a multiple of 4 tiles.
+TEST(Winograd, FoldedReluAndBiasMatchTheUnfoldedCall) {
+  Rng rng(36);
+  std::vector<Case> cases = kCases;
+  cases.push_back({4, 5, 10, 10, false, 3, 5});
+  cases.push_back({3, 2, 14, 10, true, 2, 7});
+  for (const Case& k : cases)
+    for (bool relu : {true, false}) {
+      const Conv3x3Shape s = geometry(k.C, k.F, k.H, k.W, k.same);
+      SCOPED_TRACE(describe(s, k.nb, k.tile_block) + (relu ? " relu" : " linear"));
+      const std::size_t nx = std::size_t(k.nb) * s.C * s.H * s.W;
+      const std::size_t P = std::size_t(s.OH) * s.OW, nz = std::size_t(k.nb) * s.F * P;
+      const auto x = random_vector(nx, rng), dy = random_vector(nz, rng);
+      auto y = random_vector(nz, rng);
+      for (std::size_t i = 0; i < nz; i += 7) y[i] = 0.0f;  // relu'(0) = 0
+      std::vector<float> dz(dy);
+      if (relu)
+        for (std::size_t i = 0; i < nz; ++i) dz[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+      const auto w = random_vector(std::size_t(s.F) * s.C * 9, rng);
+      std::vector<float> U(std::size_t(36) * s.F * s.C), Ut(U.size());
+      kernels::winograd_filter_transform(w.data(), s.F, s.C, false, U.data());
+      kernels::winograd_transpose_filters(U.data(), s.F, s.C, Ut.data());
+      std::vector<float> ws(std::size_t(kernels::winograd_workspace_size(s, k.nb, k.tile_block)));
+      std::vector<float> dU(U.size(), std::nanf("")), dU_plain(U.size());
+      std::vector<float> dx(nx, std::nanf("")), dx_plain(nx);
+      std::vector<float> db(std::size_t(s.F));
+      for (int f = 0; f < s.F; ++f) db[std::size_t(f)] = 0.5f * float(f);  // added to
+      kernels::WinogradGradFold fold;
+      fold.relu_y = relu ? y.data() : nullptr;
+      fold.db = db.data();
+      kernels::winograd_backward(s, k.nb, x.data(), dy.data(), Ut.data(), dU.data(), false,
+                                 dx.data(), ws.data(), k.tile_block, fold);
+      kernels::winograd_backward(s, k.nb, x.data(), dz.data(), Ut.data(), dU_plain.data(), false,
+                                 dx_plain.data(), ws.data(), k.tile_block);
+      EXPECT_EQ(dU, dU_plain);
+      EXPECT_EQ(dx, dx_plain);
+      for (int f = 0; f < s.F; ++f) {
+        double want = 0.5 * f, scale = 1.0;
+        for (int n = 0; n < k.nb; ++n)
+          for (std::size_t p = 0; p < P; ++p) {
+            const float v = dz[(std::size_t(n) * s.F + f) * P + p];
+            want += v;
+            scale += std::abs(v);
+          }
+        EXPECT_NEAR(db[std::size_t(f)], want, 1e-6 * scale) << "db " << f;
+      }
+    }
+}

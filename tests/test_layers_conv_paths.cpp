@@ -71,6 +71,18 @@ void check_against_reference(const PathCase& pc, int batch, int threads, double 
     for (float v : rdw) wscale = std::max(wscale, double(std::fabs(v)));
     for (int64_t i = 0; i < params[0]->grad.size(); ++i)
       ASSERT_NEAR(params[0]->grad[i], rdw[static_cast<std::size_t>(i)], tol * wscale) << "dW " << i;
+    // The bias gradient: Σ dz over the samples and positions of each filter.
+    const int64_t P = int64_t{g.oh} * g.ow;
+    for (int f = 0; f < pc.f; ++f) {
+      double want_db = 0.0, db_scale = 1.0;
+      for (int n = 0; n < batch; ++n)
+        for (int64_t p = 0; p < P; ++p) {
+          const float v = dz[static_cast<std::size_t>((int64_t{n} * pc.f + f) * P + p)];
+          want_db += v;
+          db_scale += std::fabs(v);
+        }
+      ASSERT_NEAR(params[1]->grad[f], want_db, 1e-5 * db_scale) << "db " << f;
+    }
   }
 }
 
@@ -157,15 +169,17 @@ TEST(Conv2DPaths, OneChannelBatchGivesEachSamplesOwnBits) {
 }
 
 TEST(Conv2DPaths, OwnWinogradLayerPassesTheGradientCheck) {
+  // tanh: dz written by the layer; linear: the bias sum folded into the kernel.
   ForcedKernel force("winograd");
-  for (bool same : {false, true}) {
-    LayerPtr layer = Conv2D(5, 3, Activation::tanh, 1, same ? Padding::same : Padding::valid);
-    digitnet::testing::GradCheckOptions o;
-    o.batch = 3;
-    o.threads = 2;
-    EXPECT_TRUE(digitnet::testing::check_layer_gradients(*layer, {4, 6, 5}, o))
-        << (same ? "same" : "valid");
-  }
+  for (Activation act : {Activation::tanh, Activation::linear})
+    for (bool same : {false, true}) {
+      LayerPtr layer = Conv2D(5, 3, act, 1, same ? Padding::same : Padding::valid);
+      digitnet::testing::GradCheckOptions o;
+      o.batch = 3;
+      o.threads = 2;
+      EXPECT_TRUE(digitnet::testing::check_layer_gradients(*layer, {4, 6, 5}, o))
+          << activation_name(act) << (same ? " same" : " valid");
+    }
 }
 
 TEST(Conv2DPaths, WinogradLayerPassesTheGradientCheck) {

@@ -111,6 +111,40 @@ DIGITNET_INLINE void lanes_to_rows4(const float* src, int64_t ld, float* base, c
 #endif
 }
 
+// rows4_to_lanes of g ⊙ [y > 0] (y at the same offsets from ybase as g from
+// base; no mask when ybase is null), adding the stored values into acc[k] (the
+// sum over q of row k; the four rows kept apart, added in a fixed order later).
+DIGITNET_INLINE void rows4_to_lanes_fold(const float* base, const float* ybase, const int64_t* off,
+                                         float* dst, int64_t ld, float acc[4]) {
+#if defined(__SSE2__)
+  __m128 r0 = _mm_loadu_ps(base + off[0]), r1 = _mm_loadu_ps(base + off[1]),
+         r2 = _mm_loadu_ps(base + off[2]), r3 = _mm_loadu_ps(base + off[3]);
+  if (ybase) {
+    const __m128 zero = _mm_setzero_ps();
+    r0 = _mm_and_ps(r0, _mm_cmpgt_ps(_mm_loadu_ps(ybase + off[0]), zero));
+    r1 = _mm_and_ps(r1, _mm_cmpgt_ps(_mm_loadu_ps(ybase + off[1]), zero));
+    r2 = _mm_and_ps(r2, _mm_cmpgt_ps(_mm_loadu_ps(ybase + off[2]), zero));
+    r3 = _mm_and_ps(r3, _mm_cmpgt_ps(_mm_loadu_ps(ybase + off[3]), zero));
+  }
+  _MM_TRANSPOSE4_PS(r0, r1, r2, r3);  // r_k: element k of the four rows
+  _mm_storeu_ps(dst, r0);
+  _mm_storeu_ps(dst + ld, r1);
+  _mm_storeu_ps(dst + 2 * ld, r2);
+  _mm_storeu_ps(dst + 3 * ld, r3);
+  _mm_storeu_ps(acc,
+                _mm_add_ps(_mm_loadu_ps(acc), _mm_add_ps(_mm_add_ps(r0, r1), _mm_add_ps(r2, r3))));
+#else
+  for (int q = 0; q < 4; ++q) {
+    float v[4];
+    for (int k = 0; k < 4; ++k) {
+      v[k] = ybase && !(ybase[off[q] + k] > 0.0f) ? 0.0f : base[off[q] + k];
+      dst[k * ld + q] = v[k];
+    }
+    acc[q] += (v[0] + v[1]) + (v[2] + v[3]);
+  }
+#endif
+}
+
 int64_t round_up(int64_t n, int64_t m) { return (n + m - 1) / m * m; }
 
 // The GEMM stage's own micro-kernel: C (M x N) = A (M x K) · B (K x N), all
@@ -429,8 +463,10 @@ DIGITNET_INLINE void b_col(const vfloat v[6], vfloat o[6]) {
 // dU[ξ] (F x C) (+)= Σ_tiles Z[ξ] (F x tb) · V[ξ]ᵀ (tb x C).
 DIGITNET_INLINE void filter_grad_body(const Conv3x3Shape& s, int nb, const float* x,
                                       const float* dz, float* dU, bool accumulate, float* workspace,
-                                      int tile_block, const float* Ut = nullptr,
-                                      float* dx = nullptr) {
+                                      int tile_block, const float* Ut, float* dx,
+                                      const WinogradGradFold& fold) {
+  const float* ry = fold.relu_y;  // dz ⊙ [ry > 0] when not null
+  const bool folding = ry || fold.db;
   const int C = s.C, F = s.F, OH = s.OH, OW = s.OW, H = s.H, W = s.W;
   const int64_t HW = int64_t{H} * W;
   if (dx) std::fill(dx, dx + nb * C * HW, 0.0f);
@@ -458,26 +494,44 @@ DIGITNET_INLINE void filter_grad_body(const Conv3x3Shape& s, int nb, const float
       if (at_[tt].oh + kOut <= OH && at_[tt].ow + kOut <= OW)
         zo_[full++] = at_[tt].y_off + int64_t{at_[tt].oh} * OW + at_[tt].ow;
     for (int f = 0; f < F; ++f) {
+      // With a fold, the values gathered are dz ⊙ [y > 0], and their sum (the
+      // tiles partition the output, so each element is gathered once) goes to
+      // db[f]: four running sums of whole-tile rows, then the rest, in order.
+      float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f}, rest = 0.0f;
       if (full == tb) {
         const int tb4 = tb / 4 * 4;
         for (int i = 0; i < kOut; ++i) {
-          const float* zi = dz + f * OHW + int64_t{i} * OW;
+          const int64_t o = f * OHW + int64_t{i} * OW;
+          const float* zi = dz + o;
+          const float* yi = ry ? ry + o : nullptr;
           float* di = dd + i * kOut * Tp;
-          for (int tt = 0; tt < tb4; tt += 4) rows4_to_lanes(zi, zo_ + tt, di + tt, Tp);
+          if (folding)
+            for (int tt = 0; tt < tb4; tt += 4)
+              rows4_to_lanes_fold(zi, yi, zo_ + tt, di + tt, Tp, acc);
+          else
+            for (int tt = 0; tt < tb4; tt += 4) rows4_to_lanes(zi, zo_ + tt, di + tt, Tp);
           for (int j = 0; j < kOut; ++j)
-            for (int tt = tb4; tt < tb; ++tt) di[j * Tp + tt] = zi[zo_[tt] + j];
+            for (int tt = tb4; tt < tb; ++tt) {
+              const float v = yi && !(yi[zo_[tt] + j] > 0.0f) ? 0.0f : zi[zo_[tt] + j];
+              di[j * Tp + tt] = v;
+              rest += v;
+            }
         }
       } else {
         for (int tt = 0; tt < tb; ++tt) {
           const TileAt& a = at_[tt];
-          const float* zf = dz + a.y_off + f * OHW + int64_t{a.oh} * OW + a.ow;
+          const int64_t o = a.y_off + f * OHW + int64_t{a.oh} * OW + a.ow;
           const int rows = std::min(kOut, OH - a.oh), cols = std::min(kOut, OW - a.ow);
           for (int i = 0; i < kOut; ++i)
-            for (int j = 0; j < kOut; ++j)
-              dd[(i * kOut + j) * Tp + tt] =
-                  (i < rows && j < cols) ? zf[int64_t{i} * OW + j] : 0.0f;
+            for (int j = 0; j < kOut; ++j) {
+              const int64_t e = o + int64_t{i} * OW + j;
+              const float v = i < rows && j < cols && !(ry && !(ry[e] > 0.0f)) ? dz[e] : 0.0f;
+              dd[(i * kOut + j) * Tp + tt] = v;
+              rest += v;
+            }
         }
       }
+      if (fold.db) fold.db[f] += ((acc[0] + acc[1]) + (acc[2] + acc[3])) + rest;
       for (int64_t l = 0; l < tp; l += kLanes) {
         vfloat t[4][6];  // t[j][a] = (A dz)[a][j]
         for (int j = 0; j < kOut; ++j) {
@@ -571,15 +625,15 @@ __attribute__((target("avx2,fma"))) void conv_avx2(const Conv3x3Shape& s, int nb
 }
 __attribute__((target("avx512f,avx512vl,avx2,fma"))) void backward_avx512(
     const Conv3x3Shape& s, int nb, const float* x, const float* dz, const float* Ut, float* dU,
-    bool accumulate, float* dx, float* workspace, int tile_block) {
-  filter_grad_body(s, nb, x, dz, dU, accumulate, workspace, tile_block, Ut, dx);
+    bool accumulate, float* dx, float* workspace, int tile_block, const WinogradGradFold& fold) {
+  filter_grad_body(s, nb, x, dz, dU, accumulate, workspace, tile_block, Ut, dx, fold);
 }
 __attribute__((target("avx2,fma"))) void backward_avx2(const Conv3x3Shape& s, int nb,
                                                        const float* x, const float* dz,
                                                        const float* Ut, float* dU, bool accumulate,
-                                                       float* dx, float* workspace,
-                                                       int tile_block) {
-  filter_grad_body(s, nb, x, dz, dU, accumulate, workspace, tile_block, Ut, dx);
+                                                       float* dx, float* workspace, int tile_block,
+                                                       const WinogradGradFold& fold) {
+  filter_grad_body(s, nb, x, dz, dU, accumulate, workspace, tile_block, Ut, dx, fold);
 }
 #endif
 
@@ -661,14 +715,14 @@ void winograd_filter_grad(const Conv3x3Shape& s, int nb, const float* x, const f
 
 void winograd_backward(const Conv3x3Shape& s, int nb, const float* x, const float* dz,
                        const float* Ut, float* dU, bool accumulate, float* dx, float* workspace,
-                       int tile_block) {
+                       int tile_block, const WinogradGradFold& fold) {
 #ifdef DIGITNET_WINOGRAD_DISPATCH
   if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl"))
-    return backward_avx512(s, nb, x, dz, Ut, dU, accumulate, dx, workspace, tile_block);
+    return backward_avx512(s, nb, x, dz, Ut, dU, accumulate, dx, workspace, tile_block, fold);
   if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-    return backward_avx2(s, nb, x, dz, Ut, dU, accumulate, dx, workspace, tile_block);
+    return backward_avx2(s, nb, x, dz, Ut, dU, accumulate, dx, workspace, tile_block, fold);
 #endif
-  filter_grad_body(s, nb, x, dz, dU, accumulate, workspace, tile_block, Ut, dx);
+  filter_grad_body(s, nb, x, dz, dU, accumulate, workspace, tile_block, Ut, dx, fold);
 }
 
 void winograd_transpose_filters(const float* U, int F, int C, float* Ut) {

@@ -66,9 +66,19 @@ void winograd_filter_grad_finish(const float* dU, int F, int C, float* dw);
 // channel the 6x6 patch gradient B (Σ_f U[ξ][f][c] · Z[ξ][f]) Bᵀ added where the
 // patch lies in the image. Ut (36, C, F) is the forward transform U transposed
 // per position (winograd_transpose_filters). Same workspace as winograd_conv3x3.
+//
+// A fold does a ReLU layer's and a bias's work in the same read of dz (saving a
+// pass that writes dz ⊙ relu'(y) and one that reads it back): with relu_y (the
+// forward's output, shaped as dz), every dz element is taken as dz · [relu_y > 0];
+// with db (F floats), db[f] += the sum of the (so taken) dz[·][f] over the
+// samples and positions, added in an order fixed by s, nb and tile_block.
+struct WinogradGradFold {
+  const float* relu_y = nullptr;
+  float* db = nullptr;
+};
 void winograd_backward(const Conv3x3Shape& s, int nb, const float* x, const float* dz,
                        const float* Ut, float* dU, bool accumulate, float* dx, float* workspace,
-                       int tile_block = kWinogradTileBlock);
+                       int tile_block = kWinogradTileBlock, const WinogradGradFold& fold = {});
 // Ut[ξ][c][f] = U[ξ][f][c].
 void winograd_transpose_filters(const float* U, int F, int C, float* Ut);
 
