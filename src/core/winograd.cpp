@@ -151,8 +151,8 @@ int64_t round_up(int64_t n, int64_t m) { return (n + m - 1) / m * m; }
 // row-major, N a multiple of 16 (the buffers' padded rows). K is the channel
 // count (16-64 here): too small for OpenBLAS, whose per-call packing and
 // C-scaling pass cost more than the products at these sizes. R rows of A times
-// 16 columns of B in 2R accumulators (R = 6: 12 of the 16 vector registers of
-// AVX2), the B panel (K x 16) staying in L1 across the rows. The multiply-adds
+// 16 columns of B in 2R accumulators (see gemm_small_t for R), the B panel
+// (K x 16) staying in L1 across the rows. The multiply-adds
 // fuse to FMA (winograd.cpp is built with -ffp-contract=fast).
 typedef float v8 __attribute__((vector_size(8 * sizeof(float))));
 typedef float v8u __attribute__((vector_size(8 * sizeof(float)), aligned(4)));
@@ -181,47 +181,41 @@ DIGITNET_INLINE void gemm_rows(int K, const float* A, int64_t lda, const float* 
   }
 }
 
-template <bool Add>
+// The last rows (< R) of a panel: one gemm_rows instance per count, picked by
+// recursion (not a lambda: a lambda would not carry the caller's target).
+template <int R, bool Add>
+DIGITNET_INLINE void gemm_tail(int rows, int K, const float* A, int64_t lda, const float* B,
+                               int64_t ldb, float* C, int64_t ldc) {
+  if constexpr (R > 0) {
+    if (rows == R) return gemm_rows<R, Add>(K, A, lda, B, ldb, C, ldc);
+    gemm_tail<R - 1, Add>(rows, K, A, lda, B, ldb, C, ldc);
+  }
+}
+
+// R rows at a time: 6 fits AVX2's 16 vector registers (12 accumulators); with
+// AVX-512's 32 the backward uses 8 (16 accumulators, no tail rows for 32 or 64
+// channels: K's and S's backward 2-4 % faster, in-process A/B). The forward
+// stays at 6: 8 gave it nothing measurable.
+template <int R, bool Add>
 DIGITNET_INLINE void gemm_small_t(int M, int64_t N, int K, const float* A, int64_t lda,
                                   const float* B, int64_t ldb, float* C, int64_t ldc) {
   for (int64_t j = 0; j < N; j += 16) {
     int i = 0;
-    for (; i + 6 <= M; i += 6)
-      gemm_rows<6, Add>(K, A + i * lda, lda, B + j, ldb, C + i * ldc + j, ldc);
-    // The last M % 6 rows (a switch, not a lambda: a lambda would not carry the
-    // caller's AVX2 target).
-    const float* a = A + i * lda;
-    float* c = C + i * ldc + j;
-    switch (M - i) {
-      case 5:
-        gemm_rows<5, Add>(K, a, lda, B + j, ldb, c, ldc);
-        break;
-      case 4:
-        gemm_rows<4, Add>(K, a, lda, B + j, ldb, c, ldc);
-        break;
-      case 3:
-        gemm_rows<3, Add>(K, a, lda, B + j, ldb, c, ldc);
-        break;
-      case 2:
-        gemm_rows<2, Add>(K, a, lda, B + j, ldb, c, ldc);
-        break;
-      case 1:
-        gemm_rows<1, Add>(K, a, lda, B + j, ldb, c, ldc);
-        break;
-      default:
-        break;
-    }
+    for (; i + R <= M; i += R)
+      gemm_rows<R, Add>(K, A + i * lda, lda, B + j, ldb, C + i * ldc + j, ldc);
+    gemm_tail<R - 1, Add>(M - i, K, A + i * lda, lda, B + j, ldb, C + i * ldc + j, ldc);
   }
 }
 
 // C (M x N) = A · B, or C += A · B with add; N a multiple of 16.
+template <int R>
 DIGITNET_INLINE void gemm_small(int M, int64_t N, int K, const float* A, int64_t lda,
                                 const float* B, int64_t ldb, float* C, int64_t ldc,
                                 bool add = false) {
   if (add)
-    gemm_small_t<true>(M, N, K, A, lda, B, ldb, C, ldc);
+    gemm_small_t<R, true>(M, N, K, A, lda, B, ldb, C, ldc);
   else
-    gemm_small_t<false>(M, N, K, A, lda, B, ldb, C, ldc);
+    gemm_small_t<R, false>(M, N, K, A, lda, B, ldb, C, ldc);
 }
 
 // Where one tile of the block reads and writes.
@@ -363,6 +357,7 @@ struct Carve {
 };
 
 // The whole convolution; compiled once per instruction set below.
+template <int R>
 DIGITNET_INLINE void conv_body(const Conv3x3Shape& s, int nb, const float* x, const float* U,
                                const float* bias, bool relu, float* y, float* workspace,
                                int tile_block) {
@@ -390,7 +385,8 @@ DIGITNET_INLINE void conv_body(const Conv3x3Shape& s, int nb, const float* x, co
 
     // 2. One GEMM per tile position: M[ξ] (F x tb) = U[ξ] (F x C) · V[ξ] (C x tb).
     for (int xi = 0; xi < kXi; ++xi)
-      gemm_small(F, tp, C, U + int64_t{xi} * F * C, C, w.V + xi * C * Tp, Tp, M + xi * F * Tp, Tp);
+      gemm_small<R>(F, tp, C, U + int64_t{xi} * F * C, C, w.V + xi * C * Tp, Tp, M + xi * F * Tp,
+                    Tp);
 
     // 3. Output transform, one output channel at a time: Y = Aᵀ M A (+ bias, relu).
     for (int f = 0; f < F; ++f) {
@@ -461,6 +457,7 @@ DIGITNET_INLINE void b_col(const vfloat v[6], vfloat o[6]) {
 // The filter gradient in the transformed domain: for each tile, the 4x4 block of
 // dz (zero past the output's edge) becomes Z = A dz Aᵀ (6x6), and
 // dU[ξ] (F x C) (+)= Σ_tiles Z[ξ] (F x tb) · V[ξ]ᵀ (tb x C).
+template <int R>
 DIGITNET_INLINE void filter_grad_body(const Conv3x3Shape& s, int nb, const float* x,
                                       const float* dz, float* dU, bool accumulate, float* workspace,
                                       int tile_block, const float* Ut, float* dx,
@@ -480,7 +477,7 @@ DIGITNET_INLINE void filter_grad_body(const Conv3x3Shape& s, int nb, const float
   float* dUp = w.dup;
   for (int64_t t = 0; t < Tp; ++t) std::fill(Vt + t * Cp + C, Vt + (t + 1) * Cp, 0.0f);
   TileAt at_[kWinogradMaxTileBlock];
-  int64_t src_[kWinogradMaxTileBlock], zo_[kWinogradMaxTileBlock];
+  int64_t src_[kWinogradMaxTileBlock], zo_[kWinogradMaxTileBlock], patch[kWinogradMaxTileBlock];
   const Block blk{s, pl, x, w.V, w.d, w.planes, at_, src_};
   bool first = true;  // dUp not yet written
 
@@ -561,7 +558,7 @@ DIGITNET_INLINE void filter_grad_body(const Conv3x3Shape& s, int nb, const float
       }
       for (int c = c4; c < C; ++c)
         for (int tt = 0; tt < tb; ++tt) Vt[tt * Cp + c] = Vx[c * Tp + tt];
-      gemm_small(F, Cp, tb, Z + xi * F * Tp, Tp, Vt, Cp, dUp + xi * F * Cp, Cp, !first);
+      gemm_small<R>(F, Cp, tb, Z + xi * F * Tp, Tp, Vt, Cp, dUp + xi * F * Cp, Cp, !first);
     }
     first = false;
     if (!dx) continue;
@@ -569,8 +566,17 @@ DIGITNET_INLINE void filter_grad_body(const Conv3x3Shape& s, int nb, const float
     // (into V, no longer needed), then per channel and tile the 6x6 patch
     // gradient B dV Bᵀ, added into dx where the patch lies in the image.
     for (int xi = 0; xi < kXi; ++xi)
-      gemm_small(C, tp, F, Ut + int64_t{xi} * C * F, F, Z + xi * F * Tp, Tp, w.V + xi * C * Tp, Tp);
+      gemm_small<R>(C, tp, F, Ut + int64_t{xi} * C * F, F, Z + xi * F * Tp, Tp, w.V + xi * C * Tp,
+                    Tp);
     float* pd = w.d;  // (36, Tp): one channel's patch gradients
+    // Per tile: 1 + the offset in dx (channel 0) of a patch that lies wholly in
+    // the image, else 0.
+    for (int tt = 0; tt < tb; ++tt) {
+      const TileAt& a = at_[tt];
+      const int r0 = a.oh - s.pad_top, q0 = a.ow - s.pad_left;
+      const bool whole = r0 >= 0 && q0 >= 0 && r0 + kTile <= H && q0 + kTile <= W;
+      patch[tt] = whole ? a.y_off / (int64_t{F} * OHW) * C * HW + int64_t{r0} * W + q0 + 1 : 0;
+    }
     for (int c = 0; c < C; ++c) {
       for (int64_t l = 0; l < tp; l += kLanes) {
         vfloat t[6][6];  // t[j][i] = (B dV)[i][j]
@@ -587,11 +593,34 @@ DIGITNET_INLINE void filter_grad_body(const Conv3x3Shape& s, int nb, const float
         }
       }
       for (int tt = 0; tt < tb; ++tt) {
+        if (tt % 4 == 0 && tt + 4 <= tb && patch[tt] && patch[tt + 1] && patch[tt + 2] &&
+            patch[tt + 3]) {
+          // Four whole patches: each row's 6 values per tile out of the lanes with
+          // two 4x4 transposes (columns 0-3 and 2-5), then added tile by tile, in
+          // the order of the one-tile loop below (so the same sums, bit for bit).
+          alignas(16) float lo[kTile][16], hi[kTile][16];  // [row][tile q · 4 + column]
+          const int64_t off[4] = {0, 4, 8, 12};
+          for (int i = 0; i < kTile; ++i) {
+            lanes_to_rows4(pd + i * kTile * Tp + tt, Tp, lo[i], off);
+            lanes_to_rows4(pd + (i * kTile + 2) * Tp + tt, Tp, hi[i], off);
+          }
+          for (int q = 0; q < 4; ++q) {
+            float* xp = dx + patch[tt + q] - 1 + int64_t{c} * HW;
+            for (int i = 0; i < kTile; ++i) {
+              float* xr = xp + int64_t{i} * W;
+              for (int j = 0; j < 4; ++j) xr[j] += lo[i][q * 4 + j];
+              xr[4] += hi[i][q * 4 + 2];
+              xr[5] += hi[i][q * 4 + 3];
+            }
+          }
+          tt += 3;
+          continue;
+        }
         const TileAt& a = at_[tt];
         const int64_t smp = a.y_off / (int64_t{F} * OHW);
         const int r0 = a.oh - s.pad_top, q0 = a.ow - s.pad_left;
         float* xc = dx + (smp * C + c) * HW;
-        if (r0 >= 0 && q0 >= 0 && r0 + kTile <= H && q0 + kTile <= W) {
+        if (patch[tt]) {
           float* xp = xc + int64_t{r0} * W + q0;
           for (int i = 0; i < kTile; ++i)
             for (int j = 0; j < kTile; ++j) xp[int64_t{i} * W + j] += pd[(i * kTile + j) * Tp + tt];
@@ -616,24 +645,24 @@ DIGITNET_INLINE void filter_grad_body(const Conv3x3Shape& s, int nb, const float
 __attribute__((target("avx512f,avx512vl,avx2,fma"))) void conv_avx512(
     const Conv3x3Shape& s, int nb, const float* x, const float* U, const float* bias, bool relu,
     float* y, float* workspace, int tile_block) {
-  conv_body(s, nb, x, U, bias, relu, y, workspace, tile_block);
+  conv_body<6>(s, nb, x, U, bias, relu, y, workspace, tile_block);
 }
 __attribute__((target("avx2,fma"))) void conv_avx2(const Conv3x3Shape& s, int nb, const float* x,
                                                    const float* U, const float* bias, bool relu,
                                                    float* y, float* workspace, int tile_block) {
-  conv_body(s, nb, x, U, bias, relu, y, workspace, tile_block);
+  conv_body<6>(s, nb, x, U, bias, relu, y, workspace, tile_block);
 }
 __attribute__((target("avx512f,avx512vl,avx2,fma"))) void backward_avx512(
     const Conv3x3Shape& s, int nb, const float* x, const float* dz, const float* Ut, float* dU,
     bool accumulate, float* dx, float* workspace, int tile_block, const WinogradGradFold& fold) {
-  filter_grad_body(s, nb, x, dz, dU, accumulate, workspace, tile_block, Ut, dx, fold);
+  filter_grad_body<8>(s, nb, x, dz, dU, accumulate, workspace, tile_block, Ut, dx, fold);
 }
 __attribute__((target("avx2,fma"))) void backward_avx2(const Conv3x3Shape& s, int nb,
                                                        const float* x, const float* dz,
                                                        const float* Ut, float* dU, bool accumulate,
                                                        float* dx, float* workspace, int tile_block,
                                                        const WinogradGradFold& fold) {
-  filter_grad_body(s, nb, x, dz, dU, accumulate, workspace, tile_block, Ut, dx, fold);
+  filter_grad_body<6>(s, nb, x, dz, dU, accumulate, workspace, tile_block, Ut, dx, fold);
 }
 #endif
 
@@ -705,7 +734,7 @@ void winograd_conv3x3(const Conv3x3Shape& s, int nb, const float* x, const float
   if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
     return conv_avx2(s, nb, x, U, bias, relu, y, workspace, tile_block);
 #endif
-  conv_body(s, nb, x, U, bias, relu, y, workspace, tile_block);
+  conv_body<6>(s, nb, x, U, bias, relu, y, workspace, tile_block);
 }
 
 void winograd_filter_grad(const Conv3x3Shape& s, int nb, const float* x, const float* dz, float* dU,
@@ -722,7 +751,7 @@ void winograd_backward(const Conv3x3Shape& s, int nb, const float* x, const floa
   if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
     return backward_avx2(s, nb, x, dz, Ut, dU, accumulate, dx, workspace, tile_block, fold);
 #endif
-  filter_grad_body(s, nb, x, dz, dU, accumulate, workspace, tile_block, Ut, dx, fold);
+  filter_grad_body<6>(s, nb, x, dz, dU, accumulate, workspace, tile_block, Ut, dx, fold);
 }
 
 void winograd_transpose_filters(const float* U, int F, int C, float* Ut) {
