@@ -53,6 +53,49 @@ inline void apply_word(const float* in, float* out, uint64_t word, int64_t m, fl
   for (; k < m; ++k) out[k] = in[k] * ((word >> k) & 1 ? scale : 0.0f);
 }
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#define DIGITNET_DROPOUT_AVX512 1
+#include <immintrin.h>
+// The even-offset words [w0, w1) of the forward on AVX-512: eight SplitMix64
+// outputs at a time (64-bit lanes, vpmullq), compared as sixteen 32-bit halves
+// against t, so the 16-bit compare mask is the next 16 keep bits in element
+// order (half 2j is output j's low word, element 2j). The same bits as the
+// scalar loop, and the same products (x times scale or 0, so -0 stays -0).
+// Returns the words done: a partial last word is left to the caller.
+__attribute__((target("avx512f,avx512dq"))) int64_t dropout_words_avx512(
+    uint64_t seed, uint64_t j0, uint32_t t, const float* in, float* out, uint64_t* bits, int64_t w0,
+    int64_t w1, int64_t n, float scale) {
+  const __m512i step = _mm512_set1_epi64(static_cast<long long>(8 * kGolden));
+  const __m512i lane = _mm512_mullo_epi64(_mm512_set_epi64(8, 7, 6, 5, 4, 3, 2, 1),
+                                          _mm512_set1_epi64(static_cast<long long>(kGolden)));
+  const __m512i m1 = _mm512_set1_epi64(static_cast<long long>(0xBF58476D1CE4E5B9ull));
+  const __m512i m2 = _mm512_set1_epi64(static_cast<long long>(0x94D049BB133111EBull));
+  const __m512i tv = _mm512_set1_epi32(static_cast<int>(t));
+  const __m512 sc = _mm512_set1_ps(scale);
+  // (Shifts as maskz with all lanes: GCC 12's unmasked form warns of an
+  // uninitialised operand under -Werror.)
+  int64_t w = w0;
+  for (; w < w1 && 64 * w + 64 <= n; ++w) {
+    // Outputs j0 + 32w + k, k < 32: z = seed + (j0 + 32w + k + 1)·golden.
+    const uint64_t base = seed + (j0 + static_cast<uint64_t>(32 * w)) * kGolden;
+    __m512i z = _mm512_add_epi64(_mm512_set1_epi64(static_cast<long long>(base)), lane);
+    uint64_t word = 0;
+    for (int q = 0; q < 4; ++q, z = _mm512_add_epi64(z, step)) {
+      __m512i h = _mm512_mullo_epi64(_mm512_xor_si512(z, _mm512_maskz_srli_epi64(0xFF, z, 30)), m1);
+      h = _mm512_mullo_epi64(_mm512_xor_si512(h, _mm512_maskz_srli_epi64(0xFF, h, 27)), m2);
+      h = _mm512_xor_si512(h, _mm512_maskz_srli_epi64(0xFF, h, 31));
+      const __mmask16 keep = _mm512_cmpge_epu32_mask(h, tv);
+      word |= static_cast<uint64_t>(keep) << (16 * q);
+      const int64_t i = 64 * w + 16 * q;
+      _mm512_storeu_ps(out + i,
+                       _mm512_mul_ps(_mm512_loadu_ps(in + i), _mm512_maskz_mov_ps(keep, sc)));
+    }
+    bits[w] = word;
+  }
+  return w - w0;
+}
+#endif
+
 class DropoutLayer final : public Layer {
  public:
   explicit DropoutLayer(float rate) : rate_(rate) {
@@ -89,7 +132,16 @@ class DropoutLayer final : public Layer {
     uint64_t* bits = bits_.data();
     // Part of a batch (micro-batch): local element i is element g0 + i of the batch.
     const auto g0 = static_cast<uint64_t>(ctx.first_sample * shape_size(input_shape_));
+#ifdef DIGITNET_DROPOUT_AVX512
+    const bool avx512 =
+        g0 % 2 == 0 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
+#endif
     ctx.pool->parallel_for(words, [&](int64_t w0, int64_t w1, int) {
+#ifdef DIGITNET_DROPOUT_AVX512
+      if (avx512)
+        w0 += dropout_words_avx512(seed, g0 / 2, static_cast<uint32_t>(t), in, out, bits, w0, w1, n,
+                                   scale);
+#endif
       for (int64_t w = w0; w < w1; ++w) {
         uint64_t word = 0;
         if (g0 % 2 == 0) {
