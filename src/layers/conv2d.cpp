@@ -41,6 +41,9 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "core/dnnl_conv.hpp"
 #include "digitnet/core/direct_conv.hpp"
@@ -52,27 +55,30 @@ namespace digitnet {
 namespace {
 
 // z = y > 0 ? g : 0 over n elements; returns Σ z, added in the lane order of
-// kernels::sum (so it equals kernels::sum(z, n)). Eight lanes as one generic
-// vector: the mask is y > 0 as integer lanes (all ones or zero), so it compiles
-// to compare + and, not a branch or blend per element.
+// kernels::sum (eight running sums, so it equals kernels::sum(z, n)). SSE2: the
+// mask is the compare y > 0 (all ones or zero) and'ed with g. (A generic 8-float
+// vector here compiled for the x86-64-v2 baseline to scalar compares and stack
+// round trips: 1 ns an element, 4.5 % of K's training on one thread.)
 float relu_backward_sum(const float* __restrict y, const float* __restrict g, float* __restrict z,
                         int64_t n) {
-  typedef float v8 __attribute__((vector_size(8 * sizeof(float))));
-  typedef float v8u __attribute__((vector_size(8 * sizeof(float)), aligned(4)));
-  typedef int32_t i8 __attribute__((vector_size(8 * sizeof(float))));
-  v8 acc = {};
+  float lane[8] = {};
   int64_t i = 0;
+#if defined(__SSE2__)
+  const __m128 zero = _mm_setzero_ps();
+  __m128 acc0 = zero, acc1 = zero;  // lanes 0-3 and 4-7
   for (; i + 8 <= n; i += 8) {
-    const v8 yv = *reinterpret_cast<const v8u*>(y + i);
-    const v8 gv = *reinterpret_cast<const v8u*>(g + i);
-    const i8 keep = yv > v8{};  // -1 where y > 0
-    const v8 v = reinterpret_cast<v8>(reinterpret_cast<i8>(gv) & keep);
-    *reinterpret_cast<v8u*>(z + i) = v;
-    acc += v;
+    const __m128 v0 = _mm_and_ps(_mm_loadu_ps(g + i), _mm_cmpgt_ps(_mm_loadu_ps(y + i), zero));
+    const __m128 v1 =
+        _mm_and_ps(_mm_loadu_ps(g + i + 4), _mm_cmpgt_ps(_mm_loadu_ps(y + i + 4), zero));
+    _mm_storeu_ps(z + i, v0);
+    _mm_storeu_ps(z + i + 4, v1);
+    acc0 = _mm_add_ps(acc0, v0);
+    acc1 = _mm_add_ps(acc1, v1);
   }
-  float lane[8];
-  for (int j = 0; j < 8; ++j) lane[j] = acc[j];
-  for (int j = 0; i < n; ++i, ++j) {
+  _mm_storeu_ps(lane, acc0);
+  _mm_storeu_ps(lane + 4, acc1);
+#endif
+  for (int j = 0; i < n; ++i, ++j) {  // fewer than 8 left
     const float v = y[i] > 0.0f ? g[i] : 0.0f;
     z[i] = v;
     lane[j] += v;
