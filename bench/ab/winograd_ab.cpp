@@ -6,7 +6,7 @@
 //
 //   winograd_ab C F H nb [tile_block]
 // prints the 25th and 50th percentile of forward and backward (with the relu
-// fold) of each, and whether dx came out bit-identical.
+// fold) of each, and whether y, dU and dx came out bit-identical.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -53,8 +53,9 @@ int main(int argc, char** argv) {
   const Conv3x3Shape s{C, F, H, H, H - 2, H - 2, 0, 0};  // 'valid', as K's and S's layers
   const std::size_t nx = std::size_t(nb) * C * H * H, ny = std::size_t(nb) * F * (H - 2) * (H - 2);
   std::vector<float> x(nx), w(std::size_t(F) * C * 9), U(std::size_t(36) * F * C), Ut(U.size());
-  std::vector<float> y(ny), dy(ny), dU(U.size()),
-      dx[2] = {std::vector<float>(nx), std::vector<float>(nx)};
+  std::vector<float> dy(ny), y[2] = {std::vector<float>(ny), std::vector<float>(ny)},
+                             dU[2] = {std::vector<float>(U.size()), std::vector<float>(U.size())},
+                             dx[2] = {std::vector<float>(nx), std::vector<float>(nx)};
   for (std::size_t i = 0; i < nx; ++i) x[i] = float(i % 7) * 0.1f - 0.2f;
   for (std::size_t i = 0; i < ny; ++i) dy[i] = float(i % 5) * 0.1f - 0.2f;
   for (std::size_t i = 0; i < w.size(); ++i) w[i] = float(i % 11) * 0.01f - 0.05f;
@@ -66,18 +67,19 @@ int main(int argc, char** argv) {
   for (int r = 0; r < 2000; ++r) {
     const int v = r % 2;  // 0: before, 1: after
     WinogradGradFold fold;
-    fold.relu_y = y.data();
+    fold.relu_y = y[v].data();
     const auto t0 = Clock::now();
     if (v)
-      k::winograd_conv3x3(s, nb, x.data(), U.data(), nullptr, true, y.data(), ws.data(), tb);
+      k::winograd_conv3x3(s, nb, x.data(), U.data(), nullptr, true, y[v].data(), ws.data(), tb);
     else
-      before::winograd_conv3x3(s, nb, x.data(), U.data(), nullptr, true, y.data(), ws.data(), tb);
+      before::winograd_conv3x3(s, nb, x.data(), U.data(), nullptr, true, y[v].data(), ws.data(),
+                               tb);
     const auto t1 = Clock::now();
     if (v)
-      k::winograd_backward(s, nb, x.data(), dy.data(), Ut.data(), dU.data(), false, dx[v].data(),
+      k::winograd_backward(s, nb, x.data(), dy.data(), Ut.data(), dU[v].data(), false, dx[v].data(),
                            ws.data(), tb, fold);
     else
-      before::winograd_backward(s, nb, x.data(), dy.data(), Ut.data(), dU.data(), false,
+      before::winograd_backward(s, nb, x.data(), dy.data(), Ut.data(), dU[v].data(), false,
                                 dx[v].data(), ws.data(), tb, fold);
     const auto t2 = Clock::now();
     if (r >= 20) {
@@ -88,10 +90,11 @@ int main(int argc, char** argv) {
   std::printf(
       "C%d F%d %dx%d nb %d tile_block %d: forward before %.3f after %.3f ms (p25; p50 %.3f / "
       "%.3f), backward before %.3f after %.3f (p25; p50 %.3f / %.3f); after/before p25: "
-      "forward %.3f, backward %.3f; dx bit-identical: %s\n",
+      "forward %.3f, backward %.3f; bit-identical y, dU, dx: %s\n",
       C, F, H, H, nb, tb, quantile(fwd[0], .25), quantile(fwd[1], .25), quantile(fwd[0], .5),
       quantile(fwd[1], .5), quantile(bwd[0], .25), quantile(bwd[1], .25), quantile(bwd[0], .5),
       quantile(bwd[1], .5), quantile(fwd[1], .25) / quantile(fwd[0], .25),
-      quantile(bwd[1], .25) / quantile(bwd[0], .25), dx[0] == dx[1] ? "yes" : "no");
+      quantile(bwd[1], .25) / quantile(bwd[0], .25),
+      y[0] == y[1] && dU[0] == dU[1] && dx[0] == dx[1] ? "yes" : "no");
   return 0;
 }

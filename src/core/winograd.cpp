@@ -192,10 +192,11 @@ DIGITNET_INLINE void gemm_tail(int rows, int K, const float* A, int64_t lda, con
   }
 }
 
-// R rows at a time: 6 fits AVX2's 16 vector registers (12 accumulators); with
-// AVX-512's 32 the backward uses 8 (16 accumulators, no tail rows for 32 or 64
-// channels: K's and S's backward 2-4 % faster, in-process A/B). The forward
-// stays at 6: 8 gave it nothing measurable.
+// R rows at a time: 6 fits AVX2's 16 vector registers (12 accumulators). On
+// AVX-512 both passes run the 16-float body (gemm_wide_t below) with 8 rows × 2
+// panels (16 accumulators, no tail rows for 32 or 64 channels): on Zen 5 the
+// forward 29-33 % and the backward 23-31 % faster than this 8-float body
+// (bench/ab/winograd_ab.sh, K's and S's layers; 8 rows beat 6 by 5-10 %).
 template <int R, bool Add>
 DIGITNET_INLINE void gemm_small_t(int M, int64_t N, int K, const float* A, int64_t lda,
                                   const float* B, int64_t ldb, float* C, int64_t ldc) {
@@ -207,15 +208,76 @@ DIGITNET_INLINE void gemm_small_t(int M, int64_t N, int K, const float* A, int64
   }
 }
 
-// C (M x N) = A · B, or C += A · B with add; N a multiple of 16.
-template <int R>
+// The same product with 16-float accumulators (one 512-bit register each where
+// the target has AVX-512), P panels of 16 columns side by side. The 8-float
+// body above runs AVX-512 CPUs with full-width FMA units (Zen 5) at half their
+// rate; on Zen 4, whose units are 256 bits wide, the two are the same rate in
+// FLOPs. Every element still sums its K products in order from 0 (or from C),
+// one FMA each: the same bits as the 8-float body.
+template <int R, int P, bool Add>
+DIGITNET_INLINE void gemm_rows_wide(int K, const float* A, int64_t lda, const float* B, int64_t ldb,
+                                    float* C, int64_t ldc) {
+  vfloat acc[R][P] = {};
+  if constexpr (Add)
+    for (int r = 0; r < R; ++r)
+      for (int q = 0; q < P; ++q) acc[r][q] = load(C + r * ldc + 16 * q);
+  for (int k = 0; k < K; ++k) {
+    vfloat bv[P];
+    for (int q = 0; q < P; ++q) bv[q] = load(B + k * ldb + 16 * q);
+    for (int r = 0; r < R; ++r) {
+      const float a = A[r * lda + k];
+      for (int q = 0; q < P; ++q) acc[r][q] += a * bv[q];
+    }
+  }
+  for (int r = 0; r < R; ++r)
+    for (int q = 0; q < P; ++q) store(C + r * ldc + 16 * q, acc[r][q]);
+}
+
+template <int R, int P, bool Add>
+DIGITNET_INLINE void gemm_tail_wide(int rows, int K, const float* A, int64_t lda, const float* B,
+                                    int64_t ldb, float* C, int64_t ldc) {
+  if constexpr (R > 0) {
+    if (rows == R) return gemm_rows_wide<R, P, Add>(K, A, lda, B, ldb, C, ldc);
+    gemm_tail_wide<R - 1, P, Add>(rows, K, A, lda, B, ldb, C, ldc);
+  }
+}
+
+// Panels of 32 columns (R rows × 2 accumulators), then one of 16 if N leaves it.
+template <int R, bool Add>
+DIGITNET_INLINE void gemm_wide_t(int M, int64_t N, int K, const float* A, int64_t lda,
+                                 const float* B, int64_t ldb, float* C, int64_t ldc) {
+  int64_t j = 0;
+  for (; j + 32 <= N; j += 32) {
+    int i = 0;
+    for (; i + R <= M; i += R)
+      gemm_rows_wide<R, 2, Add>(K, A + i * lda, lda, B + j, ldb, C + i * ldc + j, ldc);
+    gemm_tail_wide<R - 1, 2, Add>(M - i, K, A + i * lda, lda, B + j, ldb, C + i * ldc + j, ldc);
+  }
+  if (j < N) {
+    int i = 0;
+    for (; i + R <= M; i += R)
+      gemm_rows_wide<R, 1, Add>(K, A + i * lda, lda, B + j, ldb, C + i * ldc + j, ldc);
+    gemm_tail_wide<R - 1, 1, Add>(M - i, K, A + i * lda, lda, B + j, ldb, C + i * ldc + j, ldc);
+  }
+}
+
+// C (M x N) = A · B, or C += A · B with add; N a multiple of 16. Wide: the
+// 16-float body (AVX-512).
+template <int R, bool Wide = false>
 DIGITNET_INLINE void gemm_small(int M, int64_t N, int K, const float* A, int64_t lda,
                                 const float* B, int64_t ldb, float* C, int64_t ldc,
                                 bool add = false) {
-  if (add)
-    gemm_small_t<R, true>(M, N, K, A, lda, B, ldb, C, ldc);
-  else
-    gemm_small_t<R, false>(M, N, K, A, lda, B, ldb, C, ldc);
+  if constexpr (Wide) {
+    if (add)
+      gemm_wide_t<R, true>(M, N, K, A, lda, B, ldb, C, ldc);
+    else
+      gemm_wide_t<R, false>(M, N, K, A, lda, B, ldb, C, ldc);
+  } else {
+    if (add)
+      gemm_small_t<R, true>(M, N, K, A, lda, B, ldb, C, ldc);
+    else
+      gemm_small_t<R, false>(M, N, K, A, lda, B, ldb, C, ldc);
+  }
 }
 
 // Where one tile of the block reads and writes.
@@ -367,7 +429,7 @@ struct Carve {
 };
 
 // The whole convolution; compiled once per instruction set below.
-template <int R>
+template <int R, bool Wide = false>
 DIGITNET_INLINE void conv_body(const Conv3x3Shape& s, int nb, const float* x, const float* U,
                                const float* bias, bool relu, float* y, float* workspace,
                                int tile_block) {
@@ -395,7 +457,8 @@ DIGITNET_INLINE void conv_body(const Conv3x3Shape& s, int nb, const float* x, co
 
     // 2. One GEMM per tile position: M[ξ] (F x tb) = U[ξ] (F x C) · V[ξ] (C x tb).
     for (int xi = 0; xi < kXi; ++xi)
-      gemm_small<R>(F, tp, C, U + int64_t{xi} * F * C, C, w.V + xi * pl.vs, Tp, M + xi * pl.ms, Tp);
+      gemm_small<R, Wide>(F, tp, C, U + int64_t{xi} * F * C, C, w.V + xi * pl.vs, Tp,
+                          M + xi * pl.ms, Tp);
 
     // 3. Output transform, one output channel at a time: Y = Aᵀ M A (+ bias, relu).
     for (int f = 0; f < F; ++f) {
@@ -466,7 +529,7 @@ DIGITNET_INLINE void b_col(const vfloat v[6], vfloat o[6]) {
 // The filter gradient in the transformed domain: for each tile, the 4x4 block of
 // dz (zero past the output's edge) becomes Z = A dz Aᵀ (6x6), and
 // dU[ξ] (F x C) (+)= Σ_tiles Z[ξ] (F x tb) · V[ξ]ᵀ (tb x C).
-template <int R>
+template <int R, bool Wide = false>
 DIGITNET_INLINE void filter_grad_body(const Conv3x3Shape& s, int nb, const float* x,
                                       const float* dz, float* dU, bool accumulate, float* workspace,
                                       int tile_block, const float* Ut, float* dx,
@@ -567,7 +630,7 @@ DIGITNET_INLINE void filter_grad_body(const Conv3x3Shape& s, int nb, const float
       }
       for (int c = c4; c < C; ++c)
         for (int tt = 0; tt < tb; ++tt) Vt[tt * Cp + c] = Vx[c * Tp + tt];
-      gemm_small<R>(F, Cp, tb, Z + xi * pl.ms, Tp, Vt, Cp, dUp + xi * F * Cp, Cp, !first);
+      gemm_small<R, Wide>(F, Cp, tb, Z + xi * pl.ms, Tp, Vt, Cp, dUp + xi * F * Cp, Cp, !first);
     }
     first = false;
     if (!dx) continue;
@@ -575,8 +638,8 @@ DIGITNET_INLINE void filter_grad_body(const Conv3x3Shape& s, int nb, const float
     // (into V, no longer needed), then per channel and tile the 6x6 patch
     // gradient B dV Bᵀ, added into dx where the patch lies in the image.
     for (int xi = 0; xi < kXi; ++xi)
-      gemm_small<R>(C, tp, F, Ut + int64_t{xi} * C * F, F, Z + xi * pl.ms, Tp, w.V + xi * pl.vs,
-                    Tp);
+      gemm_small<R, Wide>(C, tp, F, Ut + int64_t{xi} * C * F, F, Z + xi * pl.ms, Tp,
+                          w.V + xi * pl.vs, Tp);
     float* pd = w.d;  // (36, Tp): one channel's patch gradients
     // Per tile: 1 + the offset in dx (channel 0) of a patch that lies wholly in
     // the image, else 0.
@@ -654,7 +717,7 @@ DIGITNET_INLINE void filter_grad_body(const Conv3x3Shape& s, int nb, const float
 __attribute__((target("avx512f,avx512vl,avx2,fma"))) void conv_avx512(
     const Conv3x3Shape& s, int nb, const float* x, const float* U, const float* bias, bool relu,
     float* y, float* workspace, int tile_block) {
-  conv_body<6>(s, nb, x, U, bias, relu, y, workspace, tile_block);
+  conv_body<8, true>(s, nb, x, U, bias, relu, y, workspace, tile_block);
 }
 __attribute__((target("avx2,fma"))) void conv_avx2(const Conv3x3Shape& s, int nb, const float* x,
                                                    const float* U, const float* bias, bool relu,
@@ -664,7 +727,7 @@ __attribute__((target("avx2,fma"))) void conv_avx2(const Conv3x3Shape& s, int nb
 __attribute__((target("avx512f,avx512vl,avx2,fma"))) void backward_avx512(
     const Conv3x3Shape& s, int nb, const float* x, const float* dz, const float* Ut, float* dU,
     bool accumulate, float* dx, float* workspace, int tile_block, const WinogradGradFold& fold) {
-  filter_grad_body<8>(s, nb, x, dz, dU, accumulate, workspace, tile_block, Ut, dx, fold);
+  filter_grad_body<8, true>(s, nb, x, dz, dU, accumulate, workspace, tile_block, Ut, dx, fold);
 }
 __attribute__((target("avx2,fma"))) void backward_avx2(const Conv3x3Shape& s, int nb,
                                                        const float* x, const float* dz,
