@@ -1,8 +1,9 @@
 // The 2×2 / stride 2 fast paths of MaxPooling2D and AveragePooling2D against naive pooling written
 // here (the generic path's rule): odd sizes (the last row/column is dropped),
 // widths that use the 4-window SIMD loop, its scalar tail or both, ties (the
-// first maximum in row-major order wins and receives the gradient), -inf
-// inputs, several thread counts; dx is pre-filled with NaN so every element
+// first maximum in row-major order wins and receives the gradient; of +0 and
+// -0 the first stays), -inf and NaN inputs (NaN never wins), several thread
+// counts, training and inference (bit for bit); dx is pre-filled with NaN so every element
 // must be written.
 #include <gtest/gtest.h>
 
@@ -30,6 +31,9 @@ void check_against_naive(int64_t N, int64_t C, int64_t H, int64_t W) {
   // Few distinct levels, so many windows hold ties; some -inf.
   for (int64_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(rng.next_u64() % 4) - 1.5f;
   for (int64_t i = 0; i < x.size(); i += 7) x[i] = -std::numeric_limits<float>::infinity();
+  // Signed zeros (the first of +0 / -0 stays) and NaN cells (never win).
+  for (int64_t i = 3; i < x.size(); i += 11) x[i] = (i / 11) % 2 ? -0.0f : 0.0f;
+  for (int64_t i = 5; i < x.size(); i += 13) x[i] = std::numeric_limits<float>::quiet_NaN();
   for (int64_t i = 0; i < dy.size(); ++i) dy[i] = static_cast<float>(rng.uniform()) + 0.5f;
 
   // Naive reference: scan the window row by row, strict '>' keeps the first maximum.
@@ -71,11 +75,18 @@ void check_against_naive(int64_t N, int64_t C, int64_t H, int64_t W) {
     pool->forward(x, y, ctx);
     pool->backward(x, y, dy, &dx, ctx);
     ASSERT_EQ(y.size(), static_cast<int64_t>(y_ref.size()));
-    for (int64_t i = 0; i < y.size(); ++i)
-      ASSERT_EQ(y[i], y_ref[static_cast<std::size_t>(i)]) << "y[" << i << "], threads " << threads;
+    ASSERT_EQ(std::memcmp(y.data(), y_ref.data(), y_ref.size() * sizeof(float)), 0)
+        << "training forward, threads " << threads;
     for (int64_t i = 0; i < dx.size(); ++i)
       ASSERT_EQ(dx[i], dx_ref[static_cast<std::size_t>(i)])
           << "dx[" << i << "], threads " << threads;
+    // Inference (its own AVX-512 path where the CPU has it, keeping no winners):
+    // the same bits.
+    Context infer{false, &tp, nullptr};
+    Tensor yi(Shape{N, C, OH, OW}, NAN);
+    pool->forward(x, yi, infer);
+    ASSERT_EQ(std::memcmp(yi.data(), y_ref.data(), y_ref.size() * sizeof(float)), 0)
+        << "inference forward, threads " << threads;
   }
 }
 
