@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -287,4 +288,46 @@ TEST(Winograd, FoldedReluAndBiasMatchTheUnfoldedCall) {
         EXPECT_NEAR(db[std::size_t(f)], want, 1e-6 * scale) << "db " << f;
       }
     }
+}
+
+// With the transposed filters, a block's last few tiles (<= 8 past a multiple of
+// 16) run with channels and filters in the lanes: the same bits as without them
+// (every value through the same operations in the same order), on shapes where
+// that tail occurs (one 24x24 output: 36 tiles; 18 tiles; a lone tile; a batch
+// whose last block leaves 4) and where it must not (C or F not a multiple of 16,
+// patches crossing the padding). Each result also against the reference.
+TEST(Winograd, TransposedTailGivesTheLanePathsBits) {
+  Rng rng(37);
+  const std::vector<Case> cases = {{32, 32, 26, 26, false, 1, 64}, {32, 64, 26, 26, false, 1, 64},
+                                   {64, 32, 26, 26, false, 1, 64}, {16, 48, 14, 26, false, 1, 64},
+                                   {16, 16, 6, 6, false, 1, 64},   {32, 32, 26, 26, false, 5, 64},
+                                   {16, 32, 10, 30, false, 2, 20}, {16, 16, 26, 26, true, 1, 64},
+                                   {12, 16, 26, 26, false, 1, 64}, {16, 20, 26, 26, false, 1, 64}};
+  for (const Case& k : cases)
+    for (bool with_bias : {false, true})
+      for (bool relu : {false, true}) {
+        const Conv3x3Shape s = geometry(k.C, k.F, k.H, k.W, k.same);
+        SCOPED_TRACE(describe(s, k.nb, k.tile_block) + (with_bias ? " bias" : "") +
+                     (relu ? " relu" : ""));
+        const auto x = random_vector(std::size_t(k.nb) * s.C * s.H * s.W, rng);
+        const auto w = random_vector(std::size_t(s.F) * s.C * 9, rng);
+        const auto b = random_vector(std::size_t(s.F), rng);
+        std::vector<float> U(std::size_t(36) * s.F * s.C), Ut(U.size());
+        kernels::winograd_filter_transform(w.data(), s.F, s.C, false, U.data());
+        kernels::winograd_transpose_filters(U.data(), s.F, s.C, Ut.data());
+        std::vector<float> ws(std::size_t(kernels::winograd_workspace_size(s, k.nb, k.tile_block)),
+                              std::nanf(""));
+        const std::size_t ny = std::size_t(k.nb) * s.F * s.OH * s.OW;
+        std::vector<float> lanes(ny, std::nanf("")), tail(ny, std::nanf("")), ref(ny);
+        const float* bias = with_bias ? b.data() : nullptr;
+        kernels::winograd_conv3x3(s, k.nb, x.data(), U.data(), bias, relu, lanes.data(), ws.data(),
+                                  k.tile_block);
+        kernels::winograd_conv3x3(s, k.nb, x.data(), U.data(), bias, relu, tail.data(), ws.data(),
+                                  k.tile_block, Ut.data());
+        kernels::conv3x3_ref(s, k.nb, x.data(), w.data(), bias, relu, ref.data());
+        ASSERT_TRUE(
+            std::all_of(tail.begin(), tail.end(), [](float v) { return std::isfinite(v); }));
+        EXPECT_EQ(0, std::memcmp(lanes.data(), tail.data(), ny * sizeof(float)));
+        EXPECT_LE(relative_error(tail, ref), kTol);
+      }
 }

@@ -415,8 +415,15 @@ DIGITNET_INLINE void input_transform(const Block& b, int64_t t0, int tb) {
 // dUp (36, F, Cp), the gradient with rows padded to Cp = C rounded up to 16.
 int64_t padded_channels(int C) { return round_up(C, 16); }
 
+// The tail's buffers (tail_tiles): VT (36, kMaxTail, C), MT (36, kMaxTail, F),
+// one tile's patches (36, C) and one vector's output tile (16, 16).
+constexpr int kMaxTail = 8;
+int64_t tail_floats(const Conv3x3Shape& s) {
+  return int64_t{kXi} * kMaxTail * (s.C + s.F) + int64_t{kXi} * s.C + kOut * kOut * kLanes;
+}
+
 struct Carve {
-  float *V, *M, *d, *out, *planes, *vt, *dup;
+  float *V, *M, *d, *out, *planes, *vt, *dup, *tail;
   Carve(float* workspace, const Conv3x3Shape& s, const Plan& pl) {
     V = workspace + (-(reinterpret_cast<uintptr_t>(workspace) / sizeof(float)) & 15);
     M = V + kXi * pl.vs;
@@ -425,14 +432,140 @@ struct Carve {
     planes = out + kOut * kOut * pl.Tp;
     vt = planes + int64_t{pl.plane_samples} * pl.Hp * pl.Wp;
     dup = vt + pl.Tp * padded_channels(s.C);
+    tail = dup + kXi * int64_t{s.F} * padded_channels(s.C);
   }
 };
+
+// The last r (<= kMaxTail) tiles of a block whose lane group they would fill by
+// less than half (one image of K's conv2d_1: 36 tiles, a third group of 16 lanes
+// for 4 of them, a third of the layer's time): the channels, then the filters,
+// in the lanes instead of the tiles. Every value goes through the same
+// operations in the same order as on the lane-per-tile path (the transforms'
+// passes, the GEMM's sum over c from zero, bias, relu): the same bits. Direct
+// plans only (every patch inside x), C and F multiples of 16, Ut (36, C, F).
+template <int RT>
+DIGITNET_INLINE void tail_gemm(int r, int C, int F, const float* VT, const float* Ut, float* MT) {
+  if constexpr (RT > 0) {
+    if (r != RT) return tail_gemm<RT - 1>(r, C, F, VT, Ut, MT);
+    for (int xi = 0; xi < kXi; ++xi) {
+      const float* u = Ut + int64_t{xi} * C * F;
+      const float* v = VT + int64_t{xi} * RT * C;
+      float* m = MT + int64_t{xi} * RT * F;
+      int f0 = 0;
+      for (; f0 + 2 * kLanes <= F; f0 += 2 * kLanes) {
+        vfloat acc[RT][2] = {};
+        for (int c = 0; c < C; ++c) {
+          const vfloat b0 = load(u + int64_t{c} * F + f0),
+                       b1 = load(u + int64_t{c} * F + f0 + kLanes);
+          for (int q = 0; q < RT; ++q) {
+            const float a = v[q * C + c];
+            acc[q][0] += a * b0;
+            acc[q][1] += a * b1;
+          }
+        }
+        for (int q = 0; q < RT; ++q) {
+          store(m + q * F + f0, acc[q][0]);
+          store(m + q * F + f0 + kLanes, acc[q][1]);
+        }
+      }
+      if (f0 < F) {
+        vfloat acc[RT] = {};
+        for (int c = 0; c < C; ++c) {
+          const vfloat b0 = load(u + int64_t{c} * F + f0);
+          for (int q = 0; q < RT; ++q) acc[q] += v[q * C + c] * b0;
+        }
+        for (int q = 0; q < RT; ++q) store(m + q * F + f0, acc[q]);
+      }
+    }
+  }
+}
+
+DIGITNET_INLINE void tail_tiles(const Conv3x3Shape& s, const float* x, const float* Ut,
+                                const float* bias, bool relu, float* y, const TileAt* tat, int r,
+                                float* buf) {
+  const int C = s.C, F = s.F, W = s.W, OH = s.OH, OW = s.OW;
+  const int64_t HW = int64_t{s.H} * W, OHW = int64_t{OH} * OW;
+  float* VT = buf;                               // (36, r, C)
+  float* MT = VT + int64_t{kXi} * kMaxTail * C;  // (36, r, F)
+  float* dt = MT + int64_t{kXi} * kMaxTail * F;  // (36, C): one tile's patches
+  float* ot = dt + int64_t{kXi} * C;             // (16 positions, 16 filters)
+  const vfloat zero = {};
+  // 1. V = Bᵀ d B, 16 channels a vector.
+  for (int q = 0; q < r; ++q) {
+    const float* xs = x + tat[q].src;
+    for (int c = 0; c < C; ++c)
+      for (int i = 0; i < kTile; ++i)
+        for (int j = 0; j < kTile; ++j) dt[(i * kTile + j) * C + c] = xs[c * HW + i * W + j];
+    for (int c0 = 0; c0 < C; c0 += kLanes) {
+      vfloat t[6][6];
+      for (int j = 0; j < kTile; ++j) {
+        vfloat col[6];
+        for (int i = 0; i < kTile; ++i) col[i] = load(dt + (i * kTile + j) * C + c0);
+        bt(col, t[j]);
+      }
+      for (int a = 0; a < kTile; ++a) {
+        const vfloat row[6] = {t[0][a], t[1][a], t[2][a], t[3][a], t[4][a], t[5][a]};
+        vfloat v[6];
+        bt(row, v);
+        for (int bb = 0; bb < kTile; ++bb)
+          store(VT + (int64_t{a * kTile + bb} * r + q) * C + c0, v[bb]);
+      }
+    }
+  }
+  // 2. M[ξ] (r x F) = V[ξ] (r x C) · Ut[ξ] (C x F).
+  tail_gemm<kMaxTail>(r, C, F, VT, Ut, MT);
+  // 3. Y = Aᵀ M A + bias, relu, 16 filters a vector, into y (clipped at the edges).
+  for (int q = 0; q < r; ++q) {
+    const TileAt& a0 = tat[q];
+    const int rows = std::min(kOut, OH - a0.oh), cols = std::min(kOut, OW - a0.ow);
+    for (int f0 = 0; f0 < F; f0 += kLanes) {
+      const vfloat bf = bias ? load(bias + f0) : zero;
+      vfloat t[6][4];
+      for (int j = 0; j < kTile; ++j) {
+        vfloat col[6];
+        for (int i = 0; i < kTile; ++i)
+          col[i] = load(MT + (int64_t{i * kTile + j} * r + q) * F + f0);
+        at(col, t[j]);
+      }
+      for (int a = 0; a < kOut; ++a) {
+        const vfloat row[6] = {t[0][a], t[1][a], t[2][a], t[3][a], t[4][a], t[5][a]};
+        vfloat o[4];
+        at(row, o);
+        for (int b = 0; b < kOut; ++b) {
+          vfloat v = o[b] + bf;
+          if (relu) v = relu_v(v);
+          store(ot + (a * kOut + b) * kLanes, v);
+        }
+      }
+      for (int l = 0; l < kLanes; ++l) {
+        float* yf = y + a0.y_off + (f0 + l) * OHW + int64_t{a0.oh} * OW + a0.ow;
+        for (int i = 0; i < rows; ++i)
+          for (int j = 0; j < cols; ++j) yf[int64_t{i} * OW + j] = ot[(i * kOut + j) * kLanes + l];
+      }
+    }
+  }
+}
+
+// Tiles [g0, g0 + r) of the batch through tail_tiles (a function, not a lambda:
+// a lambda would not carry the caller's target, and would round without FMA).
+DIGITNET_INLINE void block_tail(const Conv3x3Shape& s, const Plan& pl, int64_t g0, int r,
+                                const float* x, const float* Ut, const float* bias, bool relu,
+                                float* y, float* buf) {
+  const int64_t OHW = int64_t{s.OH} * s.OW;
+  TileAt tat[kMaxTail];  // addressed as input_transform addresses the others
+  for (int q = 0; q < r; ++q) {
+    const int64_t g = g0 + q, smp = g / pl.per_sample, k = g % pl.per_sample;
+    const int oh = static_cast<int>(k / pl.TW) * kOut, ow = static_cast<int>(k % pl.TW) * kOut;
+    tat[q] = {smp * s.C * int64_t{s.H} * s.W + int64_t{oh} * s.W + ow, smp * s.F * OHW, oh, ow};
+  }
+  tail_tiles(s, x, Ut, bias, relu, y, tat, r, buf);
+}
 
 // The whole convolution; compiled once per instruction set below.
 template <int R, bool Wide = false>
 DIGITNET_INLINE void conv_body(const Conv3x3Shape& s, int nb, const float* x, const float* U,
                                const float* bias, bool relu, float* y, float* workspace,
-                               int tile_block) {
+                               int tile_block, const float* Ut = nullptr) {
   const int C = s.C, F = s.F, OH = s.OH, OW = s.OW;
   const Plan pl = make_plan(s, nb, tile_block);
   const int64_t tiles = nb * pl.per_sample, Tp = pl.Tp, OHW = int64_t{OH} * OW;
@@ -444,8 +577,19 @@ DIGITNET_INLINE void conv_body(const Conv3x3Shape& s, int nb, const float* x, co
   const Block blk{s, pl, x, w.V, w.d, w.planes, at_, src_};
   const vfloat zero = {};
 
+  // The tail's conditions but the tile count (see tail_tiles).
+  const bool tail_ok = Wide && Ut && pl.direct && C % kLanes == 0 && F % kLanes == 0;
   for (int64_t t0 = 0; t0 < tiles; t0 += pl.Tb) {
-    const int tb = static_cast<int>(std::min<int64_t>(pl.Tb, tiles - t0));
+    const int tall = static_cast<int>(std::min<int64_t>(pl.Tb, tiles - t0));
+    const int r = tail_ok && tall % kLanes <= kMaxTail ? tall % kLanes : 0;
+    // The tail after the others: their input transform has brought x into cache
+    // (a first touch by the tail's scalar reads, from the core that wrote x, cost
+    // all it saved).
+    if (r > 0 && tall == r) {
+      block_tail(s, pl, t0 + tall - r, r, x, Ut, bias, relu, y, w.tail);
+      continue;
+    }
+    const int tb = tall - r;
     const int64_t tp = round_up(tb, kLanes);
     // 1. Input transform: V[a][b] = (Bᵀ d B)[a][b].
     input_transform(blk, t0, tb);
@@ -500,6 +644,7 @@ DIGITNET_INLINE void conv_body(const Conv3x3Shape& s, int nb, const float* x, co
           for (int j = 0; j < cols; ++j) yf[int64_t{i} * OW + j] = out[(i * kOut + j) * Tp + tt];
       }
     }
+    if (r > 0) block_tail(s, pl, t0 + tall - r, r, x, Ut, bias, relu, y, w.tail);
   }
   (void)C;
 }
@@ -716,8 +861,8 @@ DIGITNET_INLINE void filter_grad_body(const Conv3x3Shape& s, int nb, const float
 #define DIGITNET_WINOGRAD_DISPATCH 1
 __attribute__((target("avx512f,avx512vl,avx2,fma"))) void conv_avx512(
     const Conv3x3Shape& s, int nb, const float* x, const float* U, const float* bias, bool relu,
-    float* y, float* workspace, int tile_block) {
-  conv_body<8, true>(s, nb, x, U, bias, relu, y, workspace, tile_block);
+    float* y, float* workspace, int tile_block, const float* Ut) {
+  conv_body<8, true>(s, nb, x, U, bias, relu, y, workspace, tile_block, Ut);
 }
 __attribute__((target("avx2,fma"))) void conv_avx2(const Conv3x3Shape& s, int nb, const float* x,
                                                    const float* U, const float* bias, bool relu,
@@ -795,14 +940,15 @@ int64_t winograd_workspace_size(const Conv3x3Shape& s, int nb, int tile_block) {
   // Then the filter gradient's Vt (Tp, Cp) and dUp (36, F, Cp).
   const int64_t cp = padded_channels(s.C);
   return kXi * (p.vs + p.ms) + (kXi + kOut * kOut) * p.Tp + int64_t{p.plane_samples} * p.Hp * p.Wp +
-         p.Tp * cp + kXi * int64_t{s.F} * cp + kLanes;
+         p.Tp * cp + kXi * int64_t{s.F} * cp + tail_floats(s) + kLanes;
 }
 
 void winograd_conv3x3(const Conv3x3Shape& s, int nb, const float* x, const float* U,
-                      const float* bias, bool relu, float* y, float* workspace, int tile_block) {
+                      const float* bias, bool relu, float* y, float* workspace, int tile_block,
+                      const float* Ut) {
 #ifdef DIGITNET_WINOGRAD_DISPATCH
   if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl"))
-    return conv_avx512(s, nb, x, U, bias, relu, y, workspace, tile_block);
+    return conv_avx512(s, nb, x, U, bias, relu, y, workspace, tile_block, Ut);
   if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
     return conv_avx2(s, nb, x, U, bias, relu, y, workspace, tile_block);
 #endif

@@ -164,13 +164,21 @@ class Conv2DLayer final : public Layer {
         kernels::winograd_filter_transform(W, filters_, c_, false, u_.data());
         u_t_current_ = false;
       }
+      // One sample leaves a part-filled group of tiles (K's 36), which the kernel
+      // takes faster with the transposed filters (kept for backward's dx too).
+      if (n == 1 && !u_t_current_) {
+        kernels::winograd_transpose_filters(u_.data(), filters_, c_, u_t_.data());
+        u_t_current_ = true;
+      }
+      const float* ut = u_t_current_ ? u_t_.data() : nullptr;
       const kernels::Conv3x3Shape g = wino_shape();
       ctx.pool->run([&](int t) {
         const auto [s0, s1] = ThreadPool::chunk(n, threads, t);
         if (s0 == s1) return;
         kernels::winograd_conv3x3(g, static_cast<int>(s1 - s0), x.sample(s0), u_.data(), b,
                                   act_ == Activation::relu, y.sample(s0),
-                                  wino_ws_[static_cast<std::size_t>(t)].data());
+                                  wino_ws_[static_cast<std::size_t>(t)].data(),
+                                  kernels::kWinogradTileBlock, ut);
         if (act_ != Activation::relu && act_ != Activation::linear)
           detail::activation_forward(act_, kAlpha, y.sample(s0), 1, (s1 - s0) * out_per);
       });
@@ -614,8 +622,10 @@ class Conv2DLayer final : public Layer {
   void forward_winograd_split_filters(const Tensor& x, Tensor& y, const Context& ctx) {
     const int threads = ctx.pool->size(), P = oh_ * ow_;
     ensure_winograd(threads, 1);
-    if (u_split_.size() < static_cast<std::size_t>(threads))
+    if (u_split_.size() < static_cast<std::size_t>(threads)) {
       u_split_.resize(static_cast<std::size_t>(threads));
+      u_split_t_.resize(static_cast<std::size_t>(threads));
+    }
     // The shares' transforms are kept while the weights and the split stay the same.
     const bool reuse = same_weights_as(u_split_seen_) && u_split_threads_ == threads;
     u_split_threads_ = threads;
@@ -624,16 +634,21 @@ class Conv2DLayer final : public Layer {
       if (f0 == f1) return;
       const int ft = static_cast<int>(f1 - f0);
       std::vector<float>& u = u_split_[static_cast<std::size_t>(t)];
+      std::vector<float>& ut = u_split_t_[static_cast<std::size_t>(t)];
       u.resize(std::size_t{36} * static_cast<std::size_t>(ft) * static_cast<std::size_t>(c_));
-      if (!reuse)
+      ut.resize(u.size());
+      if (!reuse) {
         kernels::winograd_filter_transform(kernel_.value.data() + f0 * c_ * k_ * k_, ft, c_, false,
                                            u.data());
+        kernels::winograd_transpose_filters(u.data(), ft, c_, ut.data());
+      }
       kernels::Conv3x3Shape g = wino_shape();
       g.F = ft;
       float* ys = y.sample(0) + f0 * P;
       kernels::winograd_conv3x3(
           g, 1, x.sample(0), u.data(), use_bias_ ? bias_.value.data() + f0 : nullptr,
-          act_ == Activation::relu, ys, wino_ws_[static_cast<std::size_t>(t)].data());
+          act_ == Activation::relu, ys, wino_ws_[static_cast<std::size_t>(t)].data(),
+          kernels::kWinogradTileBlock, ut.data());
       if (act_ != Activation::relu && act_ != Activation::linear)
         detail::activation_forward(act_, kAlpha, ys, 1, int64_t{ft} * P);
     });
@@ -743,6 +758,7 @@ class Conv2DLayer final : public Layer {
   std::vector<float> u_, u_t_;  // own Winograd: U (36, F, C), U transposed per position (36, C, F)
   std::vector<std::vector<float>> wino_ws_, du_;  // [participant] workspace, dU (36, F, C)
   std::vector<std::vector<float>> u_split_;       // [participant] U of its filters (batch 1)
+  std::vector<std::vector<float>> u_split_t_;     // [participant] u_split_ transposed per position
   std::vector<float> u_seen_, u_split_seen_;      // the weights u_ / u_split_ were made from
   bool u_t_current_ = false;                      // u_t_ is the transpose of the current u_
   // [participant] whether du_ holds a sum of this batch's parts not yet in the

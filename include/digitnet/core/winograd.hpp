@@ -42,9 +42,15 @@ int64_t winograd_workspace_size(const Conv3x3Shape& s, int nb, int tile_block = 
 // allocates nothing: workspace holds winograd_workspace_size(s, nb, tile_block)
 // floats. tile_block in [1, kWinogradMaxTileBlock]. For a given nb and
 // tile_block the result does not depend on anything else (deterministic).
+//
+// Ut, when given, is winograd_transpose_filters(U): on AVX-512, a block's last
+// few tiles (up to 8 past a multiple of 16, e.g. the 36 of one 24x24 output)
+// then run with channels and filters in the vector lanes instead of tiles, for
+// the same bits in about a third of the time the nearly empty lane group takes
+// (used where C and F are multiples of 16 and the patches lie inside x).
 void winograd_conv3x3(const Conv3x3Shape& s, int nb, const float* x, const float* U,
                       const float* bias, bool relu, float* y, float* workspace,
-                      int tile_block = kWinogradTileBlock);
+                      int tile_block = kWinogradTileBlock, const float* Ut = nullptr);
 
 // The filter gradient dw (F, C, 3, 3) = Σ_n Σ_{oh,ow} dz[n][f][oh][ow] ·
 // x[n][c][oh - pad_top + i][ow - pad_left + j], in two steps. Per tile, the 4x4
