@@ -214,7 +214,9 @@ DIGITNET_INLINE void gemm_small_t(int M, int64_t N, int K, const float* A, int64
 // rate; on Zen 4, whose units are 256 bits wide, the two are the same rate in
 // FLOPs. Every element still sums its K products in order from 0 (or from C),
 // one FMA each: the same bits as the 8-float body.
-template <int R, int P, bool Add>
+// AT: A is given transposed, element (r, k) at A[k * lda + r] (the forward's
+// filters as Ut (36, C, F), which the tail reads too: one copy in cache, not two).
+template <int R, int P, bool Add, bool AT = false>
 DIGITNET_INLINE void gemm_rows_wide(int K, const float* A, int64_t lda, const float* B, int64_t ldb,
                                     float* C, int64_t ldc) {
   vfloat acc[R][P] = {};
@@ -225,7 +227,7 @@ DIGITNET_INLINE void gemm_rows_wide(int K, const float* A, int64_t lda, const fl
     vfloat bv[P];
     for (int q = 0; q < P; ++q) bv[q] = load(B + k * ldb + 16 * q);
     for (int r = 0; r < R; ++r) {
-      const float a = A[r * lda + k];
+      const float a = AT ? A[k * lda + r] : A[r * lda + k];
       for (int q = 0; q < P; ++q) acc[r][q] += a * bv[q];
     }
   }
@@ -233,31 +235,32 @@ DIGITNET_INLINE void gemm_rows_wide(int K, const float* A, int64_t lda, const fl
     for (int q = 0; q < P; ++q) store(C + r * ldc + 16 * q, acc[r][q]);
 }
 
-template <int R, int P, bool Add>
+template <int R, int P, bool Add, bool AT = false>
 DIGITNET_INLINE void gemm_tail_wide(int rows, int K, const float* A, int64_t lda, const float* B,
                                     int64_t ldb, float* C, int64_t ldc) {
   if constexpr (R > 0) {
-    if (rows == R) return gemm_rows_wide<R, P, Add>(K, A, lda, B, ldb, C, ldc);
-    gemm_tail_wide<R - 1, P, Add>(rows, K, A, lda, B, ldb, C, ldc);
+    if (rows == R) return gemm_rows_wide<R, P, Add, AT>(K, A, lda, B, ldb, C, ldc);
+    gemm_tail_wide<R - 1, P, Add, AT>(rows, K, A, lda, B, ldb, C, ldc);
   }
 }
 
 // Panels of 32 columns (R rows × 2 accumulators), then one of 16 if N leaves it.
-template <int R, bool Add>
+template <int R, bool Add, bool AT = false>
 DIGITNET_INLINE void gemm_wide_t(int M, int64_t N, int K, const float* A, int64_t lda,
                                  const float* B, int64_t ldb, float* C, int64_t ldc) {
+  const int64_t ra = AT ? 1 : lda;  // from one row of A to the next
   int64_t j = 0;
   for (; j + 32 <= N; j += 32) {
     int i = 0;
     for (; i + R <= M; i += R)
-      gemm_rows_wide<R, 2, Add>(K, A + i * lda, lda, B + j, ldb, C + i * ldc + j, ldc);
-    gemm_tail_wide<R - 1, 2, Add>(M - i, K, A + i * lda, lda, B + j, ldb, C + i * ldc + j, ldc);
+      gemm_rows_wide<R, 2, Add, AT>(K, A + i * ra, lda, B + j, ldb, C + i * ldc + j, ldc);
+    gemm_tail_wide<R - 1, 2, Add, AT>(M - i, K, A + i * ra, lda, B + j, ldb, C + i * ldc + j, ldc);
   }
   if (j < N) {
     int i = 0;
     for (; i + R <= M; i += R)
-      gemm_rows_wide<R, 1, Add>(K, A + i * lda, lda, B + j, ldb, C + i * ldc + j, ldc);
-    gemm_tail_wide<R - 1, 1, Add>(M - i, K, A + i * lda, lda, B + j, ldb, C + i * ldc + j, ldc);
+      gemm_rows_wide<R, 1, Add, AT>(K, A + i * ra, lda, B + j, ldb, C + i * ldc + j, ldc);
+    gemm_tail_wide<R - 1, 1, Add, AT>(M - i, K, A + i * ra, lda, B + j, ldb, C + i * ldc + j, ldc);
   }
 }
 
@@ -600,7 +603,17 @@ DIGITNET_INLINE void conv_body(const Conv3x3Shape& s, int nb, const float* x, co
         yo_[full++] = at_[tt].y_off + int64_t{at_[tt].oh} * OW + at_[tt].ow;
 
     // 2. One GEMM per tile position: M[ξ] (F x tb) = U[ξ] (F x C) · V[ξ] (C x tb).
-    for (int xi = 0; xi < kXi; ++xi)
+    // With the tail's Ut (36, C, F) the GEMM reads it too, not U: one copy in cache.
+    bool done = false;
+    if constexpr (Wide) {
+      if (tail_ok) {
+        for (int xi = 0; xi < kXi; ++xi)
+          gemm_wide_t<R, false, true>(F, tp, C, Ut + int64_t{xi} * F * C, F, w.V + xi * pl.vs, Tp,
+                                      M + xi * pl.ms, Tp);
+        done = true;
+      }
+    }
+    for (int xi = 0; xi < kXi && !done; ++xi)
       gemm_small<R, Wide>(F, tp, C, U + int64_t{xi} * F * C, C, w.V + xi * pl.vs, Tp,
                           M + xi * pl.ms, Tp);
 
