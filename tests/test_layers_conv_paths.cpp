@@ -257,3 +257,32 @@ TEST(Conv2DPaths, FirstLayerWeightGradientWithoutDxMatches) {
         }
       }
 }
+
+TEST(Conv2DPaths, OneImageFilterSplitGivesTheWholeLayersBits) {
+  // One image of a small layer with 16 filters or more per participant (K's
+  // conv1) runs the direct kernel on each participant's filters: the same bits
+  // as the whole layer on one thread, for any activation and channel count.
+  struct Geo {
+    int c, h, w, f, k;
+    Activation act;
+  };
+  for (const Geo& g :
+       {Geo{1, 28, 28, 32, 3, Activation::relu}, Geo{2, 17, 19, 48, 3, Activation::tanh},
+        Geo{1, 28, 28, 40, 5, Activation::linear}}) {
+    SCOPED_TRACE("filters " + std::to_string(g.f) + " channels " + std::to_string(g.c));
+    LayerPtr layer = Conv2D(g.f, g.k, g.act, 1, Padding::valid);
+    Rng rng(12);
+    layer->build({g.c, g.h, g.w}, rng);
+    for (Param* p : layer->params())
+      for (int64_t i = 0; i < p->value.size(); ++i) p->value[i] += rng.uniform(-0.2f, 0.2f);
+    Tensor x({1, g.c, g.h, g.w});
+    for (int64_t i = 0; i < x.size(); ++i) x[i] = rng.uniform(-1.0f, 1.0f);
+    ThreadPool one(1), two(2);
+    Context c1{false, &one, nullptr}, c2{false, &two, nullptr};
+    Tensor y1, y2;
+    layer->forward(x, y1, c1);
+    layer->forward(x, y2, c2);
+    ASSERT_EQ(y1.shape(), y2.shape());
+    EXPECT_EQ(std::memcmp(y1.data(), y2.data(), sizeof(float) * std::size_t(y1.size())), 0);
+  }
+}
