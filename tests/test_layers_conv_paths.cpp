@@ -286,3 +286,37 @@ TEST(Conv2DPaths, OneImageFilterSplitGivesTheWholeLayersBits) {
     EXPECT_EQ(std::memcmp(y1.data(), y2.data(), sizeof(float) * std::size_t(y1.size())), 0);
   }
 }
+
+TEST(Conv2DPaths, OneImageSplitSeesChangedWeights) {
+  // The one-image Winograd split keeps each participant's filter transforms
+  // while its filters stay the same: a change to any filter (either share, the
+  // bias too) must show in the next forward.
+  const PathCase pc{"keras_conv2", 32, 26, 26, 64, 3, 1, Padding::valid, 0, 0, 0, 0};
+  LayerPtr layer = Conv2D(pc.f, pc.k, Activation::relu, 1, Padding::valid);
+  Rng rng(13);
+  const Shape out = layer->build({pc.c, pc.h, pc.w}, rng);
+  std::vector<Param*> params = layer->params();
+  Tensor x({1, pc.c, pc.h, pc.w});
+  for (int64_t i = 0; i < x.size(); ++i) x[i] = rng.uniform(0.0f, 1.0f);
+  kernels::ConvGeometry g;
+  g.n = 1, g.c = pc.c, g.h = pc.h, g.w = pc.w, g.f = pc.f, g.kh = 3, g.kw = 3, g.stride = 1;
+  g.oh = static_cast<int>(out[1]), g.ow = static_cast<int>(out[2]);
+  ThreadPool pool(2);
+  Context ctx{false, &pool, nullptr};
+  const int64_t per_filter = int64_t{pc.c} * 9;
+  for (int64_t changed : {int64_t{-1}, int64_t{0}, (pc.f - 1) * per_filter + 5, int64_t{-2}}) {
+    SCOPED_TRACE("changed weight " + std::to_string(changed));
+    if (changed >= 0) params[0]->value[changed] += 3.0f;
+    if (changed == -2) params[1]->value[pc.f - 1] += 2.0f;  // a bias
+    Tensor y;
+    layer->forward(x, y, ctx);
+    const std::vector<float> xs(x.data(), x.data() + x.size());
+    const std::vector<float> ws(params[0]->value.data(),
+                                params[0]->value.data() + params[0]->value.size());
+    const std::vector<float> want = convref::forward_ref(g, xs, ws, params[1]->value.data(), true);
+    double scale = 1.0;
+    for (float v : want) scale = std::max(scale, double(std::fabs(v)));
+    for (int64_t i = 0; i < y.size(); ++i)
+      ASSERT_NEAR(y[i], want[static_cast<std::size_t>(i)], 2e-4 * scale) << "element " << i;
+  }
+}
