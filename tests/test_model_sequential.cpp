@@ -287,3 +287,43 @@ TEST(History, CsvRoundTripAndLineNumberedErrors) {
   }
   EXPECT_EQ(History::from_json(h.to_json()).values("accuracy"), h.values("accuracy"));
 }
+
+// At one image on two threads, a Winograd Conv2D followed by MaxPooling2D(2)
+// runs as one (each participant pools the planes it computed): predict must
+// give the bits of the layers run one by one, for relu and linear convolutions
+// (negative values, signed zeros), even and odd conv outputs, with and without
+// dropout after the pooling; on one thread nothing is fused.
+TEST(Sequential, FusedConvPoolPredictGivesTheLayersBits) {
+  for (Activation act : {relu, linear})
+    for (int h : {28, 27})
+      for (bool dropout : {true, false})
+        for (int threads : {2, 1}) {
+          SCOPED_TRACE("h " + std::to_string(h) + (act == relu ? " relu" : " linear") +
+                       (dropout ? " dropout" : "") + " threads " + std::to_string(threads));
+          Sequential m({1, h, h}, 7, threads);
+          m.add(Conv2D(32, 3, relu));
+          m.add(Conv2D(64, 3, act));
+          m.add(MaxPooling2D(2));
+          if (dropout) m.add(Dropout(0.25f));
+          m.add(Flatten());
+          m.add(Dense(10, softmax));
+          Rng rng(5);
+          Tensor x({1, 1, h, h});
+          for (int64_t i = 0; i < x.size(); ++i) x[i] = i % 5 == 0 ? 0.0f : rng.uniform(0.0f, 1.0f);
+          // A few negative-zero products: one filter of the second layer all zero.
+          Param* k2 = m.layers()[1]->params()[0];
+          for (int64_t i = 0; i < 32 * 9; ++i) k2->value[i] = -0.0f;
+          const Tensor p = m.predict(x, 1);
+          ThreadPool pool(threads);
+          Context ctx{false, &pool, nullptr};
+          Tensor a, b;
+          const Tensor* in = &x;
+          for (Layer* l : m.layers()) {
+            l->forward(*in, a, ctx);
+            std::swap(a, b);
+            in = &b;
+          }
+          ASSERT_EQ(in->size(), p.size());
+          EXPECT_EQ(std::memcmp(in->data(), p.data(), sizeof(float) * std::size_t(p.size())), 0);
+        }
+}

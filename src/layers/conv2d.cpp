@@ -448,6 +448,22 @@ class Conv2DLayer final : public Layer {
     }
   }
 
+  // One image on the split Winograd path (forward): each participant pools the
+  // planes of its filters right after computing them, with the pooling layer's
+  // kernel (the same bits), so its unpooled planes stay in its own cache and the
+  // pooling layer's hand-off goes.
+  bool fuses_max_pool_2x2(int64_t n, int threads) override {
+    return n == 1 && threads > 1 && forward_macs() >= kSplitMacs && own_winograd() &&
+           kernels::max_pool_2x2_inference_available();
+  }
+  void forward_max_pool_2x2(const Tensor& x, Tensor& y, const Context& ctx) override {
+    detail::check_forward_input(*this, x);
+    if (ctx.training || !fuses_max_pool_2x2(x.dim(0), ctx.pool->size()))
+      return Layer::forward_max_pool_2x2(x, y, ctx);
+    y.resize({1, filters_, oh_ / 2, ow_ / 2});
+    forward_winograd_split_filters(x, y, ctx, true);
+  }
+
   std::vector<Param*> params() override {
     if (use_bias_) return {&kernel_, &bias_};
     return {&kernel_};
@@ -638,8 +654,12 @@ class Conv2DLayer final : public Layer {
   // One sample on the own Winograd path: each participant transforms and applies
   // its share of the filters (U for filters f0..f1 only), writing those output
   // planes.
-  void forward_winograd_split_filters(const Tensor& x, Tensor& y, const Context& ctx) {
+  // With pooled, y is the 2x2/2 max pooling of the output, each participant's
+  // planes pooled from its own scratch.
+  void forward_winograd_split_filters(const Tensor& x, Tensor& y, const Context& ctx,
+                                      bool pooled = false) {
     const int threads = ctx.pool->size(), P = oh_ * ow_;
+    const int poh = oh_ / 2, pw = ow_ / 2;
     ensure_winograd(threads, 1);
     if (u_split_.size() < static_cast<std::size_t>(threads)) {
       u_split_.resize(static_cast<std::size_t>(threads));
@@ -668,13 +688,18 @@ class Conv2DLayer final : public Layer {
       }
       kernels::Conv3x3Shape g = wino_shape();
       g.F = ft;
-      float* ys = y.sample(0) + f0 * P;
+      float* ys =
+          pooled ? ctx.pool->scratch(t, static_cast<std::size_t>(ft) * P) : y.sample(0) + f0 * P;
       kernels::winograd_conv3x3(
           g, 1, x.sample(0), u.data(), use_bias_ ? bias_.value.data() + f0 : nullptr,
           act_ == Activation::relu, ys, wino_ws_[static_cast<std::size_t>(t)].data(),
           kernels::kWinogradTileBlock, ut.data());
       if (act_ != Activation::relu && act_ != Activation::linear)
         detail::activation_forward(act_, kAlpha, ys, 1, int64_t{ft} * P);
+      if (pooled)
+        for (int f = 0; f < ft; ++f)
+          kernels::max_pool_2x2_inference(ys + int64_t{f} * P, ow_, poh, pw,
+                                          y.sample(0) + (f0 + f) * poh * pw);
     });
   }
 

@@ -132,3 +132,12 @@ Activation config_activation(const std::string& type, const nlohmann::json& cfg,
 }
 
 }  // namespace digitnet::detail
+
+namespace digitnet {
+
+void Layer::forward_max_pool_2x2(const Tensor&, Tensor&, const Context&) {
+  throw Error(detail::layer_label(*this) +
+              ": no fused 2x2 max pooling (fuses_max_pool_2x2 is false)");
+}
+
+}  // namespace digitnet

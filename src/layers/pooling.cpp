@@ -25,6 +25,7 @@
 #include <emmintrin.h>
 #endif
 
+#include "digitnet/core/kernels.hpp"
 #include "layers/layer_util.hpp"
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -68,39 +69,6 @@ __attribute__((target("avx512f"))) void avg_pool_2x2_avx512(const float* xp, int
   }
 }
 
-// Max pooling for inference (no winners kept), the same layout: each window's
-// best in the SSE path's order, max(b1, max(b0, max(a1, max(a0, -inf)))) with
-// max(p, q) = p > q ? p : q (what vmaxps computes: NaN cells lose, the
-// first of equal cells stays), so the same bits as the training path's values.
-// (K's pooling at one image, 64 planes of 12 rows of 12 windows: ~7 -> ~1 us.)
-__attribute__((target("avx512f"))) void max_pool_2x2_avx512(const float* xp, int w, int oh, int ow,
-                                                            float* yp) {
-  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-  const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
-  const __m512 ninf = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
-  constexpr __mmask16 all = 0xFFFF;  // (maskz: GCC 12 warns inside the plain _mm512_max_ps)
-  auto bits = [](int n) {            // the low n bits (0 <= n <= 16)
-    return static_cast<__mmask16>(n >= 16 ? 0xFFFFu : (1u << n) - 1u);
-  };
-  for (int r = 0; r < oh; ++r) {
-    const float* a = xp + static_cast<std::ptrdiff_t>(2 * r) * w;
-    const float* b = a + w;
-    float* yr = yp + static_cast<std::ptrdiff_t>(r) * ow;
-    for (int o = 0; o < ow; o += 16) {
-      const int n = std::min(16, ow - o), cells = 2 * n;
-      const __mmask16 lo = bits(std::min(cells, 16)), hi = bits(std::max(cells - 16, 0));
-      const __m512 al = _mm512_maskz_loadu_ps(lo, a + 2 * o);
-      const __m512 ah = _mm512_maskz_loadu_ps(hi, a + 2 * o + 16);
-      const __m512 bl = _mm512_maskz_loadu_ps(lo, b + 2 * o);
-      const __m512 bh = _mm512_maskz_loadu_ps(hi, b + 2 * o + 16);
-      __m512 best = _mm512_maskz_max_ps(all, _mm512_permutex2var_ps(al, even, ah), ninf);
-      best = _mm512_maskz_max_ps(all, _mm512_permutex2var_ps(al, odd, ah), best);
-      best = _mm512_maskz_max_ps(all, _mm512_permutex2var_ps(bl, even, bh), best);
-      best = _mm512_maskz_max_ps(all, _mm512_permutex2var_ps(bl, odd, bh), best);
-      _mm512_mask_storeu_ps(yr + o, bits(n), best);
-    }
-  }
-}
 #endif
 
 #if defined(__SSE2__)
@@ -179,10 +147,11 @@ class Pool2DLayer final : public Layer {
     y.resize(with_batch(n, output_shape_));
 #ifdef DIGITNET_POOL_AVX512
     // Inference keeps no winners (backward follows only a training forward).
-    if (fast_ && !ctx.training && ow_ >= 8 && __builtin_cpu_supports("avx512f")) {
+    if (fast_ && !ctx.training && ow_ >= 8 && kernels::max_pool_2x2_inference_available()) {
       for_planes(ctx, planes, in_plane, [&](int64_t p0, int64_t p1, int) {
         for (int64_t p = p0; p < p1; ++p)
-          max_pool_2x2_avx512(x.data() + p * in_plane, w_, oh_, ow_, y.data() + p * out_plane);
+          kernels::max_pool_2x2_inference(x.data() + p * in_plane, w_, oh_, ow_,
+                                          y.data() + p * out_plane);
       });
       return;
     }
@@ -294,6 +263,7 @@ class Pool2DLayer final : public Layer {
   // Backward uses the argmax (max) or the window sizes (average), never y.
   bool backward_reads_output() const override { return false; }
   bool per_sample() const override { return true; }
+  bool is_max_pool_2x2() const override { return fast_; }
 
  private:
   // Average pooling 2x2/2 on one plane, the generic path's arithmetic to the bit:

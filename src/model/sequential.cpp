@@ -228,6 +228,14 @@ void Sequential::forward(const Tensor& x, bool training, std::vector<Tensor>& ac
   const std::size_t L = layers_.size();
   const int64_t n = x.dim(0);
   acts.resize(L);
+  // Inference: a layer that writes the 2x2 max pooling after it itself (Layer::
+  // fuses_max_pool_2x2) runs the pair as one, into the pooling layer's side.
+  std::vector<char> fused(L, 0);
+  if (!training && bufs)
+    for (std::size_t i = 0; i + 1 < L; ++i)
+      fused[i] = st[i] == Storage::own && st[i + 1] == Storage::own &&
+                 layers_[i + 1]->is_max_pool_2x2() &&
+                 layers_[i]->fuses_max_pool_2x2(n, impl_->pool->size());
   // Inference: the side (ping-pong buffer) of every owned output, and the sizes.
   std::vector<int> side;
   if (bufs) {
@@ -235,7 +243,7 @@ void Sequential::forward(const Tensor& x, bool training, std::vector<Tensor>& ac
     int64_t cap[2] = {0, 0};
     int cur = -1;  // side of the current activation (-1: the input)
     for (std::size_t i = 0; i < L; ++i) {
-      if (st[i] == Storage::own) {
+      if (st[i] == Storage::own && !fused[i]) {
         cur = cur == 0 ? 1 : 0;
         cap[cur] = std::max(cap[cur], n * shape_size(layers_[i]->output_shape()));
       }
@@ -248,6 +256,15 @@ void Sequential::forward(const Tensor& x, bool training, std::vector<Tensor>& ac
   for (std::size_t i = 0; i < L; ++i) {
     const Tensor& in = i == 0 ? x : acts[i - 1];
     Tensor& out = acts[i];
+    if (fused[i]) {
+      Tensor& b = bufs[side[i + 1]];
+      Tensor& pooled = acts[i + 1];
+      pooled = Tensor::view(b.data(), {0}, b.size());
+      layers_[i]->forward_max_pool_2x2(in, pooled, ctx);
+      out = Tensor();  // the unpooled output is never written here
+      ++i;
+      continue;
+    }
     // The input is only ever read through `in` (a const reference), also as a view.
     float* in_data = const_cast<float*>(in.data());
     switch (st[i]) {

@@ -122,6 +122,20 @@ class Layer {
   virtual bool has_softmax_output() const { return false; }
   virtual void set_logits_output(bool) {}
 
+  // ---- Inference fusion (Sequential's inference forward) ----
+
+  // True if this layer is a 2x2, stride-2, unpadded max pooling, whose output a
+  // layer before it may write directly (forward_max_pool_2x2).
+  virtual bool is_max_pool_2x2() const { return false; }
+  // True if forward_max_pool_2x2 runs for a batch of n samples on `threads`
+  // participants: the model then calls it instead of forward and of the pooling
+  // layer after this one.
+  virtual bool fuses_max_pool_2x2(int64_t /*n*/, int /*threads*/) { return false; }
+  // Inference only, where fuses_max_pool_2x2 said so: y = the following 2x2/2
+  // max pooling of this layer's forward(x), to the bit, without writing the
+  // unpooled output where the model can see it.
+  virtual void forward_max_pool_2x2(const Tensor& x, Tensor& y, const Context& ctx);
+
   const Shape& input_shape() const { return input_shape_; }
   const Shape& output_shape() const { return output_shape_; }
   std::string name;  // "conv2d", "dense_1", ... set by the model
