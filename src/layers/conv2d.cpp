@@ -693,7 +693,7 @@ class Conv2DLayer final : public Layer {
       kernels::winograd_conv3x3(
           g, 1, x.sample(0), u.data(), use_bias_ ? bias_.value.data() + f0 : nullptr,
           act_ == Activation::relu, ys, wino_ws_[static_cast<std::size_t>(t)].data(),
-          kernels::kWinogradTileBlock, ut.data());
+          kSplitTileBlock, ut.data());
       if (act_ != Activation::relu && act_ != Activation::linear)
         detail::activation_forward(act_, kAlpha, ys, 1, int64_t{ft} * P);
       if (pooled)
@@ -787,6 +787,11 @@ class Conv2DLayer final : public Layer {
   };
   static constexpr int64_t kSplitMacs = 1 << 20;        // see forward
   static constexpr int64_t kSplitDirectMacs = 1 << 17;  // see forward
+  // Tiles per block in the one-image split: K's 36 as 16 + 16 + a tail of 4
+  // (smaller transformed buffers, so more of the dense layer's weights stay in
+  // L2 between calls). K's predict, median of 100 x 6 alternating: 64: 69-71,
+  // 32: 66-68, 24: 70-72, 20: 68-69, 16: 65-68, 12: 72-73, 8: 74-75 us.
+  static constexpr int kSplitTileBlock = 16;
   // Samples per oneDNN call (its buffers stay in L2). Measured at 2 threads, K / S
   // images/s (median of 5): 16: 4670 / 5208; 8: 5019 / 5331 and 10 MB less RSS;
   // 4: 4812 / 5106.
