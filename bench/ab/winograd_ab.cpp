@@ -18,8 +18,21 @@
 using digitnet::kernels::Conv3x3Shape;
 using digitnet::kernels::WinogradGradFold;
 namespace before {
+// Revisions since session 12 take the transposed filters as a last argument
+// (the script defines DIGITNET_AB_BEFORE_UT for them); the A/B passes none.
+#ifdef DIGITNET_AB_BEFORE_UT
+void winograd_conv3x3(const Conv3x3Shape& s, int nb, const float* x, const float* U,
+                      const float* bias, bool relu, float* y, float* workspace, int tile_block,
+                      const float* Ut);
+inline void winograd_conv3x3(const Conv3x3Shape& s, int nb, const float* x, const float* U,
+                             const float* bias, bool relu, float* y, float* workspace,
+                             int tile_block) {
+  before::winograd_conv3x3(s, nb, x, U, bias, relu, y, workspace, tile_block, nullptr);
+}
+#else
 void winograd_conv3x3(const Conv3x3Shape& s, int nb, const float* x, const float* U,
                       const float* bias, bool relu, float* y, float* workspace, int tile_block);
+#endif
 void winograd_backward(const Conv3x3Shape& s, int nb, const float* x, const float* dz,
                        const float* Ut, float* dU, bool accumulate, float* dx, float* workspace,
                        int tile_block, const WinogradGradFold& fold);

@@ -25,7 +25,11 @@ git show "$rev:src/core/winograd.cpp" |
 flags=(-O3 -DNDEBUG -march=x86-64-v2 -mtune=generic -ffp-contract=fast -std=c++20
        -Iinclude -Isrc)
 g++ "${flags[@]}" -c "$tmp/before.cpp" -o "$tmp/before.o"
-g++ -O2 -std=c++20 -Iinclude bench/ab/winograd_ab.cpp "$tmp/before.o" "$lib" \
+before_ut=()
+if tr '\n' ' ' <"$tmp/before.cpp" | grep -q 'void winograd_conv3x3([^)]*const float\* Ut) {'; then
+  before_ut=(-DDIGITNET_AB_BEFORE_UT)
+fi
+g++ -O2 -std=c++20 -Iinclude "${before_ut[@]}" bench/ab/winograd_ab.cpp "$tmp/before.o" "$lib" \
   -lopenblas -ldnnl -lgomp -lpthread -o "$tmp/winograd_ab"
 echo "before: $rev ($(git rev-parse --short "$rev")), after: $lib"
 for shape in "32 64 26 4" "32 64 26 8" "64 32 26 4" "64 32 26 8"; do

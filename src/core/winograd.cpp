@@ -78,6 +78,46 @@ DIGITNET_INLINE vfloat relu_v(const vfloat& v) {
   return reinterpret_cast<vfloat>(bits & ~(bits >> 31));
 }
 
+// V = Bᵀ d B for one vector of patches (tiles or channels in the lanes): d's
+// position (i, j) read at d + (i·6 + j)·ds, V's (a, b) stored at v + (a·6 + b)·vs.
+DIGITNET_INLINE void input_tile(const float* d, int64_t ds, float* v, int64_t vs) {
+  vfloat t[6][6];  // t[j][a] = (Bᵀ d)[a][j]
+  for (int j = 0; j < kTile; ++j) {
+    vfloat col[6];
+    for (int i = 0; i < kTile; ++i) col[i] = load(d + (i * kTile + j) * ds);
+    bt(col, t[j]);
+  }
+  for (int a = 0; a < kTile; ++a) {
+    const vfloat row[6] = {t[0][a], t[1][a], t[2][a], t[3][a], t[4][a], t[5][a]};
+    vfloat o[6];
+    bt(row, o);
+    for (int b = 0; b < kTile; ++b) store(v + (a * kTile + b) * vs, o[b]);
+  }
+}
+
+// Y = Aᵀ M A + bf, then max(0, ·) if relu, for one vector (tiles or filters in
+// the lanes): M's position (i, j) read at m + (i·6 + j)·ms, Y's (a, b) stored at
+// y + (a·4 + b)·ys.
+DIGITNET_INLINE void output_tile(const float* m, int64_t ms, const vfloat& bf, bool relu, float* y,
+                                 int64_t ys) {
+  vfloat t[6][4];  // t[j][a] = (Aᵀ M)[a][j]
+  for (int j = 0; j < kTile; ++j) {
+    vfloat col[6];
+    for (int i = 0; i < kTile; ++i) col[i] = load(m + (i * kTile + j) * ms);
+    at(col, t[j]);
+  }
+  for (int a = 0; a < kOut; ++a) {
+    const vfloat row[6] = {t[0][a], t[1][a], t[2][a], t[3][a], t[4][a], t[5][a]};
+    vfloat o[4];
+    at(row, o);
+    for (int b = 0; b < kOut; ++b) {
+      vfloat v = o[b] + bf;
+      if (relu) v = relu_v(v);
+      store(y + (a * kOut + b) * ys, v);
+    }
+  }
+}
+
 // Transposes between "4 floats per tile" (a row of a patch or an output tile)
 // and "one position, 4 tiles per vector" (the lanes of the buffers), with SSE.
 // rows4: dst[k * ld + q] = src_q[k] for q, k < 4, src_q = base + off[q].
@@ -393,21 +433,7 @@ DIGITNET_INLINE void input_transform(const Block& b, int64_t t0, int tb) {
       for (int j = 0; j < kTile; ++j)
         for (int tt = tb4; tt < tb; ++tt) di[j * Tp + tt] = p[b.src_[tt] + j];
     }
-    for (int64_t l = 0; l < tp; l += kLanes) {
-      vfloat t[6][6];  // t[j][a] = (Bᵀ d)[a][j]
-      for (int j = 0; j < kTile; ++j) {
-        vfloat col[6];
-        for (int i = 0; i < kTile; ++i) col[i] = load(d + (i * kTile + j) * Tp + l);
-        bt(col, t[j]);
-      }
-      for (int a = 0; a < kTile; ++a) {
-        const vfloat row[6] = {t[0][a], t[1][a], t[2][a], t[3][a], t[4][a], t[5][a]};
-        vfloat v[6];
-        bt(row, v);
-        for (int bb = 0; bb < kTile; ++bb)
-          store(b.V + (a * kTile + bb) * pl.vs + c * Tp + l, v[bb]);
-      }
-    }
+    for (int64_t l = 0; l < tp; l += kLanes) input_tile(d + l, Tp, b.V + c * Tp + l, pl.vs);
   }
 }
 
@@ -499,21 +525,8 @@ DIGITNET_INLINE void tail_tiles(const Conv3x3Shape& s, const float* x, const flo
     for (int c = 0; c < C; ++c)
       for (int i = 0; i < kTile; ++i)
         for (int j = 0; j < kTile; ++j) dt[(i * kTile + j) * C + c] = xs[c * HW + i * W + j];
-    for (int c0 = 0; c0 < C; c0 += kLanes) {
-      vfloat t[6][6];
-      for (int j = 0; j < kTile; ++j) {
-        vfloat col[6];
-        for (int i = 0; i < kTile; ++i) col[i] = load(dt + (i * kTile + j) * C + c0);
-        bt(col, t[j]);
-      }
-      for (int a = 0; a < kTile; ++a) {
-        const vfloat row[6] = {t[0][a], t[1][a], t[2][a], t[3][a], t[4][a], t[5][a]};
-        vfloat v[6];
-        bt(row, v);
-        for (int bb = 0; bb < kTile; ++bb)
-          store(VT + (int64_t{a * kTile + bb} * r + q) * C + c0, v[bb]);
-      }
-    }
+    for (int c0 = 0; c0 < C; c0 += kLanes)
+      input_tile(dt + c0, C, VT + int64_t{q} * C + c0, int64_t{r} * C);
   }
   // 2. M[ξ] (r x F) = V[ξ] (r x C) · Ut[ξ] (C x F).
   tail_gemm<kMaxTail>(r, C, F, VT, Ut, MT);
@@ -523,23 +536,7 @@ DIGITNET_INLINE void tail_tiles(const Conv3x3Shape& s, const float* x, const flo
     const int rows = std::min(kOut, OH - a0.oh), cols = std::min(kOut, OW - a0.ow);
     for (int f0 = 0; f0 < F; f0 += kLanes) {
       const vfloat bf = bias ? load(bias + f0) : zero;
-      vfloat t[6][4];
-      for (int j = 0; j < kTile; ++j) {
-        vfloat col[6];
-        for (int i = 0; i < kTile; ++i)
-          col[i] = load(MT + (int64_t{i * kTile + j} * r + q) * F + f0);
-        at(col, t[j]);
-      }
-      for (int a = 0; a < kOut; ++a) {
-        const vfloat row[6] = {t[0][a], t[1][a], t[2][a], t[3][a], t[4][a], t[5][a]};
-        vfloat o[4];
-        at(row, o);
-        for (int b = 0; b < kOut; ++b) {
-          vfloat v = o[b] + bf;
-          if (relu) v = relu_v(v);
-          store(ot + (a * kOut + b) * kLanes, v);
-        }
-      }
+      output_tile(MT + int64_t{q} * F + f0, int64_t{r} * F, bf, relu, ot, kLanes);
       for (int l = 0; l < kLanes; ++l) {
         float* yf = y + a0.y_off + (f0 + l) * OHW + int64_t{a0.oh} * OW + a0.ow;
         for (int i = 0; i < rows; ++i)
@@ -620,24 +617,8 @@ DIGITNET_INLINE void conv_body(const Conv3x3Shape& s, int nb, const float* x, co
     // 3. Output transform, one output channel at a time: Y = Aᵀ M A (+ bias, relu).
     for (int f = 0; f < F; ++f) {
       const vfloat bf = zero + (bias ? bias[f] : 0.0f);
-      for (int64_t l = 0; l < tp; l += kLanes) {
-        vfloat t[6][4];  // t[j][a] = (Aᵀ M)[a][j]
-        for (int j = 0; j < kTile; ++j) {
-          vfloat col[6];
-          for (int i = 0; i < kTile; ++i) col[i] = load(M + (i * kTile + j) * pl.ms + f * Tp + l);
-          at(col, t[j]);
-        }
-        for (int a = 0; a < kOut; ++a) {
-          const vfloat row[6] = {t[0][a], t[1][a], t[2][a], t[3][a], t[4][a], t[5][a]};
-          vfloat o[4];
-          at(row, o);
-          for (int b = 0; b < kOut; ++b) {
-            vfloat v = o[b] + bf;
-            if (relu) v = relu_v(v);
-            store(out + (a * kOut + b) * Tp + l, v);
-          }
-        }
-      }
+      for (int64_t l = 0; l < tp; l += kLanes)
+        output_tile(M + f * Tp + l, pl.ms, bf, relu, out + l, Tp);
       if (full == tb) {  // every tile whole: position by position, tiles innermost
         const int tb4 = tb / 4 * 4;
         for (int i = 0; i < kOut; ++i) {
