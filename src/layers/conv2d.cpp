@@ -454,7 +454,7 @@ class Conv2DLayer final : public Layer {
   // pooling layer's hand-off goes.
   bool fuses_max_pool_2x2(int64_t n, int threads) override {
     return n == 1 && threads > 1 && forward_macs() >= kSplitMacs && own_winograd() &&
-           kernels::max_pool_2x2_inference_available();
+           kernels::pool_2x2_avx512_available();
   }
   void forward_max_pool_2x2(const Tensor& x, Tensor& y, const Context& ctx) override {
     detail::check_forward_input(*this, x);

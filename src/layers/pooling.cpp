@@ -28,48 +28,8 @@
 #include "digitnet/core/kernels.hpp"
 #include "layers/layer_util.hpp"
 
-#if defined(__x86_64__) && defined(__GNUC__)
-#include <immintrin.h>
-#define DIGITNET_POOL_AVX512 1
-#endif
-
 namespace digitnet {
 namespace {
-
-#ifdef DIGITNET_POOL_AVX512
-// Average pooling 2x2/2 of one plane (rows of w cells, oh x ow windows) with
-// AVX-512: 16 windows per step, the 32 cells of each row split into even and
-// odd columns by two permutes, then the generic path's sums in its order.
-// (LeNet's first pooling at one image, 84 rows of 14 windows: 0.80 -> 0.40 us.)
-__attribute__((target("avx512f"))) void avg_pool_2x2_avx512(const float* xp, int w, int oh, int ow,
-                                                            float* yp) {
-  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-  const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
-  const __m512 quarter = _mm512_set1_ps(0.25f);
-  auto bits = [](int n) {  // the low n bits (0 <= n <= 16)
-    return static_cast<__mmask16>(n >= 16 ? 0xFFFFu : (1u << n) - 1u);
-  };
-  for (int r = 0; r < oh; ++r) {
-    const float* a = xp + static_cast<std::ptrdiff_t>(2 * r) * w;
-    const float* b = a + w;
-    float* yr = yp + static_cast<std::ptrdiff_t>(r) * ow;
-    for (int o = 0; o < ow; o += 16) {
-      const int n = std::min(16, ow - o), cells = 2 * n;
-      const __mmask16 lo = bits(std::min(cells, 16)), hi = bits(std::max(cells - 16, 0));
-      const __m512 al = _mm512_maskz_loadu_ps(lo, a + 2 * o);
-      const __m512 ah = _mm512_maskz_loadu_ps(hi, a + 2 * o + 16);
-      const __m512 bl = _mm512_maskz_loadu_ps(lo, b + 2 * o);
-      const __m512 bh = _mm512_maskz_loadu_ps(hi, b + 2 * o + 16);
-      __m512 sum = _mm512_add_ps(_mm512_setzero_ps(), _mm512_permutex2var_ps(al, even, ah));
-      sum = _mm512_add_ps(sum, _mm512_permutex2var_ps(al, odd, ah));
-      sum = _mm512_add_ps(sum, _mm512_permutex2var_ps(bl, even, bh));
-      sum = _mm512_add_ps(sum, _mm512_permutex2var_ps(bl, odd, bh));
-      _mm512_mask_storeu_ps(yr + o, bits(n), _mm512_mul_ps(sum, quarter));
-    }
-  }
-}
-
-#endif
 
 #if defined(__SSE2__)
 // Four 2x2 windows side by side from rows a and b (8 floats each): the cells
@@ -145,9 +105,8 @@ class Pool2DLayer final : public Layer {
     const int64_t n = x.dim(0), planes = n * c_, in_plane = int64_t{h_} * w_,
                   out_plane = int64_t{oh_} * ow_;
     y.resize(with_batch(n, output_shape_));
-#ifdef DIGITNET_POOL_AVX512
     // Inference keeps no winners (backward follows only a training forward).
-    if (fast_ && !ctx.training && ow_ >= 8 && kernels::max_pool_2x2_inference_available()) {
+    if (fast_ && !ctx.training && ow_ >= 8 && kernels::pool_2x2_avx512_available()) {
       for_planes(ctx, planes, in_plane, [&](int64_t p0, int64_t p1, int) {
         for (int64_t p = p0; p < p1; ++p)
           kernels::max_pool_2x2_inference(x.data() + p * in_plane, w_, oh_, ow_,
@@ -155,7 +114,6 @@ class Pool2DLayer final : public Layer {
       });
       return;
     }
-#endif
     if (fast_) {
       argmax8_.resize(static_cast<std::size_t>(planes * out_plane));
       for_planes(ctx, planes, in_plane, [&](int64_t p0, int64_t p1, int) {
@@ -270,12 +228,10 @@ class Pool2DLayer final : public Layer {
   // y = ((((0 + a0) + a1) + b0) + b1) / 4 (the 0 keeps -0 sums at +0 as there),
   // four windows at a time.
   void avg_pool_2x2(const float* xp, float* yp) const {
-#ifdef DIGITNET_POOL_AVX512
     // (Rows of fewer than 8 windows stay on 4-wide steps: LeNet's second pooling,
     // 5 windows a row, was no faster on 16-wide ones, 0.40 against 0.35 us.)
-    if (ow_ >= 8 && __builtin_cpu_supports("avx512f"))
-      return avg_pool_2x2_avx512(xp, w_, oh_, ow_, yp);
-#endif
+    if (ow_ >= 8 && kernels::pool_2x2_avx512_available())
+      return kernels::avg_pool_2x2(xp, w_, oh_, ow_, yp);
     for (int oh = 0; oh < oh_; ++oh) {
       const float* a = xp + 2 * oh * w_;
       const float* b = a + w_;

@@ -59,14 +59,16 @@ float sum_ref(const float* v, int64_t n);
 void tanh(float* v, int64_t n);
 void tanh_ref(float* v, int64_t n);
 
-// 2x2 max pooling, stride 2, of one plane (rows of w cells) into oh x ow
-// windows, for inference (no winners kept): each window's best taken over a0, a1,
-// b0, b1 in that order with max(p, q) = p > q ? p : q (NaN cells lose, the first
-// of equal cells stays), the MaxPooling2D training path's values to the bit.
-// 16 windows a step where the CPU has AVX-512 (max_pool_2x2_inference_available),
-// plain loops otherwise.
-bool max_pool_2x2_inference_available();
+// 2x2 pooling, stride 2, of one plane (rows of w cells) into oh x ow windows,
+// 16 windows a step where the CPU has AVX-512 (pool_2x2_avx512_available), plain
+// loops otherwise. Max, for inference (no winners kept): each window's best taken
+// over a0, a1, b0, b1 in that order with max(p, q) = p > q ? p : q (NaN cells
+// lose, the first of equal cells stays), the MaxPooling2D training path's values
+// to the bit. Average: ((((0 + a0) + a1) + b0) + b1) · 1/4, AveragePooling2D's
+// sums in its order.
+bool pool_2x2_avx512_available();
 void max_pool_2x2_inference(const float* x, int w, int oh, int ow, float* y);
+void avg_pool_2x2(const float* x, int w, int oh, int ow, float* y);
 
 // im2col for one image: x is (C, H, W); col is (C·KH·KW, OH·OW), row-major.
 // Out-of-image taps (padding) read as 0.
