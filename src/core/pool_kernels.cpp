@@ -1,4 +1,5 @@
-// src/core/pool_kernels.cpp — 2x2/2 max pooling for inference (see kernels.hpp).
+// src/core/pool_kernels.cpp — 2x2/2 max (inference) and average pooling of one plane
+// (see kernels.hpp).
 #include <algorithm>
 #include <cstddef>
 #include <limits>

@@ -212,33 +212,32 @@ class Conv2DLayer final : public Layer {
     };
     // One sample not worth splitting, stride 1: the direct kernel on the calling
     // thread (a oneDNN call or im2col costs more in set-up than the arithmetic here:
-    // LeNet's conv1 12 -> 4 us). Any other single sample: participant 0's share,
-    // on the calling thread, without waking the others.
-    // One image too small for the split above, with 16 filters or more per
-    // participant (K's conv1: 32 filters, 0.2 M MAC): the direct kernel on each
-    // participant's filters, every output the same sum in the same order. K's
-    // predict p50 76.3 -> 74.4 us, alternating in one process (Intel Xeon, session 12).
-    if (n == 1 && stride_ == 1 && !kernel_forced() && threads > 1 && filters_ >= 16 * threads &&
-        forward_macs() >= kSplitDirectMacs) {
-      ctx.pool->run([&](int t) {
-        const auto [f0, f1] = ThreadPool::chunk(filters_, threads, t);
+    // LeNet's conv1 12 -> 4 us). With 16 filters or more per participant and
+    // enough work (K's conv1: 32 filters, 0.2 M MAC), each participant runs it on
+    // its filters, every output the same sum in the same order (K's predict p50
+    // 76.3 -> 74.4 us, alternating in one process, Intel Xeon, session 12). Any
+    // other single sample: participant 0's share, on the calling thread, without
+    // waking the others.
+    if (n == 1 && stride_ == 1 && !kernel_forced()) {
+      // Filters [f0, f1) of the one image.
+      auto direct = [&](int64_t f0, int64_t f1, float* scratch, const float* packed) {
         kernels::DirectConvShape share = dg;
         share.f = static_cast<int>(f1 - f0);
-        float* scratch = ctx.pool->scratch(t, kernels::direct_conv_scratch(share));
         float* ys = y.sample(0) + f0 * oh_ * ow_;
         kernels::direct_conv(share, x.sample(0), W + f0 * c_ * k_ * k_, b ? b + f0 : nullptr,
-                             act_ == Activation::relu, ys, scratch);
+                             act_ == Activation::relu, ys, scratch, packed);
         if (act_ != Activation::relu && act_ != Activation::linear)
           detail::activation_forward(act_, kAlpha, ys, 1, (f1 - f0) * oh_ * ow_);
-      });
-      return;
-    }
-    if (n == 1 && stride_ == 1 && !kernel_forced()) {
-      direct_scratch_.resize(kernels::direct_conv_scratch(dg));
-      kernels::direct_conv(dg, x.sample(0), W, b, act_ == Activation::relu, y.sample(0),
-                           direct_scratch_.data(), direct_packed(dg));
-      if (act_ != Activation::relu && act_ != Activation::linear)
-        detail::activation_forward(act_, kAlpha, y.sample(0), 1, out_per);
+      };
+      if (threads > 1 && filters_ >= 16 * threads && forward_macs() >= kSplitDirectMacs) {
+        ctx.pool->run([&](int t) {
+          const auto [f0, f1] = ThreadPool::chunk(filters_, threads, t);
+          direct(f0, f1, ctx.pool->scratch(t, kernels::direct_conv_scratch(dg)), nullptr);
+        });
+      } else {
+        direct_scratch_.resize(kernels::direct_conv_scratch(dg));
+        direct(0, filters_, direct_scratch_.data(), direct_packed(dg));
+      }
       return;
     }
     if (n == 1) return part(0);
