@@ -7,6 +7,7 @@
 #include <cstring>
 #include <limits>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 #include "digitnet/core/direct_conv.hpp"
@@ -93,6 +94,44 @@ TEST(KernelsFast, SumMatchesReferenceOnOddLengths) {
   }
   const std::vector<float> ones(1001, 1.0f);
   EXPECT_EQ(kernels::sum(ones.data(), 1001), 1001.0f);  // exact for integers
+}
+
+// tanh's gradient and the plane sum, direct and through a 2x2 average pooling:
+// against the double-precision reference on widths that fill one, two and a
+// part-filled tile of 16 columns; every dz cell written (pre-filled with NaN);
+// the pooled call gives the bits of unpooling first (dy / 4 per window cell)
+// and calling it unpooled, the pooling layer's backward and the layer's.
+TEST(KernelsFast, TanhGradSumMatchesReferenceAndThePoolingsBits) {
+  Rng rng(17);
+  for (auto [h, w] : {std::pair{2, 2}, {4, 10}, {10, 10}, {6, 16}, {28, 28}, {2, 34}}) {
+    SCOPED_TRACE(std::to_string(h) + "x" + std::to_string(w));
+    const std::size_t cells = static_cast<std::size_t>(h * w);
+    std::vector<float> y(cells), dy(cells), dyp(cells / 4);
+    for (float& v : y) v = static_cast<float>(rng.uniform(-1.0, 1.0));
+    for (float& v : dy) v = static_cast<float>(rng.uniform(-1.0, 1.0));
+    for (float& v : dyp) v = static_cast<float>(rng.uniform(-1.0, 1.0));
+    const float nan = std::numeric_limits<float>::quiet_NaN();
+    std::vector<float> fast(cells, nan), ref(cells, nan);
+    for (bool pooled : {false, true}) {
+      const float* g = pooled ? dyp.data() : dy.data();
+      const float s = kernels::tanh_grad_sum(y.data(), g, pooled, h, w, fast.data());
+      const float sr = kernels::tanh_grad_sum_ref(y.data(), g, pooled, h, w, ref.data());
+      float abs_sum = 0.0f;
+      for (std::size_t i = 0; i < cells; ++i) {
+        ASSERT_NEAR(fast[i], ref[i], 1e-6f) << "cell " << i << (pooled ? " pooled" : "");
+        abs_sum += std::fabs(ref[i]);
+      }
+      EXPECT_NEAR(s, sr, 1e-6f * (abs_sum + 1.0f)) << (pooled ? "pooled" : "");
+    }
+    // Through the pooling: the same bits as the unpooled call on dy / 4 per window cell.
+    std::vector<float> up(cells), z_pooled(cells, nan), z_unpooled(cells, nan);
+    for (int r = 0; r < h; ++r)
+      for (int c = 0; c < w; ++c) up[r * w + c] = dyp[(r / 2) * (w / 2) + c / 2] / 4.0f;
+    const float sp = kernels::tanh_grad_sum(y.data(), dyp.data(), true, h, w, z_pooled.data());
+    const float su = kernels::tanh_grad_sum(y.data(), up.data(), false, h, w, z_unpooled.data());
+    EXPECT_EQ(std::memcmp(z_pooled.data(), z_unpooled.data(), cells * sizeof(float)), 0);
+    EXPECT_EQ(std::memcmp(&sp, &su, sizeof(float)), 0);
+  }
 }
 
 TEST(KernelsFast, TanhMatchesReferenceWithinAFewUlp) {

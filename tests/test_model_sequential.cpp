@@ -293,6 +293,46 @@ TEST(History, CsvRoundTripAndLineNumberedErrors) {
 // give the bits of the layers run one by one, for relu and linear convolutions
 // (negative values, signed zeros), even and odd conv outputs, with and without
 // dropout after the pooling; on one thread nothing is fused.
+// In training, a tanh Conv2D followed by AveragePooling2D(2) runs backward as
+// one (the pooling's dy unpooled inside the convolution's tanh gradient): the
+// weights after a few Adam steps must be the bits of the same model with a
+// linear Activation layer between the two, which keeps them apart. LeNet's
+// shape of net (a padded 5x5 on one channel, a valid 5x5 on six), 1 and 2 threads.
+TEST(Sequential, FusedConvAvgPoolBackwardGivesTheLayersBits) {
+  for (int threads : {1, 2}) {
+    SCOPED_TRACE("threads " + std::to_string(threads));
+    auto make = [&](bool apart) {
+      Sequential m({1, 16, 16}, 11, threads);
+      m.add(Conv2D(6, 5, Activation::tanh, 1, Padding::same));
+      if (apart) m.add(ActivationLayer(linear));
+      m.add(AveragePooling2D(2));
+      m.add(Conv2D(16, 5, Activation::tanh));
+      if (apart) m.add(ActivationLayer(linear));
+      m.add(AveragePooling2D(2));
+      m.add(Flatten());
+      m.add(Dense(4, softmax));
+      m.compile(Adam(3e-3f), sparse_categorical_crossentropy(), {accuracy});
+      return m;
+    };
+    Sequential fused = make(false), apart = make(true);
+    apart.set_weights(fused.get_weights());
+    Rng rng(3);
+    Tensor x({12, 1, 16, 16});
+    for (int64_t i = 0; i < x.size(); ++i) x[i] = rng.uniform(0.0f, 1.0f);
+    std::vector<int32_t> y(12);
+    for (std::size_t i = 0; i < y.size(); ++i) y[i] = static_cast<int32_t>(i % 4);
+    for (int step = 0; step < 3; ++step) {
+      const auto a = fused.train_step(x, y, 3e-3f), b = apart.train_step(x, y, 3e-3f);
+      EXPECT_EQ(a, b);
+    }
+    EXPECT_TRUE(same_weights(fused, apart));
+    // ... and the steps did train: the first layer's weights moved.
+    EXPECT_NE(std::memcmp(fused.get_weights()[0].data(), make(false).get_weights()[0].data(),
+                          sizeof(float) * 150),
+              0);
+  }
+}
+
 TEST(Sequential, FusedConvPoolPredictGivesTheLayersBits) {
   for (Activation act : {relu, linear})
     for (int h : {28, 27})

@@ -140,4 +140,10 @@ void Layer::forward_max_pool_2x2(const Tensor&, Tensor&, const Context&) {
               ": no fused 2x2 max pooling (fuses_max_pool_2x2 is false)");
 }
 
+void Layer::backward_from_avg_pool_2x2(const Tensor&, const Tensor&, const Tensor&, Tensor*,
+                                       const Context&) {
+  throw Error(detail::layer_label(*this) +
+              ": no fused 2x2 average pooling backward (fuses_avg_pool_2x2_backward is false)");
+}
+
 }  // namespace digitnet

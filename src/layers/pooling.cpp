@@ -222,6 +222,7 @@ class Pool2DLayer final : public Layer {
   bool backward_reads_output() const override { return false; }
   bool per_sample() const override { return true; }
   bool is_max_pool_2x2() const override { return fast_; }
+  bool is_avg_pool_2x2() const override { return fast_avg_ && h_ % 2 == 0 && w_ % 2 == 0; }
 
  private:
   // Average pooling 2x2/2 on one plane, the generic path's arithmetic to the bit:

@@ -365,13 +365,21 @@ std::pair<double, int64_t> Sequential::train_part(const Tensor& x, std::span<con
   forward(x, true, im.acts, nullptr, &rng, first);
   const std::size_t L = layers_.size();
   const int64_t n = x.dim(0);
+  // A layer that takes the gradient of the 2x2 average pooling after it
+  // (Layer::fuses_avg_pool_2x2_backward) runs the pair's backward as one:
+  // fused[i] for the pooling layer i, whose dx is never written.
+  std::vector<char> fused(L, 0);
+  for (std::size_t i = 1; i < L; ++i)
+    fused[i] = layers_[i]->is_avg_pool_2x2() && layers_[i - 1]->fuses_avg_pool_2x2_backward();
   // Ping-pong gradient buffers: grads[L-1] on side 0; layer i's dx on the other
-  // side of its dy, except a reshape's, which is a view of its dy.
+  // side of its dy, except a reshape's, which is a view of its dy. A fused
+  // pooling's dx (unwritten) takes its dy's side, so the pair's dx the other.
   std::vector<int> side(L, 0);
   int64_t cap[2] = {im.acts.back().size(), 0};
   for (std::size_t i = L - 1; i > 0; --i) {
-    side[i - 1] = layers_[i]->is_reshape() ? side[i] : 1 - side[i];
-    cap[side[i - 1]] = std::max(cap[side[i - 1]], im.acts[i - 1].size());
+    const bool same = layers_[i]->is_reshape() || fused[i];
+    side[i - 1] = same ? side[i] : 1 - side[i];
+    if (!fused[i]) cap[side[i - 1]] = std::max(cap[side[i - 1]], im.acts[i - 1].size());
   }
   grow(im.grad_buf[0], cap[0]);
   grow(im.grad_buf[1], cap[1]);
@@ -400,6 +408,17 @@ std::pair<double, int64_t> Sequential::train_part(const Tensor& x, std::span<con
   std::size_t first_learning = 0;
   while (first_learning + 1 < L && layers_[first_learning]->params().empty()) ++first_learning;
   for (std::size_t i = L; i-- > first_learning;) {
+    if (fused[i] && i - 1 >= first_learning) {
+      // The pooling i and layer i - 1 together, from the pooling's dy.
+      const std::size_t j = i - 1;
+      const bool want_dx = j > first_learning;
+      if (want_dx) im.grads[j - 1] = grad_view(j - 1);
+      im.grads[j] = Tensor();
+      layers_[j]->backward_from_avg_pool_2x2(j == 0 ? x : im.acts[j - 1], im.acts[j], im.grads[i],
+                                             want_dx ? &im.grads[j - 1] : nullptr, ctx);
+      --i;
+      continue;
+    }
     const bool want_dx = i > first_learning;
     if (want_dx) im.grads[i - 1] = grad_view(i - 1);
     if (layers_[i]->is_reshape()) continue;  // dx is dy, viewed with x's shape

@@ -59,6 +59,18 @@ float sum_ref(const float* v, int64_t n);
 void tanh(float* v, int64_t n);
 void tanh_ref(float* v, int64_t n);
 
+// The gradient through tanh, from its output y, for one plane of h x w cells,
+// and the plane's sum (its share of a bias gradient):
+//   dz = dy ⊙ (1 − y²);  returns Σ dz.
+// With `pooled`, dy is the gradient of a 2x2/2 average pooling after the tanh,
+// (h/2) x (w/2) values (h and w even), and each cell's dy is its window's · 1/4,
+// what AveragePooling2D's backward writes: the two in one pass, the same bits as
+// the pooling's backward followed by the unpooled call. 16 cells a step with
+// AVX-512 (column c in lane c mod 16, the lanes folded in halves at the end),
+// plain loops in the same order otherwise. tanh_grad_sum_ref sums in double.
+float tanh_grad_sum(const float* y, const float* dy, bool pooled, int h, int w, float* dz);
+float tanh_grad_sum_ref(const float* y, const float* dy, bool pooled, int h, int w, float* dz);
+
 // 2x2 pooling, stride 2, of one plane (rows of w cells) into oh x ow windows,
 // 16 windows a step where the CPU has AVX-512 (pool_2x2_avx512_available), plain
 // loops otherwise. Max, for inference (no winners kept): each window's best taken

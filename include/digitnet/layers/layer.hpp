@@ -136,6 +136,21 @@ class Layer {
   // unpooled output where the model can see it.
   virtual void forward_max_pool_2x2(const Tensor& x, Tensor& y, const Context& ctx);
 
+  // ---- Training fusion (Sequential's backward) ----
+
+  // True if this layer is a 2x2, stride-2, unpadded average pooling of planes
+  // with even height and width: its backward gives every cell its window's dy / 4.
+  virtual bool is_avg_pool_2x2() const { return false; }
+  // True if backward_from_avg_pool_2x2 takes the gradient of such a pooling
+  // after this layer: the model then calls it instead of the pooling's backward
+  // and this layer's, and never writes the unpooled gradient.
+  virtual bool fuses_avg_pool_2x2_backward() { return false; }
+  // Where fuses_avg_pool_2x2_backward said so: backward(x, y, dy, dx) with dy
+  // the 2x2/2 average pooling's backward of dy_pooled (the pooling's output
+  // gradient), to the bit.
+  virtual void backward_from_avg_pool_2x2(const Tensor& x, const Tensor& y, const Tensor& dy_pooled,
+                                          Tensor* dx, const Context& ctx);
+
   const Shape& input_shape() const { return input_shape_; }
   const Shape& output_shape() const { return output_shape_; }
   std::string name;  // "conv2d", "dense_1", ... set by the model
