@@ -66,8 +66,9 @@ void tanh_ref(float* v, int64_t n);
 // (h/2) x (w/2) values (h and w even), and each cell's dy is its window's · 1/4,
 // what AveragePooling2D's backward writes: the two in one pass, the same bits as
 // the pooling's backward followed by the unpooled call. 16 cells a step with
-// AVX-512 (column c in lane c mod 16, the lanes folded in halves at the end),
-// plain loops in the same order otherwise. tanh_grad_sum_ref sums in double.
+// AVX-512 (cell (r, c) summed in lane c mod 16 of one of four running sums, by
+// the parities of r and c / 16; activation_grad.cpp), plain loops in the same
+// order otherwise. tanh_grad_sum_ref sums in double.
 float tanh_grad_sum(const float* y, const float* dy, bool pooled, int h, int w, float* dz);
 float tanh_grad_sum_ref(const float* y, const float* dy, bool pooled, int h, int w, float* dz);
 
