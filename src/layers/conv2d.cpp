@@ -577,12 +577,16 @@ class Conv2DLayer final : public Layer {
   // instead of oneDNN: a stride-1 layer on a single channel (a first layer),
   // where oneDNN's kernel is slow (train_bench --profile, alternating: LeNet's
   // conv1 0.77-1.12 -> 0.39-0.48 ms a step, infer at batch 1000 58-86 k -> 99-134 k
-  // images/s; K's conv1 0.75-1.18 -> 0.64-0.97 ms). With 6 channels (LeNet's
-  // conv2) the two were level within the noise, so oneDNN stays there. Only
-  // where the direct kernel has its AVX-512 bodies (measured on Zen 4; the AVX2
-  // body was not measured against oneDNN for batches).
+  // images/s; K's conv1 0.75-1.18 -> 0.64-0.97 ms), and a small layer of at most
+  // 16 filters and 160 weights a filter (LeNet's conv2, 6 -> 16, 5x5: level with
+  // oneDNN on Zen 4; since its broadcasts stay in registers, on one core of the
+  // Intel Xeon 0.58-0.62 -> 0.51-0.53 ms a step, infer at batch 1000 77-78 k ->
+  // 91-93 k images/s, alternating). Larger layers were not measured, so they stay
+  // on oneDNN. Only where the direct kernel has its AVX-512 bodies (the AVX2 body
+  // was not measured against oneDNN for batches).
   bool direct_for_batches() {
-    return stride_ == 1 && c_ == 1 && !kernel_forced() && !own_winograd() &&
+    const bool small = c_ == 1 || (filters_ <= 16 && c_ * k_ * k_ <= 160);
+    return stride_ == 1 && small && !kernel_forced() && !own_winograd() &&
            kernels::direct_conv_avx512();
   }
 
