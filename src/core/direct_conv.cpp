@@ -284,6 +284,19 @@ __attribute__((target("avx512f,avx512vl,avx2,fma"), always_inline)) inline void 
   }
 }
 
+// dz (F planes of P pixels) turned pixel-major for filter group g: rows[j] =
+// pixel p0 + j's filters 16g .. 16g + 15 (zeros past F), j < n <= 16.
+__attribute__((target("avx512f,avx512vl,avx2,fma"), always_inline)) inline void pixels_of(
+    const float* dz, int F, int P, int g, int p0, int n, __m512* rows) {
+  const int nf = std::min(16, F - 16 * g);
+  const __mmask16 pm = static_cast<__mmask16>(n >= 16 ? 0xFFFFu : (1u << n) - 1u);
+  for (int f = 0; f < 16; ++f)
+    rows[f] = f < nf
+                  ? _mm512_maskz_loadu_ps(pm, dz + static_cast<std::ptrdiff_t>(16 * g + f) * P + p0)
+                  : _mm512_setzero_ps();
+  transpose16(rows);
+}
+
 // KW > 0: the kernel width known at compile time, and each kernel row's PB + KW − 1
 // input values broadcast into registers once and used by all its KW taps (one
 // broadcast for ~PB·KW/(PB + KW − 1) FMAs instead of one each, which left the
@@ -417,6 +430,20 @@ void direct_conv_pack(const DirectConvShape& s, const float* w, float* packed) {
 namespace {
 
 #if defined(__x86_64__) && defined(__GNUC__)
+// dz (F, P) of one image as (P, Fp): pixel p's filters in dzt[p·Fp ..], zeros
+// past F (16 pixels a step, transposed in registers).
+__attribute__((target("avx512f,avx512vl,avx2,fma"))) void pixel_major(const float* dz, int F, int P,
+                                                                      int fp, float* dzt) {
+  for (int g = 0; g < fp / 16; ++g)
+    for (int p0 = 0; p0 < P; p0 += 16) {
+      const int n = std::min(16, P - p0);
+      __m512 rows[16];
+      pixels_of(dz, F, P, g, p0, n, rows);
+      for (int j = 0; j < n; ++j)
+        _mm512_store_ps(dzt + static_cast<std::ptrdiff_t>(p0 + j) * fp + 16 * g, rows[j]);
+    }
+}
+
 // Kernel rows kh .. kh + KR - 1 (KR <= 5) of input channel c, filter group g:
 // KR · KW accumulators of 16 filters summed over the m images and all pixels.
 template <int KW, int KR>
@@ -604,11 +631,8 @@ void direct_conv_wgrad(const DirectConvShape& s, int m, const float* x, const fl
     // dz transposed to (image, pixel, Fp), 64-byte aligned, zeros past F.
     float* dzt = align64(xp + m * padded);
     for (int i = 0; i < m; ++i)
-      for (int p = 0; p < P; ++p) {
-        float* row = dzt + (static_cast<std::ptrdiff_t>(i) * P + p) * fp;
-        for (int f = 0; f < fp; ++f)
-          row[f] = f < s.f ? dz[(static_cast<std::ptrdiff_t>(i) * s.f + f) * P + p] : 0.0f;
-      }
+      pixel_major(dz + static_cast<std::ptrdiff_t>(i) * s.f * P, s.f, P, fp,
+                  dzt + static_cast<std::ptrdiff_t>(i) * P * fp);
     return wgrad_dispatch<8>(s, m, xp, dzt, fp, dw);
   }
 #endif
@@ -693,6 +717,21 @@ __attribute__((target("avx512f,avx512vl,avx2,fma"))) inline __m512 hsum4(__m512 
   return _mm512_mask_permutexvar_ps(v, all, first, v);  // the sums in lanes 0..3
 }
 
+// dz (F <= 16, OH, OW) into the zero-bordered (row, column, 16) layout: each
+// output row's pixels 16 at a time, transposed in registers.
+__attribute__((target("avx512f,avx512vl,avx2,fma"))) void bordered_pixel_major(
+    const DirectConvShape& s, const float* dz, int pw, float* dzp) {
+  const int P = s.oh * s.ow;
+  for (int oh = 0; oh < s.oh; ++oh)
+    for (int ow0 = 0; ow0 < s.ow; ow0 += 16) {
+      const int n = std::min(16, s.ow - ow0);
+      __m512 rows[16];
+      pixels_of(dz, s.f, P, 0, oh * s.ow + ow0, n, rows);
+      float* v = dzp + (static_cast<std::ptrdiff_t>(oh + s.kh - 1) * pw + ow0 + s.kw - 1) * 16;
+      for (int j = 0; j < n; ++j) _mm512_store_ps(v + 16 * j, rows[j]);
+    }
+}
+
 // Channels c0 .. c0 + CB − 1 of dx.
 template <int CB>
 __attribute__((target("avx512f,avx512vl,avx2,fma"))) void dgrad_channels(const DirectConvShape& s,
@@ -770,13 +809,7 @@ void direct_conv_dgrad(const DirectConvShape& s, const float* dz, const float* w
     float* dzp = align64(scratch);
     const int pw = dgrad_cols(s);
     std::fill(dzp, dzp + static_cast<std::ptrdiff_t>(dgrad_rows(s)) * pw * 16, 0.0f);
-    const int P = s.oh * s.ow;
-    for (int oh = 0; oh < s.oh; ++oh)
-      for (int ow = 0; ow < s.ow; ++ow) {
-        float* v = dzp + (static_cast<std::ptrdiff_t>(oh + s.kh - 1) * pw + ow + s.kw - 1) * 16;
-        for (int f = 0; f < s.f; ++f)
-          v[f] = dz[static_cast<std::ptrdiff_t>(f) * P + oh * s.ow + ow];
-      }
+    bordered_pixel_major(s, dz, pw, dzp);
     int c0 = 0;
     for (; c0 + kDgradChannels <= s.c; c0 += kDgradChannels)
       dgrad_channels<kDgradChannels>(s, dzp, wt, dx, c0);
