@@ -444,7 +444,7 @@ __attribute__((target("avx512f,avx512vl,avx2,fma"))) void pixel_major(const floa
     }
 }
 
-// Kernel rows kh .. kh + KR - 1 (KR <= 5) of input channel c, filter group g:
+// Kernel rows kh .. kh + KR - 1 (KR <= 2) of input channel c, filter group g:
 // KR · KW accumulators of 16 filters summed over the m images and all pixels.
 template <int KW, int KR>
 __attribute__((target("avx512f,avx512vl,avx2,fma"))) void wgrad_rows(const DirectConvShape& s,
@@ -481,6 +481,81 @@ __attribute__((target("avx512f,avx512vl,avx2,fma"))) void wgrad_rows(const Direc
     }
 }
 
+// Pixels ow0 .. ow0 + B − 1 of one output row for kernel rows kh, kh + 1 (x0 at
+// input row oh + kh): the B + KW − 1 inputs of each kernel row broadcast once
+// into registers and used by the B pixels' KW taps, one dz load per pixel.
+template <int KW, int B>
+__attribute__((target("avx512f,avx512vl,avx2,fma"), always_inline)) inline void wgrad_pixels(
+    const float* x0, int wp, const float* di, int fp, __m512 (&acc)[2][KW]) {
+  __m512 xv[2][B + KW - 1];
+#pragma GCC unroll 2
+  for (int r = 0; r < 2; ++r)
+#pragma GCC unroll 16
+    for (int j = 0; j < B + KW - 1; ++j) {
+      xv[r][j] = _mm512_set1_ps(x0[r * wp + j]);
+      asm("" : "+v"(xv[r][j]));  // one broadcast, not one folded into each FMA
+    }
+#pragma GCC unroll 8
+  for (int p = 0; p < B; ++p) {
+    const __m512 d = _mm512_load_ps(di + static_cast<std::ptrdiff_t>(p) * fp);
+#pragma GCC unroll 2
+    for (int r = 0; r < 2; ++r)
+#pragma GCC unroll 8
+      for (int q = 0; q < KW; ++q) acc[r][q] = _mm512_fmadd_ps(xv[r][p + q], d, acc[r][q]);
+  }
+}
+
+template <int KW, int B>
+__attribute__((target("avx512f,avx512vl,avx2,fma"), always_inline)) inline void wgrad_pixels_rest(
+    int b, const float* x0, int wp, const float* di, int fp, __m512 (&acc)[2][KW]) {
+  if constexpr (B > 0) {
+    if (b == B) return wgrad_pixels<KW, B>(x0, wp, di, fp, acc);
+    wgrad_pixels_rest<KW, B - 1>(b, x0, wp, di, fp, acc);
+  }
+}
+
+// wgrad_rows<KW, 2> with the inputs in registers (2·KW accumulators, 2·(5 + KW − 1)
+// broadcasts: KW <= 5), pixels 5 at a time; the same sums in the same order.
+// (One broadcast per FMA left the loads the limit. LeNet's conv2d_1, 8 images
+// on one core, with the dz re-layout: 4.76-4.77 -> 4.26-4.29 us an image, against
+// five rows a pass on broadcasts, which had beaten two a pass, 4.35 -> 4.13 us.)
+template <int KW>
+__attribute__((target("avx512f,avx512vl,avx2,fma"))) void wgrad_row_pair(const DirectConvShape& s,
+                                                                         int m, const float* xp,
+                                                                         const float* dzt, int fp,
+                                                                         float* dw, int c, int kh,
+                                                                         int g) {
+  constexpr int B = 5;
+  const int wp = padded_width(s), hp = padded_height(s), P = s.oh * s.ow;
+  __m512 acc[2][KW];
+  for (int r = 0; r < 2; ++r)
+    for (int q = 0; q < KW; ++q) acc[r][q] = _mm512_setzero_ps();
+  for (int i = 0; i < m; ++i) {
+    const float* xi = xp + static_cast<std::ptrdiff_t>(i) * padded_floats(s) +
+                      static_cast<std::ptrdiff_t>(c) * hp * wp;
+    const float* di = dzt + static_cast<std::ptrdiff_t>(i) * P * fp + 16 * g;
+    for (int oh = 0; oh < s.oh; ++oh) {
+      const float* x0 = xi + static_cast<std::ptrdiff_t>(oh + kh) * wp;
+      const float* d0 = di + static_cast<std::ptrdiff_t>(oh) * s.ow * fp;
+      int ow = 0;
+      for (; ow + B <= s.ow; ow += B)
+        wgrad_pixels<KW, B>(x0 + ow, wp, d0 + static_cast<std::ptrdiff_t>(ow) * fp, fp, acc);
+      if (ow < s.ow)
+        wgrad_pixels_rest<KW, B - 1>(s.ow - ow, x0 + ow, wp,
+                                     d0 + static_cast<std::ptrdiff_t>(ow) * fp, fp, acc);
+    }
+  }
+  const int nf = std::min(16, s.f - 16 * g);
+  for (int r = 0; r < 2; ++r)
+    for (int q = 0; q < KW; ++q) {
+      alignas(64) float t[16];
+      _mm512_store_ps(t, acc[r][q]);
+      for (int f = 0; f < nf; ++f)
+        dw[((static_cast<std::ptrdiff_t>(16 * g + f) * s.c + c) * s.kh + kh + r) * s.kw + q] +=
+            t[f];
+    }
+}
+
 template <int KW>
 __attribute__((target("avx512f,avx512vl,avx2,fma"))) void wgrad_avx512(const DirectConvShape& s,
                                                                        int m, const float* xp,
@@ -489,11 +564,9 @@ __attribute__((target("avx512f,avx512vl,avx2,fma"))) void wgrad_avx512(const Dir
   for (int g = 0; g < fp / 16; ++g)
     for (int c = 0; c < s.c; ++c) {
       int kh = 0;
-      // Five kernel rows a pass where their 5·KW accumulators fit beside dz and
-      // the broadcasts (dz read once per pixel instead of three times for 5x5:
-      // LeNet's conv2d_1, 8 images on one core, 4.35 -> 4.13 us an image).
-      if constexpr (KW * 5 <= 25)
-        for (; kh + 5 <= s.kh; kh += 5) wgrad_rows<KW, 5>(s, m, xp, dzt, fp, dw, c, kh, g);
+      // Two kernel rows a pass, their inputs in registers where they fit (KW <= 5).
+      if constexpr (KW <= 5)
+        for (; kh + 2 <= s.kh; kh += 2) wgrad_row_pair<KW>(s, m, xp, dzt, fp, dw, c, kh, g);
       for (; kh + 2 <= s.kh; kh += 2) wgrad_rows<KW, 2>(s, m, xp, dzt, fp, dw, c, kh, g);
       if (kh < s.kh) wgrad_rows<KW, 1>(s, m, xp, dzt, fp, dw, c, kh, g);
     }
