@@ -500,6 +500,58 @@ class Conv2DLayer final : public Layer {
     forward_winograd_split_filters(x, y, ctx, true);
   }
 
+  // Training and inference, a layer on the per-image direct kernel (a batch
+  // through direct_for_batches, or one image on the calling thread): each image
+  // is pooled right after its convolution and activation, while its planes are
+  // in L1, with the pooling layer's kernel (the same bits). y is written in
+  // training (backward reads it); in inference each image's planes go to the
+  // participant's scratch instead.
+  bool fuses_avg_pool_2x2(int64_t n, int threads) override {
+    if (stride_ != 1 || oh_ % 2 != 0 || ow_ % 2 != 0 || kernel_forced() || own_winograd())
+      return false;
+    if (n > 1) return direct_for_batches();
+    const bool split =
+        threads > 1 && (forward_macs() >= kSplitMacs ||
+                        (filters_ >= 16 * threads && forward_macs() >= kSplitDirectMacs));
+    return n == 1 && !split;
+  }
+  void forward_avg_pool_2x2(const Tensor& x, Tensor* y, Tensor& pooled,
+                            const Context& ctx) override {
+    detail::check_forward_input(*this, x);
+    const int64_t n = x.dim(0);
+    const int threads = ctx.pool->size();
+    if (!fuses_avg_pool_2x2(n, threads)) return Layer::forward_avg_pool_2x2(x, y, pooled, ctx);
+    if (y) y->resize(with_batch(n, output_shape_));
+    pooled.resize({n, filters_, oh_ / 2, ow_ / 2});
+    const kernels::DirectConvShape dg = direct_shape();
+    const float* W = kernel_.value.data();
+    const float* b = use_bias_ ? bias_.value.data() : nullptr;
+    const float* packed = direct_packed(dg);
+    const int64_t out_per = int64_t{filters_} * oh_ * ow_, plane = int64_t{oh_} * ow_;
+    const std::size_t conv_scratch = kernels::direct_conv_scratch(dg);
+    const std::size_t scratch_size = conv_scratch + (y ? 0 : static_cast<std::size_t>(out_per));
+    // forward's per-image steps, then the image's pooling
+    auto image = [&](int64_t i, float* scratch) {
+      float* yi = y ? y->sample(i) : scratch + conv_scratch;
+      kernels::direct_conv(dg, x.sample(i), W, b, act_ == Activation::relu, yi, scratch, packed);
+      if (act_ != Activation::relu && act_ != Activation::linear)
+        detail::activation_forward(act_, kAlpha, yi, 1, out_per);
+      for (int f = 0; f < filters_; ++f)
+        kernels::avg_pool_2x2(yi + f * plane, ow_, oh_ / 2, ow_ / 2,
+                              pooled.sample(i) + f * (plane / 4));
+    };
+    if (n == 1) {
+      direct_scratch_.resize(scratch_size);
+      return image(0, direct_scratch_.data());
+    }
+    ensure_scratch(threads, false);
+    ctx.pool->run([&](int t) {
+      const auto [s0, s1] = ThreadPool::chunk(n, threads, t);
+      float* scratch = ctx.pool->scratch(t, scratch_size);
+      for (int64_t i = s0; i < s1; ++i) image(i, scratch);
+    });
+  }
+
   std::vector<Param*> params() override {
     if (use_bias_) return {&kernel_, &bias_};
     return {&kernel_};

@@ -140,6 +140,11 @@ void Layer::forward_max_pool_2x2(const Tensor&, Tensor&, const Context&) {
               ": no fused 2x2 max pooling (fuses_max_pool_2x2 is false)");
 }
 
+void Layer::forward_avg_pool_2x2(const Tensor&, Tensor*, Tensor&, const Context&) {
+  throw Error(detail::layer_label(*this) +
+              ": no fused 2x2 average pooling (fuses_avg_pool_2x2 is false)");
+}
+
 void Layer::backward_from_avg_pool_2x2(const Tensor&, const Tensor&, const Tensor&, Tensor*,
                                        const Context&) {
   throw Error(detail::layer_label(*this) +

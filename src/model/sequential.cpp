@@ -228,14 +228,24 @@ void Sequential::forward(const Tensor& x, bool training, std::vector<Tensor>& ac
   const std::size_t L = layers_.size();
   const int64_t n = x.dim(0);
   acts.resize(L);
-  // Inference: a layer that writes the 2x2 max pooling after it itself (Layer::
-  // fuses_max_pool_2x2) runs the pair as one, into the pooling layer's side.
-  std::vector<char> fused(L, 0);
-  if (!training && bufs)
-    for (std::size_t i = 0; i + 1 < L; ++i)
-      fused[i] = st[i] == Storage::own && st[i + 1] == Storage::own &&
-                 layers_[i + 1]->is_max_pool_2x2() &&
-                 layers_[i]->fuses_max_pool_2x2(n, impl_->pool->size());
+  // A layer that writes the 2x2 pooling after it itself runs the pair as one:
+  // max pooling in inference (Layer::fuses_max_pool_2x2), average pooling in
+  // training and inference (Layer::fuses_avg_pool_2x2; its training output is
+  // kept for backward). In inference neither writes its unpooled output where
+  // the model sees it: the pooled output takes the pooling layer's side of the
+  // ping-pong buffers (a third live buffer would be needed otherwise).
+  enum : char { none, max_pool, avg_pool };
+  std::vector<char> fused(L, none);
+  for (std::size_t i = 0; i + 1 < L; ++i) {
+    if (st[i] != Storage::own || st[i + 1] != Storage::own) continue;
+    const Layer& next = *layers_[i + 1];
+    if (!training && bufs && next.is_max_pool_2x2() &&
+        layers_[i]->fuses_max_pool_2x2(n, impl_->pool->size()))
+      fused[i] = max_pool;
+    else if ((training || bufs) && next.is_avg_pool_2x2() &&
+             layers_[i]->fuses_avg_pool_2x2(n, impl_->pool->size()))
+      fused[i] = avg_pool;
+  }
   // Inference: the side (ping-pong buffer) of every owned output, and the sizes.
   std::vector<int> side;
   if (bufs) {
@@ -243,7 +253,7 @@ void Sequential::forward(const Tensor& x, bool training, std::vector<Tensor>& ac
     int64_t cap[2] = {0, 0};
     int cur = -1;  // side of the current activation (-1: the input)
     for (std::size_t i = 0; i < L; ++i) {
-      if (st[i] == Storage::own && !fused[i]) {
+      if (st[i] == Storage::own && fused[i] == none) {
         cur = cur == 0 ? 1 : 0;
         cap[cur] = std::max(cap[cur], n * shape_size(layers_[i]->output_shape()));
       }
@@ -256,12 +266,20 @@ void Sequential::forward(const Tensor& x, bool training, std::vector<Tensor>& ac
   for (std::size_t i = 0; i < L; ++i) {
     const Tensor& in = i == 0 ? x : acts[i - 1];
     Tensor& out = acts[i];
-    if (fused[i]) {
-      Tensor& b = bufs[side[i + 1]];
+    if (fused[i] != none) {
       Tensor& pooled = acts[i + 1];
-      pooled = Tensor::view(b.data(), {0}, b.size());
-      layers_[i]->forward_max_pool_2x2(in, pooled, ctx);
-      out = Tensor();  // the unpooled output is never written here
+      if (bufs) {
+        Tensor& b = bufs[side[i + 1]];
+        pooled = Tensor::view(b.data(), {0}, b.size());
+        out = Tensor();  // the unpooled output is never written here
+      } else {
+        if (out.is_view()) out = Tensor();
+        if (pooled.is_view()) pooled = Tensor();
+      }
+      if (fused[i] == max_pool)
+        layers_[i]->forward_max_pool_2x2(in, pooled, ctx);
+      else
+        layers_[i]->forward_avg_pool_2x2(in, bufs ? nullptr : &out, pooled, ctx);
       ++i;
       continue;
     }

@@ -136,11 +136,23 @@ class Layer {
   // unpooled output where the model can see it.
   virtual void forward_max_pool_2x2(const Tensor& x, Tensor& y, const Context& ctx);
 
-  // ---- Training fusion (Sequential's backward) ----
+  // ---- Average pooling fusion (Sequential's forward, training and inference,
+  // and its training backward) ----
 
   // True if this layer is a 2x2, stride-2, unpadded average pooling of planes
-  // with even height and width: its backward gives every cell its window's dy / 4.
+  // with even height and width: its forward averages each window's four cells
+  // as kernels::avg_pool_2x2 does, and its backward gives every cell its
+  // window's dy / 4.
   virtual bool is_avg_pool_2x2() const { return false; }
+  // True if forward_avg_pool_2x2 runs for a batch of n samples on `threads`
+  // participants: the model then calls it instead of forward and of the pooling
+  // layer after this one.
+  virtual bool fuses_avg_pool_2x2(int64_t /*n*/, int /*threads*/) { return false; }
+  // Where fuses_avg_pool_2x2 said so: pooled = the following 2x2/2 average
+  // pooling of forward(x), to the bit, and *y = forward(x) if y is given (in
+  // training, for backward); without y the unpooled output is not written
+  // where the model can see it.
+  virtual void forward_avg_pool_2x2(const Tensor& x, Tensor* y, Tensor& pooled, const Context& ctx);
   // True if backward_from_avg_pool_2x2 takes the gradient of such a pooling
   // after this layer: the model then calls it instead of the pooling's backward
   // and this layer's, and never writes the unpooled gradient.
