@@ -182,9 +182,11 @@ int run_bandwidth(int threads, int mb) {
 }
 
 // Consecutive batches of one shuffled epoch of the training set (seed 7),
-// starting over at its end; assembled as fit() does (bytes -> floats).
+// starting over at its end; assembled as fit() does (bytes -> floats, on the
+// model's pool).
 struct Batches {
-  Batches(const Dataset& d, int batch) : data(d), size(batch), order(epoch(d.size())) {}
+  Batches(const Dataset& d, int batch, ThreadPool* p)
+      : data(d), size(batch), pool(p), order(epoch(d.size())) {}
   static std::vector<int64_t> epoch(int64_t n) {
     Rng rng(7);
     return shuffled_indices(n, rng);
@@ -193,11 +195,12 @@ struct Batches {
     if (cursor + size > data.size()) cursor = 0;
     data.batch(std::span<const int64_t>(order).subspan(static_cast<std::size_t>(cursor),
                                                        static_cast<std::size_t>(size)),
-               x, y);
+               x, y, pool);
     cursor += size;
   }
   const Dataset& data;
   int size;
+  ThreadPool* pool;  // the model's
   std::vector<int64_t> order;
   int64_t cursor = 0;
 };
@@ -210,7 +213,8 @@ int run_scaling(const Mnist& mnist, const std::string& net, int threads, int ste
   Sequential* models[2] = {&many, &one};
   for (Sequential* m : models)
     m->compile(Adam(1e-3f), sparse_categorical_crossentropy(), {accuracy});
-  Batches batches[2] = {{mnist.train, batch}, {mnist.train, batch}};  // the same sequence each
+  Batches batches[2] = {{mnist.train, batch, &many.thread_pool()},
+                        {mnist.train, batch, &one.thread_pool()}};  // the same sequence each
   Tensor xb;
   std::vector<int32_t> yb;
   double secs[2] = {0.0, 0.0};
@@ -302,7 +306,7 @@ int main(int argc, char** argv) try {
   mem("model compiled");
 
   // Training on consecutive real batches of a shuffled epoch.
-  Batches batches(mnist.train, batch);
+  Batches batches(mnist.train, batch, &model.thread_pool());
   Tensor xb;
   std::vector<int32_t> yb;
   auto next_batch = [&] { batches.next(xb, yb); };

@@ -11,6 +11,7 @@
 
 #include "digitnet/core/error.hpp"
 #include "digitnet/core/rng.hpp"
+#include "digitnet/core/thread_pool.hpp"
 #include "digitnet/data/dataset.hpp"
 #include "digitnet/data/mnist.hpp"
 #include "test_support.hpp"
@@ -117,6 +118,35 @@ TEST(DataDataset, BatchScalesPixelsAndReusesAllocation) {
   EXPECT_EQ(x.data(), before);
   const std::vector<int64_t> bad = {4};
   EXPECT_THROW(d.batch(bad, x, y), Error);
+}
+
+// On a pool, each participant unpacks a share of a batch large enough to split
+// (150 images of 16x16, more than 2^15 pixels): the same floats and labels as
+// on the calling thread alone, in index order; a small batch is not split.
+TEST(DataDataset, BatchOnAPoolGivesTheSameRows) {
+  Dataset d;
+  d.image_shape = {1, 16, 16};
+  for (int k = 0; k < 300; ++k) {
+    std::vector<uint8_t> image(256);
+    for (int p = 0; p < 256; ++p) image[static_cast<size_t>(p)] = static_cast<uint8_t>(k * 7 + p);
+    d.add(image, k % 10);
+  }
+  std::vector<int64_t> idx(150);
+  for (std::size_t i = 0; i < idx.size(); ++i) idx[i] = static_cast<int64_t>((i * 37) % 300);
+  Tensor alone, shared;
+  std::vector<int32_t> ya, ys;
+  d.batch(idx, alone, ya);
+  for (int threads : {2, 3}) {
+    ThreadPool pool(threads);
+    d.batch(idx, shared, ys, &pool);
+    ASSERT_EQ(shared.shape(), alone.shape());
+    for (int64_t i = 0; i < alone.size(); ++i) ASSERT_EQ(shared[i], alone[i]) << "element " << i;
+    EXPECT_EQ(ys, ya);
+    const std::vector<int64_t> few = {5, 2};
+    d.batch(few, shared, ys, &pool);
+    EXPECT_EQ(shared[0], static_cast<float>(35 % 256) / 255.0f);
+    EXPECT_EQ(ys, (std::vector<int32_t>{5, 2}));
+  }
 }
 
 TEST(DataDataset, ImagesMatchesBatch) {

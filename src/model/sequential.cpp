@@ -123,6 +123,8 @@ Sequential::~Sequential() = default;
 Sequential::Sequential(Sequential&&) noexcept = default;
 Sequential& Sequential::operator=(Sequential&&) noexcept = default;
 
+ThreadPool& Sequential::thread_pool() const { return *impl_->pool; }
+
 int Sequential::threads() const { return impl_->pool->size(); }
 
 void Sequential::set_threads(int threads) {
@@ -516,7 +518,7 @@ Evaluation Sequential::evaluate(const Dataset& data, int batch_size) const {
     const int64_t e = std::min<int64_t>(data.size(), b + chunk);
     idx.resize(static_cast<size_t>(e - b));
     std::iota(idx.begin(), idx.end(), b);
-    data.batch(idx, xb, yb);
+    data.batch(idx, xb, yb, impl_->pool.get());
     forward(xb, false, ws.infer_acts, ws.infer_buf, nullptr);
     const Tensor& out = ws.infer_acts.back();
     loss_sum +=
@@ -662,7 +664,7 @@ History Sequential::fit(const Dataset& train_in, const FitOptions& opt) {
       const int64_t b = s * opt.batch_size, e = std::min<int64_t>(n, b + opt.batch_size);
       train->batch(std::span<const int64_t>(order).subspan(static_cast<size_t>(b),
                                                            static_cast<size_t>(e - b)),
-                   xb, yb);
+                   xb, yb, impl_->pool.get());
       lr = schedule->lr(base_lr, global_step, total_steps, steps) * lr_mult;
       const auto [l, a] = train_step(xb, yb, lr);
       ++global_step;

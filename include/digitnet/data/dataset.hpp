@@ -7,6 +7,7 @@
 
 #include "digitnet/core/rng.hpp"
 #include "digitnet/core/tensor.hpp"
+#include "digitnet/core/thread_pool.hpp"
 #include "digitnet/data/packed_images.hpp"
 
 namespace digitnet {
@@ -43,8 +44,11 @@ struct Dataset {
   std::pair<Dataset, Dataset> split_validation(double fraction) const;
 
   // Writes the images at `indices` as floats in [0, 1] into x, shape
-  // (n, C, H, W), and their labels into y.
-  void batch(std::span<const int64_t> indices, Tensor& x, std::vector<int32_t>& y) const;
+  // (n, C, H, W), and their labels into y. With a pool (a model's, so that no
+  // second pool competes for the cores), its participants unpack a share each;
+  // the result is the same.
+  void batch(std::span<const int64_t> indices, Tensor& x, std::vector<int32_t>& y,
+             ThreadPool* pool = nullptr) const;
   // Images [begin, end) as a float tensor (n, C, H, W) in [0, 1].
   Tensor images(int64_t begin, int64_t end) const;
 };

@@ -95,6 +95,9 @@ class Sequential {
   uint64_t seed() const { return seed_; }
   int threads() const;
   void set_threads(int threads);
+  // The model's thread pool, for work between its steps (e.g. Dataset::batch),
+  // so that no second pool competes for the cores. Valid until set_threads.
+  ThreadPool& thread_pool() const;
   const OptimizerPtr& optimizer() const { return optimizer_; }
   const LossPtr& loss() const { return loss_; }
   bool compiled() const { return optimizer_ && loss_; }
