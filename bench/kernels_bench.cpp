@@ -237,8 +237,8 @@ void BM_DirectConv(benchmark::State& state) {
        bias = filled(std::size_t(F));
   std::vector<float> y(std::size_t(F) * O * O), scratch(digitnet::kernels::direct_conv_scratch(s));
   for (auto _ : state) {
-    digitnet::kernels::direct_conv(s, x.data(), w.data(), bias.data(), false, y.data(),
-                                   scratch.data());
+    digitnet::kernels::direct_conv(s, x.data(), w.data(), bias.data(),
+                                   digitnet::kernels::ConvAct::linear, y.data(), scratch.data());
     benchmark::DoNotOptimize(y.data());
   }
   state.counters["FLOP/s"] =

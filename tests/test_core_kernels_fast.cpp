@@ -299,7 +299,8 @@ TEST(KernelsFast, DirectConvMatchesTheDefinitionOnOddShapes) {
         const size_t out = static_cast<size_t>(s.f * s.oh * s.ow);
         std::vector<float> y(out + 17, std::numeric_limits<float>::quiet_NaN());
         std::vector<float> scratch(kernels::direct_conv_scratch(s), 7.0f);  // garbage in scratch
-        kernels::direct_conv(s, x.data(), w.data(), bias ? b.data() : nullptr, relu, y.data(),
+        const kernels::ConvAct act = relu ? kernels::ConvAct::relu : kernels::ConvAct::linear;
+        kernels::direct_conv(s, x.data(), w.data(), bias ? b.data() : nullptr, act, y.data(),
                              scratch.data());
         for (int f = 0; f < s.f; ++f)
           for (int oh = 0; oh < s.oh; ++oh)
@@ -324,10 +325,25 @@ TEST(KernelsFast, DirectConvMatchesTheDefinitionOnOddShapes) {
         kernels::direct_conv_pack(s, w.data(), packed.data());
         std::vector<float> y2(out, std::numeric_limits<float>::quiet_NaN());
         std::fill(scratch.begin(), scratch.end(), 7.0f);  // garbage again
-        kernels::direct_conv(s, x.data(), w.data(), bias ? b.data() : nullptr, relu, y2.data(),
+        kernels::direct_conv(s, x.data(), w.data(), bias ? b.data() : nullptr, act, y2.data(),
                              scratch.data(), packed.data());
         ASSERT_EQ(std::memcmp(y.data(), y2.data(), out * sizeof(float)), 0)
             << "packed weights changed the result";
+        // tanh (in the kernels' epilogue where they can): kernels::tanh's bits
+        // on the linear output, packed weights or not.
+        if (relu) continue;
+        std::vector<float> yt = y;
+        kernels::tanh(yt.data(), static_cast<int64_t>(out));
+        const float* const packings[] = {nullptr, packed.data()};
+        for (const float* pk : packings) {
+          std::vector<float> y3(out + 17, std::numeric_limits<float>::quiet_NaN());
+          kernels::direct_conv(s, x.data(), w.data(), bias ? b.data() : nullptr,
+                               kernels::ConvAct::tanh, y3.data(), scratch.data(), pk);
+          ASSERT_EQ(std::memcmp(yt.data(), y3.data(), out * sizeof(float)), 0)
+              << "tanh differs from kernels::tanh" << (pk ? " (packed)" : "");
+          for (size_t i = out; i < y3.size(); ++i)
+            ASSERT_TRUE(std::isnan(y3[i])) << "wrote past the end";
+        }
       }
 }
 

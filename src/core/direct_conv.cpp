@@ -15,6 +15,9 @@
 #include <cstdint>
 #include <cstring>
 
+#include "core/tanh16.hpp"
+#include "digitnet/core/kernels.hpp"
+
 #if defined(__x86_64__)
 #include <immintrin.h>
 #endif
@@ -76,17 +79,25 @@ void run_plain(const DirectConvShape& s, const float* xp, const float* w, const 
 }
 
 #if defined(__x86_64__) && defined(__GNUC__)
-// Stores FB accumulators (filters f0.., output row oh, columns ow0..), relu first if asked.
+// The activation applied in registers before a store: relu as max(x, 0) by a
+// zero-masked move (GCC 12 warns inside _mm512_max_ps); tanh as kernels::tanh
+// computes it (direct_conv takes tanh here only where kernels::tanh uses tanh16).
+__attribute__((target("avx512f,avx512vl,avx2,fma"), always_inline)) inline __m512 epilogue(
+    ConvAct act, __m512 v) {
+  if (act == ConvAct::relu)
+    return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_GT_OQ), v);
+  if (act == ConvAct::tanh) return detail::tanh16(v);
+  return v;
+}
+
+// Stores FB accumulators (filters f0.., output row oh, columns ow0..), activated.
 template <int FB>
 __attribute__((target("avx512f,avx512vl,avx2,fma"), always_inline)) inline void store_avx512(
-    const DirectConvShape& s, __m512* acc, bool relu, float* y, int f0, int oh, int ow0) {
+    const DirectConvShape& s, __m512* acc, ConvAct act, float* y, int f0, int oh, int ow0) {
   const int n = std::min(kTile, s.ow - ow0);
   const __mmask16 keep = static_cast<__mmask16>((1u << n) - 1u);
   for (int q = 0; q < FB; ++q) {
-    // max(x, 0) as a zero-masked move (GCC 12 warns inside _mm512_max_ps)
-    if (relu)
-      acc[q] =
-          _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(acc[q], _mm512_setzero_ps(), _CMP_GT_OQ), acc[q]);
+    acc[q] = epilogue(act, acc[q]);
     _mm512_mask_storeu_ps(y + (static_cast<std::ptrdiff_t>(f0 + q) * s.oh + oh) * s.ow + ow0, keep,
                           acc[q]);
   }
@@ -115,7 +126,7 @@ __attribute__((target("avx512f,avx512vl,avx2,fma"), always_inline)) inline void 
 template <int FB>
 __attribute__((target("avx512f,avx512vl,avx2,fma"), always_inline)) inline void block_avx512(
     const DirectConvShape& s, const float* xp, int wp, int hp, const float* w, const float* b,
-    bool relu, float* y, int f0) {
+    ConvAct act, float* y, int f0) {
   const int taps = s.c * s.kh * s.kw;
   auto input_row = [&](int c, int row, int ow0) {
     return xp + (static_cast<std::ptrdiff_t>(c) * hp + row) * wp + ow0;
@@ -143,8 +154,8 @@ __attribute__((target("avx512f,avx512vl,avx2,fma"), always_inline)) inline void 
         row_taps_avx512<FB, false>(input_row(c, oh + s.kh, ow0), s.kw, taps, wc + (s.kh - 1) * s.kw,
                                    a1, nullptr, nullptr);
       }
-      store_avx512<FB>(s, a0, relu, y, f0, oh, ow0);
-      store_avx512<FB>(s, a1, relu, y, f0, oh + 1, ow0);
+      store_avx512<FB>(s, a0, act, y, f0, oh, ow0);
+      store_avx512<FB>(s, a1, act, y, f0, oh + 1, ow0);
     }
   for (; oh < s.oh; ++oh)
     for (int ow0 = 0; ow0 < s.ow; ow0 += kTile) {
@@ -154,7 +165,7 @@ __attribute__((target("avx512f,avx512vl,avx2,fma"), always_inline)) inline void 
         for (int kh = 0; kh < s.kh; ++kh)
           row_taps_avx512<FB, false>(input_row(c, oh + kh, ow0), s.kw, taps,
                                      kernel_rows(c) + kh * s.kw, acc, nullptr, nullptr);
-      store_avx512<FB>(s, acc, relu, y, f0, oh, ow0);
+      store_avx512<FB>(s, acc, act, y, f0, oh, ow0);
     }
 }
 
@@ -168,7 +179,7 @@ __attribute__((target("avx512f,avx512vl,avx2,fma"), always_inline)) inline void 
 template <int FB, int KH, int KW, int T>
 __attribute__((target("avx512f,avx512vl,avx2,fma"), noinline)) void tiles_fixed(
     const DirectConvShape& s, const float* xp, int wp, int hp, const float* w, const float* b,
-    bool relu, float* y, int f0, int oh, int ow0) {
+    ConvAct act, float* y, int f0, int oh, int ow0) {
   const int taps = s.c * KH * KW;
   __m512 acc[T][FB];
   for (int q = 0; q < FB; ++q) {
@@ -193,7 +204,7 @@ __attribute__((target("avx512f,avx512vl,avx2,fma"), noinline)) void tiles_fixed(
       }
     }
   }
-  for (int t = 0; t < T; ++t) store_avx512<FB>(s, acc[t], relu, y, f0, oh, ow0 + t * kTile);
+  for (int t = 0; t < T; ++t) store_avx512<FB>(s, acc[t], act, y, f0, oh, ow0 + t * kTile);
 }
 
 // FB filters over the whole output with the kernel size known: two tiles a step
@@ -202,23 +213,23 @@ template <int FB, int KH, int KW>
 __attribute__((target("avx512f,avx512vl,avx2,fma"))) void block_fixed(const DirectConvShape& s,
                                                                       const float* xp, int wp,
                                                                       int hp, const float* w,
-                                                                      const float* b, bool relu,
+                                                                      const float* b, ConvAct act,
                                                                       float* y, int f0) {
   for (int oh = 0; oh < s.oh; ++oh) {
     int ow0 = 0;
     for (; ow0 + kTile < s.ow; ow0 += 2 * kTile)
-      tiles_fixed<FB, KH, KW, 2>(s, xp, wp, hp, w, b, relu, y, f0, oh, ow0);
-    if (ow0 < s.ow) tiles_fixed<FB, KH, KW, 1>(s, xp, wp, hp, w, b, relu, y, f0, oh, ow0);
+      tiles_fixed<FB, KH, KW, 2>(s, xp, wp, hp, w, b, act, y, f0, oh, ow0);
+    if (ow0 < s.ow) tiles_fixed<FB, KH, KW, 1>(s, xp, wp, hp, w, b, act, y, f0, oh, ow0);
   }
 }
 
 template <int KH, int KW, int FB>
 __attribute__((target("avx512f,avx512vl,avx2,fma"))) void rest_fixed(
     int rest, const DirectConvShape& s, const float* xp, int wp, int hp, const float* w,
-    const float* b, bool relu, float* y, int f0) {
+    const float* b, ConvAct act, float* y, int f0) {
   if constexpr (FB > 0) {
-    if (rest == FB) return block_fixed<FB, KH, KW>(s, xp, wp, hp, w, b, relu, y, f0);
-    rest_fixed<KH, KW, FB - 1>(rest, s, xp, wp, hp, w, b, relu, y, f0);
+    if (rest == FB) return block_fixed<FB, KH, KW>(s, xp, wp, hp, w, b, act, y, f0);
+    rest_fixed<KH, KW, FB - 1>(rest, s, xp, wp, hp, w, b, act, y, f0);
   }
 }
 
@@ -227,10 +238,10 @@ template <int KH, int KW>
 __attribute__((target("avx512f,avx512vl,avx2,fma"))) void run_fixed(const DirectConvShape& s,
                                                                     const float* xp, int wp, int hp,
                                                                     const float* w, const float* b,
-                                                                    bool relu, float* y) {
+                                                                    ConvAct act, float* y) {
   int f0 = 0;
-  for (; f0 + 8 <= s.f; f0 += 8) block_fixed<8, KH, KW>(s, xp, wp, hp, w, b, relu, y, f0);
-  rest_fixed<KH, KW, 7>(s.f - f0, s, xp, wp, hp, w, b, relu, y, f0);
+  for (; f0 + 8 <= s.f; f0 += 8) block_fixed<8, KH, KW>(s, xp, wp, hp, w, b, act, y, f0);
+  rest_fixed<KH, KW, 7>(s.f - f0, s, xp, wp, hp, w, b, act, y, f0);
 }
 
 // The same with two 8-wide accumulators per filter (AVX2 + FMA).
@@ -278,10 +289,10 @@ __attribute__((target("avx2,fma"), always_inline)) inline void block_avx2(const 
 template <int FB>
 __attribute__((target("avx512f,avx512vl,avx2,fma"))) void rest_avx512(
     int rest, const DirectConvShape& s, const float* xp, int wp, int hp, const float* w,
-    const float* b, bool relu, float* y, int f0) {
+    const float* b, ConvAct act, float* y, int f0) {
   if constexpr (FB > 0) {
-    if (rest == FB) return block_avx512<FB>(s, xp, wp, hp, w, b, relu, y, f0);
-    rest_avx512<FB - 1>(rest, s, xp, wp, hp, w, b, relu, y, f0);
+    if (rest == FB) return block_avx512<FB>(s, xp, wp, hp, w, b, act, y, f0);
+    rest_avx512<FB - 1>(rest, s, xp, wp, hp, w, b, act, y, f0);
   }
 }
 template <int FB>
@@ -300,13 +311,13 @@ __attribute__((target("avx2,fma"))) void rest_avx2(int rest, const DirectConvSha
 __attribute__((target("avx512f,avx512vl,avx2,fma"))) void run_avx512(const DirectConvShape& s,
                                                                      const float* xp,
                                                                      const float* w, const float* b,
-                                                                     bool relu, float* y) {
+                                                                     ConvAct act, float* y) {
   const int wp = padded_width(s), hp = padded_height(s);
-  if (s.kh == 5 && s.kw == 5) return run_fixed<5, 5>(s, xp, wp, hp, w, b, relu, y);
-  if (s.kh == 3 && s.kw == 3) return run_fixed<3, 3>(s, xp, wp, hp, w, b, relu, y);
+  if (s.kh == 5 && s.kw == 5) return run_fixed<5, 5>(s, xp, wp, hp, w, b, act, y);
+  if (s.kh == 3 && s.kw == 3) return run_fixed<3, 3>(s, xp, wp, hp, w, b, act, y);
   int f0 = 0;
-  for (; f0 + 8 <= s.f; f0 += 8) block_avx512<8>(s, xp, wp, hp, w, b, relu, y, f0);
-  rest_avx512<7>(s.f - f0, s, xp, wp, hp, w, b, relu, y, f0);
+  for (; f0 + 8 <= s.f; f0 += 8) block_avx512<8>(s, xp, wp, hp, w, b, act, y, f0);
+  rest_avx512<7>(s.f - f0, s, xp, wp, hp, w, b, act, y, f0);
 }
 // AVX2: blocks of 4 filters × two ymm halves (8 chains; 8 filters would need 16
 // accumulators, all of AVX2's registers).
@@ -383,7 +394,7 @@ __attribute__((target("avx512f,avx512vl,avx2,fma"), always_inline)) inline void 
 template <int PB, int KW>
 __attribute__((target("avx512f,avx512vl,avx2,fma"), always_inline)) inline void fv_block(
     const DirectConvShape& s, const float* xp, int wp, int hp, const float* wt, int fp,
-    const float* b, bool relu, float* y, int oh, int ow0, int g) {
+    const float* b, ConvAct act, float* y, int oh, int ow0, int g) {
   const int nf = std::min(16, s.f - 16 * g);
   const __mmask16 fmask = static_cast<__mmask16>((1u << nf) - 1u);
   const __m512 bias = b ? _mm512_maskz_loadu_ps(fmask, b + 16 * g) : _mm512_setzero_ps();
@@ -418,10 +429,7 @@ __attribute__((target("avx512f,avx512vl,avx2,fma"), always_inline)) inline void 
     }
   __m512 rows[16];
   for (int p = 0; p < 16; ++p) {
-    rows[p] = p < PB ? acc[p] : _mm512_setzero_ps();
-    if (relu && p < PB)
-      rows[p] = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(rows[p], _mm512_setzero_ps(), _CMP_GT_OQ),
-                                    rows[p]);
+    rows[p] = p < PB ? epilogue(act, acc[p]) : _mm512_setzero_ps();
   }
   transpose16(rows);  // rows[f]: filter f's PB outputs
   const __mmask16 cols = static_cast<__mmask16>((1u << PB) - 1u);
@@ -433,14 +441,14 @@ __attribute__((target("avx512f,avx512vl,avx2,fma"), always_inline)) inline void 
 template <int PB>
 __attribute__((target("avx512f,avx512vl,avx2,fma"))) void fv_dispatch(
     int pb, const DirectConvShape& s, const float* xp, int wp, int hp, const float* wt, int fp,
-    const float* b, bool relu, float* y, int oh, int ow0, int g) {
+    const float* b, ConvAct act, float* y, int oh, int ow0, int g) {
   if constexpr (PB > 0) {
     if (pb == PB) {
-      if (s.kw == 5) return fv_block<PB, 5>(s, xp, wp, hp, wt, fp, b, relu, y, oh, ow0, g);
-      if (s.kw == 3) return fv_block<PB, 3>(s, xp, wp, hp, wt, fp, b, relu, y, oh, ow0, g);
-      return fv_block<PB, 0>(s, xp, wp, hp, wt, fp, b, relu, y, oh, ow0, g);
+      if (s.kw == 5) return fv_block<PB, 5>(s, xp, wp, hp, wt, fp, b, act, y, oh, ow0, g);
+      if (s.kw == 3) return fv_block<PB, 3>(s, xp, wp, hp, wt, fp, b, act, y, oh, ow0, g);
+      return fv_block<PB, 0>(s, xp, wp, hp, wt, fp, b, act, y, oh, ow0, g);
     }
-    fv_dispatch<PB - 1>(pb, s, xp, wp, hp, wt, fp, b, relu, y, oh, ow0, g);
+    fv_dispatch<PB - 1>(pb, s, xp, wp, hp, wt, fp, b, act, y, oh, ow0, g);
   }
 }
 
@@ -448,7 +456,7 @@ constexpr int kMaxColumns = 12;  // accumulators per block (of 32 registers)
 
 __attribute__((target("avx512f,avx512vl,avx2,fma"))) void run_fv_avx512(const DirectConvShape& s,
                                                                         const float* xp,
-                                                                        const float* b, bool relu,
+                                                                        const float* b, ConvAct act,
                                                                         float* y, const float* wt) {
   const int wp = padded_width(s), hp = padded_height(s), fp = (s.f + 15) / 16 * 16;
   // Columns in nearly equal blocks of at most kMaxColumns (10 -> 10; 26 -> 9, 9, 8).
@@ -458,7 +466,7 @@ __attribute__((target("avx512f,avx512vl,avx2,fma"))) void run_fv_avx512(const Di
     for (int oh = 0; oh < s.oh; ++oh)
       for (int k = 0, ow0 = 0; k < blocks; ++k) {
         const int pb = base + (k < extra ? 1 : 0);
-        fv_dispatch<kMaxColumns>(pb, s, xp, wp, hp, wt, fp, b, relu, y, oh, ow0, g);
+        fv_dispatch<kMaxColumns>(pb, s, xp, wp, hp, wt, fp, b, act, y, oh, ow0, g);
         ow0 += pb;
       }
 }
@@ -819,7 +827,7 @@ void direct_conv_wgrad(const DirectConvShape& s, int m, const float* x, const fl
 }
 
 void direct_conv(const DirectConvShape& s, const float* x, const float* w, const float* b,
-                 bool relu, float* y, float* scratch, const float* packed) {
+                 ConvAct act, float* y, float* scratch, const float* packed) {
   // Without packed weights the whole scratch is cleared, the region they are
   // packed into too although it is written in full: clearing only the padded
   // input measured slower then (session 5, LeNet's conv2 at one image 5.1-5.4
@@ -827,22 +835,30 @@ void direct_conv(const DirectConvShape& s, const float* x, const float* w, const
   // (a layer's cache) only the padded input is: conv2 6.1 -> 6.0 us, LeNet's
   // predict 15.8-16.0 -> 15.5-15.8 us (five alternating runs, session 6).
   pad_input(s, x, scratch, packed ? padded_floats(s) : direct_conv_scratch(s));
+  const bool relu = act == ConvAct::relu;
 #if defined(__x86_64__) && defined(__GNUC__)
-  if (direct_conv_avx512()) {
+  // tanh in the AVX-512 epilogue where kernels::tanh computes it the same way,
+  // else kernels::tanh over the output afterwards.
+  if (direct_conv_avx512() && (act != ConvAct::tanh || detail::tanh_is_tanh16())) {
     if (filters_in_vector(s)) {
       if (!packed) {
         float* wt = align64(scratch + padded_floats(s));
         direct_conv_pack(s, w, wt);
         packed = wt;
       }
-      return run_fv_avx512(s, scratch, b, relu, y, packed);
+      return run_fv_avx512(s, scratch, b, act, y, packed);
     }
-    return run_avx512(s, scratch, w, b, relu, y);
+    return run_avx512(s, scratch, w, b, act, y);
   }
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-    return run_avx2(s, scratch, w, b, relu, y);
-#endif
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+    run_avx2(s, scratch, w, b, relu, y);
+  } else {
+    run_plain(s, scratch, w, b, relu, y);
+  }
+#else
   run_plain(s, scratch, w, b, relu, y);
+#endif
+  if (act == ConvAct::tanh) kernels::tanh(y, static_cast<std::ptrdiff_t>(s.f) * s.oh * s.ow);
 }
 
 // ---- Input gradient ------------------------------------------------------------

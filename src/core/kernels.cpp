@@ -11,6 +11,7 @@
 #include <string>
 
 #include "core/signal_guard.hpp"
+#include "core/tanh16.hpp"
 #include "digitnet/core/error.hpp"
 
 #if defined(__x86_64__) && defined(__SSE2__) && defined(__GLIBC__)
@@ -179,59 +180,35 @@ void tanh_avx2(float* v, int64_t n) {
 }  // namespace
 #pragma GCC pop_options
 
-// The AVX-512 variant (16 floats), our own: a rational function instead of
-// libmvec's _ZGVeN16v_tanhf, which took twice as long (LeNet's first layer at
-// one image, 4,704 values: 2.2-2.6 against 1.23 us on Zen 4), and LeNet spends
-// more of its single-image time in tanh than in its first convolution.
-//   tanh x = x·P(x²)/Q(x²) for |x| < 9.0111, ±1 beyond (where tanh rounds to ±1)
-// with P, Q of degree 4 in x², a minimax fit in relative error on [0, 9.0111]
-// (scripts/fit_tanh.py); the quotient by a 14-bit reciprocal refined by one
-// Newton step, the result clamped to [-1, 1]. At most 2.8 ulp (of 2^-23) from
-// tanh over every float in [0, 12] (measured once; the tests sweep every 997th
-// float); NaN stays NaN, -0 stays -0.
+// The AVX-512 variant (16 floats), our own rational function (core/tanh16.hpp).
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512vl,avx2,fma")
 namespace {
-inline __m512 tanh16(__m512 x) {
-  constexpr __mmask16 kAll = 0xFFFF;
-  const __m512 t = _mm512_mul_ps(x, x);
-  __m512 p = _mm512_fmadd_ps(_mm512_set1_ps(1.333612065224088e-08f), t,
-                             _mm512_set1_ps(2.0595782189047895e-05f));
-  __m512 q = _mm512_fmadd_ps(_mm512_set1_ps(7.768995260448719e-07f), t,
-                             _mm512_set1_ps(0.000328431575326249f));
-  p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(0.003494782606139779f));
-  q = _mm512_fmadd_ps(q, t, _mm512_set1_ps(0.02587391994893551f));
-  p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(0.13380348682403564f));
-  q = _mm512_fmadd_ps(q, t, _mm512_set1_ps(0.4671366214752197f));
-  const __m512 one = _mm512_set1_ps(1.0f);
-  p = _mm512_fmadd_ps(p, t, one);
-  q = _mm512_fmadd_ps(q, t, one);
-  __m512 r = _mm512_maskz_rcp14_ps(kAll, q);  // (maskz: GCC 12 warns inside the plain forms)
-  r = _mm512_fmadd_ps(_mm512_fnmadd_ps(q, r, one), r, r);
-  __m512 y = _mm512_mul_ps(_mm512_mul_ps(x, p), r);
-  // (max and min return their second operand when one is NaN: NaN goes through)
-  y = _mm512_maskz_min_ps(kAll, one, _mm512_maskz_max_ps(kAll, _mm512_set1_ps(-1.0f), y));
-  const __mmask16 big = _mm512_cmp_ps_mask(_mm512_abs_ps(x), _mm512_set1_ps(9.0111f), _CMP_GE_OQ);
-  const __m512i sign = _mm512_and_si512(_mm512_castps_si512(x), _mm512_set1_epi32(INT32_MIN));
-  return _mm512_mask_mov_ps(y, big,
-                            _mm512_castsi512_ps(_mm512_or_si512(sign, _mm512_castps_si512(one))));
-}
 void tanh_avx512(float* v, int64_t n) {
   int64_t i = 0;
-  for (; i + 16 <= n; i += 16) _mm512_storeu_ps(v + i, tanh16(_mm512_loadu_ps(v + i)));
+  for (; i + 16 <= n; i += 16) _mm512_storeu_ps(v + i, detail::tanh16(_mm512_loadu_ps(v + i)));
   if (i < n) {
     const auto keep = static_cast<__mmask16>((1u << (n - i)) - 1u);
-    _mm512_mask_storeu_ps(v + i, keep, tanh16(_mm512_maskz_loadu_ps(keep, v + i)));
+    _mm512_mask_storeu_ps(v + i, keep, detail::tanh16(_mm512_maskz_loadu_ps(keep, v + i)));
   }
 }
 }  // namespace
 #pragma GCC pop_options
 #endif
 
+namespace detail {
+bool tanh_is_tanh16() {
+#ifdef DIGITNET_HAVE_LIBMVEC
+  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl");
+#else
+  return false;
+#endif
+}
+}  // namespace detail
+
 void tanh(float* v, int64_t n) {
 #ifdef DIGITNET_HAVE_LIBMVEC
-  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl"))
-    return tanh_avx512(v, n);
+  if (detail::tanh_is_tanh16()) return tanh_avx512(v, n);
   if (__builtin_cpu_supports("avx2")) return tanh_avx2(v, n);
   int64_t i = 0;
   for (; i + 4 <= n; i += 4) _mm_storeu_ps(v + i, _ZGVbN4v_tanhf(_mm_loadu_ps(v + i)));

@@ -191,10 +191,8 @@ class Conv2DLayer final : public Layer {
       if (packed) {
         float* scratch = ctx.pool->scratch(t, kernels::direct_conv_scratch(dg));
         for (int64_t i = s0; i < s1; ++i) {
-          kernels::direct_conv(dg, x.sample(i), W, b, act_ == Activation::relu, y.sample(i),
-                               scratch, packed);
-          if (act_ != Activation::relu && act_ != Activation::linear)
-            detail::activation_forward(act_, kAlpha, y.sample(i), 1, out_per);
+          kernels::direct_conv(dg, x.sample(i), W, b, direct_act(), y.sample(i), scratch, packed);
+          if (act_after_direct()) detail::activation_forward(act_, kAlpha, y.sample(i), 1, out_per);
         }
         return;
       }
@@ -225,8 +223,8 @@ class Conv2DLayer final : public Layer {
         share.f = static_cast<int>(f1 - f0);
         float* ys = y.sample(0) + f0 * oh_ * ow_;
         kernels::direct_conv(share, x.sample(0), W + f0 * c_ * k_ * k_, b ? b + f0 : nullptr,
-                             act_ == Activation::relu, ys, scratch, packed);
-        if (act_ != Activation::relu && act_ != Activation::linear)
+                             direct_act(), ys, scratch, packed);
+        if (act_after_direct())
           detail::activation_forward(act_, kAlpha, ys, 1, (f1 - f0) * oh_ * ow_);
       };
       if (threads > 1 && filters_ >= 16 * threads && forward_macs() >= kSplitDirectMacs) {
@@ -533,9 +531,8 @@ class Conv2DLayer final : public Layer {
     // forward's per-image steps, then the image's pooling
     auto image = [&](int64_t i, float* scratch) {
       float* yi = y ? y->sample(i) : scratch + conv_scratch;
-      kernels::direct_conv(dg, x.sample(i), W, b, act_ == Activation::relu, yi, scratch, packed);
-      if (act_ != Activation::relu && act_ != Activation::linear)
-        detail::activation_forward(act_, kAlpha, yi, 1, out_per);
+      kernels::direct_conv(dg, x.sample(i), W, b, direct_act(), yi, scratch, packed);
+      if (act_after_direct()) detail::activation_forward(act_, kAlpha, yi, 1, out_per);
       for (int f = 0; f < filters_; ++f)
         kernels::avg_pool_2x2(yi + f * plane, ow_, oh_ / 2, ow_ / 2,
                               pooled.sample(i) + f * (plane / 4));
@@ -623,6 +620,17 @@ class Conv2DLayer final : public Layer {
       if (act_ != Activation::relu) detail::activation_forward(act_, kAlpha, ys, 1, (f1 - f0) * P);
     });
     return true;
+  }
+
+  // The activation the direct kernel applies itself (relu, tanh), and whether
+  // another follows as a pass of its own.
+  kernels::ConvAct direct_act() const {
+    if (act_ == Activation::relu) return kernels::ConvAct::relu;
+    if (act_ == Activation::tanh) return kernels::ConvAct::tanh;
+    return kernels::ConvAct::linear;
+  }
+  bool act_after_direct() const {
+    return act_ != Activation::relu && act_ != Activation::tanh && act_ != Activation::linear;
   }
 
   // Whether a batch's forward runs the one-image direct kernel sample by sample

@@ -8,20 +8,23 @@
 namespace digitnet::kernels {
 
 // One image, stride 1, zero padding:
-//   y[f, oh, ow] = b[f] + Σ_{c,kh,kw} w[f, c, kh, kw] · x[c, oh + kh − pad_top, ow + kw − pad_left]
-// then max(0, ·) when relu. x (C, H, W), w (F, C, KH, KW), b (F) or null, y (F, OH, OW).
-// Vectorised over 16 output columns, 8 filters at a time with AVX-512, 4 with
+//   y[f, oh, ow] = act(b[f] + Σ_{c,kh,kw} w[f, c, kh, kw] · x[c, oh + kh − pad_top, ow + kw −
+//   pad_left])
+// with act the identity, max(0, ·) or tanh (kernels::tanh's values, to the bit;
+// with AVX-512 applied in registers before the store). x (C, H, W), w (F, C, KH, KW), b (F) or
+// null, y (F, OH, OW). Vectorised over 16 output columns, 8 filters at a time with AVX-512, 4 with
 // AVX2 + FMA, where the CPU has them. scratch holds direct_conv_scratch(...) floats (the
 // zero-padded input).
 struct DirectConvShape {
   int c, h, w, f, kh, kw, pad_top, pad_left, oh, ow;
 };
+enum class ConvAct { linear, relu, tanh };
 std::size_t direct_conv_scratch(const DirectConvShape& s);
 // packed: null, or w laid out by direct_conv_pack (64-byte aligned), which a
 // caller whose weights do not change between calls can keep (LeNet's conv2 at
 // one image: 7.0 -> 5.9 us without the re-layout per call); the result is the same.
 void direct_conv(const DirectConvShape& s, const float* x, const float* w, const float* b,
-                 bool relu, float* y, float* scratch, const float* packed = nullptr);
+                 ConvAct act, float* y, float* scratch, const float* packed = nullptr);
 // Whether direct_conv runs its AVX-512 bodies on this CPU (where running whole
 // batches of a one-channel layer through it was measured to beat oneDNN).
 bool direct_conv_avx512();
