@@ -566,18 +566,18 @@ __attribute__((target("avx512f,avx512vl,avx2,fma"))) void wgrad_rows(const Direc
     }
 }
 
-// Pixels ow0 .. ow0 + B − 1 of one output row for kernel rows kh, kh + 1 (x0 at
-// input row oh + kh): the B + KW − 1 inputs of each kernel row broadcast once
-// into registers and used by the B pixels' KW taps, one dz load per pixel.
+// Pixels ow0 .. ow0 + B − 1 of one output row for two kernel rows, whose input
+// rows start at x0 and x0 + second: the B + KW − 1 inputs of each broadcast
+// once into registers and used by the B pixels' KW taps, one dz load per pixel.
 template <int KW, int B>
 __attribute__((target("avx512f,avx512vl,avx2,fma"), always_inline)) inline void wgrad_pixels(
-    const float* x0, int wp, const float* di, int fp, __m512 (&acc)[2][KW]) {
+    const float* x0, std::ptrdiff_t second, const float* di, int fp, __m512 (&acc)[2][KW]) {
   __m512 xv[2][B + KW - 1];
 #pragma GCC unroll 2
   for (int r = 0; r < 2; ++r)
 #pragma GCC unroll 16
     for (int j = 0; j < B + KW - 1; ++j) {
-      xv[r][j] = _mm512_set1_ps(x0[r * wp + j]);
+      xv[r][j] = _mm512_set1_ps(x0[r * second + j]);
       asm("" : "+v"(xv[r][j]));  // one broadcast, not one folded into each FMA
     }
 #pragma GCC unroll 8
@@ -592,51 +592,56 @@ __attribute__((target("avx512f,avx512vl,avx2,fma"), always_inline)) inline void 
 
 template <int KW, int B>
 __attribute__((target("avx512f,avx512vl,avx2,fma"), always_inline)) inline void wgrad_pixels_rest(
-    int b, const float* x0, int wp, const float* di, int fp, __m512 (&acc)[2][KW]) {
+    int b, const float* x0, std::ptrdiff_t second, const float* di, int fp, __m512 (&acc)[2][KW]) {
   if constexpr (B > 0) {
-    if (b == B) return wgrad_pixels<KW, B>(x0, wp, di, fp, acc);
-    wgrad_pixels_rest<KW, B - 1>(b, x0, wp, di, fp, acc);
+    if (b == B) return wgrad_pixels<KW, B>(x0, second, di, fp, acc);
+    wgrad_pixels_rest<KW, B - 1>(b, x0, second, di, fp, acc);
   }
 }
 
-// wgrad_rows<KW, 2> with the inputs in registers (2·KW accumulators, 2·(5 + KW − 1)
-// broadcasts: KW <= 5), pixels 5 at a time; the same sums in the same order.
-// (One broadcast per FMA left the loads the limit. LeNet's conv2d_1, 8 images
-// on one core, with the dz re-layout: 4.76-4.77 -> 4.26-4.29 us an image, against
-// five rows a pass on broadcasts, which had beaten two a pass, 4.35 -> 4.13 us.)
+// Two kernel rows (c0, kh0) and (c1, kh1), of one input channel or of two (the
+// last row of one and the first of the next, so a 5-row kernel needs no lone
+// rows), as wgrad_rows<KW, 2> sums them but with the inputs in registers
+// (2·KW accumulators, 2·(5 + KW − 1) broadcasts: KW <= 5), pixels 5 at a time;
+// the same sums in the same order. (One broadcast per FMA left the loads the
+// limit. LeNet's conv2d_1, 8 images on one core, with the dz re-layout:
+// 4.76-4.77 -> 4.26-4.29 us an image, against five rows a pass on broadcasts,
+// which had beaten two a pass, 4.35 -> 4.13 us.)
 template <int KW>
 __attribute__((target("avx512f,avx512vl,avx2,fma"))) void wgrad_row_pair(const DirectConvShape& s,
                                                                          int m, const float* xp,
                                                                          const float* dzt, int fp,
-                                                                         float* dw, int c, int kh,
-                                                                         int g) {
+                                                                         float* dw, int c0, int kh0,
+                                                                         int c1, int kh1, int g) {
   constexpr int B = 5;
   const int wp = padded_width(s), hp = padded_height(s), P = s.oh * s.ow;
+  const std::ptrdiff_t second = (static_cast<std::ptrdiff_t>(c1 - c0) * hp + kh1 - kh0) * wp;
   __m512 acc[2][KW];
   for (int r = 0; r < 2; ++r)
     for (int q = 0; q < KW; ++q) acc[r][q] = _mm512_setzero_ps();
   for (int i = 0; i < m; ++i) {
     const float* xi = xp + static_cast<std::ptrdiff_t>(i) * padded_floats(s) +
-                      static_cast<std::ptrdiff_t>(c) * hp * wp;
+                      static_cast<std::ptrdiff_t>(c0) * hp * wp;
     const float* di = dzt + static_cast<std::ptrdiff_t>(i) * P * fp + 16 * g;
     for (int oh = 0; oh < s.oh; ++oh) {
-      const float* x0 = xi + static_cast<std::ptrdiff_t>(oh + kh) * wp;
+      const float* x0 = xi + static_cast<std::ptrdiff_t>(oh + kh0) * wp;
       const float* d0 = di + static_cast<std::ptrdiff_t>(oh) * s.ow * fp;
       int ow = 0;
       for (; ow + B <= s.ow; ow += B)
-        wgrad_pixels<KW, B>(x0 + ow, wp, d0 + static_cast<std::ptrdiff_t>(ow) * fp, fp, acc);
+        wgrad_pixels<KW, B>(x0 + ow, second, d0 + static_cast<std::ptrdiff_t>(ow) * fp, fp, acc);
       if (ow < s.ow)
-        wgrad_pixels_rest<KW, B - 1>(s.ow - ow, x0 + ow, wp,
+        wgrad_pixels_rest<KW, B - 1>(s.ow - ow, x0 + ow, second,
                                      d0 + static_cast<std::ptrdiff_t>(ow) * fp, fp, acc);
     }
   }
   const int nf = std::min(16, s.f - 16 * g);
+  const int rc[2] = {c0, c1}, rk[2] = {kh0, kh1};
   for (int r = 0; r < 2; ++r)
     for (int q = 0; q < KW; ++q) {
       alignas(64) float t[16];
       _mm512_store_ps(t, acc[r][q]);
       for (int f = 0; f < nf; ++f)
-        dw[((static_cast<std::ptrdiff_t>(16 * g + f) * s.c + c) * s.kh + kh + r) * s.kw + q] +=
+        dw[((static_cast<std::ptrdiff_t>(16 * g + f) * s.c + rc[r]) * s.kh + rk[r]) * s.kw + q] +=
             t[f];
     }
 }
@@ -646,15 +651,23 @@ __attribute__((target("avx512f,avx512vl,avx2,fma"))) void wgrad_avx512(const Dir
                                                                        int m, const float* xp,
                                                                        const float* dzt, int fp,
                                                                        float* dw) {
-  for (int g = 0; g < fp / 16; ++g)
+  for (int g = 0; g < fp / 16; ++g) {
+    if constexpr (KW <= 5) {
+      // The (c, kh) rows of all channels two at a pass, their inputs in registers.
+      const int rows = s.c * s.kh;
+      int r = 0;
+      for (; r + 2 <= rows; r += 2)
+        wgrad_row_pair<KW>(s, m, xp, dzt, fp, dw, r / s.kh, r % s.kh, (r + 1) / s.kh,
+                           (r + 1) % s.kh, g);
+      if (r < rows) wgrad_rows<KW, 1>(s, m, xp, dzt, fp, dw, r / s.kh, r % s.kh, g);
+      continue;
+    }
     for (int c = 0; c < s.c; ++c) {
       int kh = 0;
-      // Two kernel rows a pass, their inputs in registers where they fit (KW <= 5).
-      if constexpr (KW <= 5)
-        for (; kh + 2 <= s.kh; kh += 2) wgrad_row_pair<KW>(s, m, xp, dzt, fp, dw, c, kh, g);
       for (; kh + 2 <= s.kh; kh += 2) wgrad_rows<KW, 2>(s, m, xp, dzt, fp, dw, c, kh, g);
       if (kh < s.kh) wgrad_rows<KW, 1>(s, m, xp, dzt, fp, dw, c, kh, g);
     }
+  }
 }
 
 template <int KW>
