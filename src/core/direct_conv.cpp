@@ -4,7 +4,10 @@
 // for whole 16-column tiles, so the inner loops have no bounds checks: for each
 // block of FB ≤ 8 (AVX-512) or ≤ 4 (AVX2) filters, output row and 16-column
 // tile, FB accumulators of 16 floats stay in registers while every (c, kh, kw)
-// tap adds w · x[row, col..col+15].
+// tap adds w · x[row, col..col+15] (3x3 and 5x5 kernels: two tiles a step, each
+// weight broadcast once for both; layers with few columns and ≥ 16 filters: the
+// filters in the vector, each input broadcast once for all its taps). The
+// activation (relu, tanh) is applied in registers before the store.
 // Two bodies in intrinsics (AVX-512: one zmm per accumulator; AVX2 + FMA: two ymm)
 // and plain loops elsewhere, all summing in the same order; the CPU picks one
 // once, so results are reproducible on a machine. (One body on GCC vector types,

@@ -508,6 +508,7 @@ class Conv2DLayer final : public Layer {
     if (stride_ != 1 || oh_ % 2 != 0 || ow_ % 2 != 0 || kernel_forced() || own_winograd())
       return false;
     if (n > 1) return direct_for_batches();
+    // one image: forward's conditions for a split over the pool
     const bool split =
         threads > 1 && (forward_macs() >= kSplitMacs ||
                         (filters_ >= 16 * threads && forward_macs() >= kSplitDirectMacs));
