@@ -11,7 +11,8 @@
 // first 1000 test images (batch 1000) and single-image latency (batch 1).
 // Prints one JSON object on stdout: images/s, FLOP counts, peak RSS.
 // --profile adds the wall time of each layer's forward and backward (in the
-// micro-batches train_step runs).
+// micro-batches train_step runs), each layer on its own: the pairs Sequential
+// fuses (a convolution and the pooling after it) run apart here.
 // --memory prints resident memory (anonymous + file-backed) at each stage to stderr.
 // --model FILE starts from a saved model (e.g. the main job's out/cnn.dnm) instead
 // of a new `--net` one: with --steps 0 --warmup 0, inference figures of a

@@ -410,10 +410,11 @@ __attribute__((target("avx512f,avx512vl,avx2,fma"), always_inline)) inline void 
       if constexpr (KW > 0) {
         __m512 wv[KW];
 #pragma GCC unroll 8
-        for (int kw = 0; kw < KW; ++kw)
+        for (int kw = 0; kw < KW; ++kw) {
           wv[kw] = _mm512_load_ps(wr + static_cast<std::ptrdiff_t>(kw) * fp);
-          // Input column j feeds output p = j − kw through tap kw: each output
-          // still takes its taps in kw order.
+        }
+        // Input column j feeds output p = j − kw through tap kw: each output
+        // still takes its taps in kw order.
 #pragma GCC unroll 32
         for (int j = 0; j < PB + KW - 1; ++j) {
           __m512 xv = _mm512_set1_ps(xr[j]);
@@ -663,12 +664,12 @@ __attribute__((target("avx512f,avx512vl,avx2,fma"))) void wgrad_avx512(const Dir
         wgrad_row_pair<KW>(s, m, xp, dzt, fp, dw, r / s.kh, r % s.kh, (r + 1) / s.kh,
                            (r + 1) % s.kh, g);
       if (r < rows) wgrad_rows<KW, 1>(s, m, xp, dzt, fp, dw, r / s.kh, r % s.kh, g);
-      continue;
-    }
-    for (int c = 0; c < s.c; ++c) {
-      int kh = 0;
-      for (; kh + 2 <= s.kh; kh += 2) wgrad_rows<KW, 2>(s, m, xp, dzt, fp, dw, c, kh, g);
-      if (kh < s.kh) wgrad_rows<KW, 1>(s, m, xp, dzt, fp, dw, c, kh, g);
+    } else {
+      for (int c = 0; c < s.c; ++c) {
+        int kh = 0;
+        for (; kh + 2 <= s.kh; kh += 2) wgrad_rows<KW, 2>(s, m, xp, dzt, fp, dw, c, kh, g);
+        if (kh < s.kh) wgrad_rows<KW, 1>(s, m, xp, dzt, fp, dw, c, kh, g);
+      }
     }
   }
 }
@@ -764,6 +765,12 @@ void wgrad_columns_dispatch(const DirectConvShape& s, int m, const float* xp, co
 }
 #endif
 
+// Images a pass of the columns body, padded just before it: each pass over the
+// kernel rows and filter groups then reads x and dz from L1, not from L2
+// (LeNet's conv1 on one core: 3.5-3.7 us an image eight at a time, 2.9-3.0 two
+// at a time).
+constexpr int kColumnImages = 2;
+
 // Whether the columns body beats the filters body: the share of its lanes and
 // filter slots doing work against the filters body's share of 16-filter vectors.
 bool wgrad_by_columns(const DirectConvShape& s) {
@@ -787,9 +794,11 @@ bool direct_conv_wgrad_by_columns(const DirectConvShape& s) {
 std::size_t direct_conv_wgrad_scratch(const DirectConvShape& s, int m) {
   const std::size_t fp = static_cast<std::size_t>((s.f + 15) / 16 * 16);
   const std::size_t mm = static_cast<std::size_t>(std::max(m, 0));
-  const std::size_t dzt = direct_conv_wgrad_by_columns(s) ? 0 : fp;  // the filters body's dzᵀ
+  // The columns body pads kColumnImages at a time and needs no dzᵀ.
+  if (direct_conv_wgrad_by_columns(s))
+    return std::min<std::size_t>(mm, kColumnImages) * padded_floats(s) + 16;
   return mm * padded_floats(s) + 16 +
-         mm * static_cast<std::size_t>(s.oh) * static_cast<std::size_t>(s.ow) * dzt;
+         mm * static_cast<std::size_t>(s.oh) * static_cast<std::size_t>(s.ow) * fp;
 }
 
 void direct_conv_wgrad(const DirectConvShape& s, int m, const float* x, const float* dz, float* dw,
@@ -799,12 +808,9 @@ void direct_conv_wgrad(const DirectConvShape& s, int m, const float* x, const fl
   float* xp = scratch;
 #if defined(__x86_64__) && defined(__GNUC__)
   if (direct_conv_wgrad_by_columns(s)) {
-    // Two images a pass, padded just before: each pass over the kernel rows and
-    // filter groups then reads x and dz from L1, not from L2 (LeNet's conv1 on one
-    // core: 3.5-3.7 us an image eight at a time, 2.9-3.0 two at a time).
-    constexpr int kImages = 2;
-    for (int i0 = 0; i0 < m; i0 += kImages) {
-      const int n = std::min(kImages, m - i0);
+    // kColumnImages a pass, padded just before.
+    for (int i0 = 0; i0 < m; i0 += kColumnImages) {
+      const int n = std::min(kColumnImages, m - i0);
       for (int i = 0; i < n; ++i)
         pad_input(s, x + static_cast<std::ptrdiff_t>(i0 + i) * s.c * s.h * s.w, xp + i * padded,
                   padded);

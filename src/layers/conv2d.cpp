@@ -155,7 +155,7 @@ class Conv2DLayer final : public Layer {
     // One sample: split the filters over the pool only when the convolution
     // outweighs the hand-off (LeNet's 0.1-0.2 M MAC layers ran slower split:
     // 24 vs 16 us; K's 10.6 M MAC conv2 gains).
-    const bool split = n == 1 && threads > 1 && forward_macs() >= kSplitMacs;
+    const bool split = n == 1 && splits_one_image(threads);
     if (split && own_winograd()) return forward_winograd_split_filters(x, y, ctx);
     if (split && forward_split_filters(x, y, ctx)) return;
     if (own_winograd()) {
@@ -227,7 +227,7 @@ class Conv2DLayer final : public Layer {
         if (act_after_direct())
           detail::activation_forward(act_, kAlpha, ys, 1, (f1 - f0) * oh_ * ow_);
       };
-      if (threads > 1 && filters_ >= 16 * threads && forward_macs() >= kSplitDirectMacs) {
+      if (splits_one_image_direct(threads)) {
         ctx.pool->run([&](int t) {
           const auto [f0, f1] = ThreadPool::chunk(filters_, threads, t);
           direct(f0, f1, ctx.pool->scratch(t, kernels::direct_conv_scratch(dg)), nullptr);
@@ -487,7 +487,7 @@ class Conv2DLayer final : public Layer {
   // kernel (the same bits), so its unpooled planes stay in its own cache and the
   // pooling layer's hand-off goes.
   bool fuses_max_pool_2x2(int64_t n, int threads) override {
-    return n == 1 && threads > 1 && forward_macs() >= kSplitMacs && own_winograd() &&
+    return n == 1 && splits_one_image(threads) && own_winograd() &&
            kernels::pool_2x2_avx512_available();
   }
   void forward_max_pool_2x2(const Tensor& x, Tensor& y, const Context& ctx) override {
@@ -508,11 +508,8 @@ class Conv2DLayer final : public Layer {
     if (stride_ != 1 || oh_ % 2 != 0 || ow_ % 2 != 0 || kernel_forced() || own_winograd())
       return false;
     if (n > 1) return direct_for_batches();
-    // one image: forward's conditions for a split over the pool
-    const bool split =
-        threads > 1 && (forward_macs() >= kSplitMacs ||
-                        (filters_ >= 16 * threads && forward_macs() >= kSplitDirectMacs));
-    return n == 1 && !split;
+    // one image, unless forward splits it over the pool
+    return n == 1 && !splits_one_image(threads) && !splits_one_image_direct(threads);
   }
   void forward_avg_pool_2x2(const Tensor& x, Tensor* y, Tensor& pooled,
                             const Context& ctx) override {
@@ -621,6 +618,14 @@ class Conv2DLayer final : public Layer {
       if (act_ != Activation::relu) detail::activation_forward(act_, kAlpha, ys, 1, (f1 - f0) * P);
     });
     return true;
+  }
+
+  // Whether forward splits one image over the pool: by filters on the own
+  // Winograd or oneDNN (kSplitMacs), or on the direct kernel, each participant at
+  // least 16 filters (kSplitDirectMacs).
+  bool splits_one_image(int threads) const { return threads > 1 && forward_macs() >= kSplitMacs; }
+  bool splits_one_image_direct(int threads) const {
+    return threads > 1 && filters_ >= 16 * threads && forward_macs() >= kSplitDirectMacs;
   }
 
   // The activation the direct kernel applies itself (relu, tanh), and whether

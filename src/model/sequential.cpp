@@ -244,8 +244,7 @@ void Sequential::forward(const Tensor& x, bool training, std::vector<Tensor>& ac
     if (!training && bufs && next.is_max_pool_2x2() &&
         layers_[i]->fuses_max_pool_2x2(n, impl_->pool->size()))
       fused[i] = max_pool;
-    else if ((training || bufs) && next.is_avg_pool_2x2() &&
-             layers_[i]->fuses_avg_pool_2x2(n, impl_->pool->size()))
+    else if (next.is_avg_pool_2x2() && layers_[i]->fuses_avg_pool_2x2(n, impl_->pool->size()))
       fused[i] = avg_pool;
   }
   // Inference: the side (ping-pong buffer) of every owned output, and the sizes.
