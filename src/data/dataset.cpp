@@ -50,6 +50,7 @@ Dataset empty_like(const Dataset& d) {
   out.image_shape = d.image_shape;
   out.pixels = PackedImages(d.image_size());
   out.num_classes = d.num_classes;
+  out.class_names = d.class_names;
   return out;
 }
 
@@ -80,6 +81,15 @@ void Dataset::add(std::span<const uint8_t> image, int32_t label) {
   pixels.push_back(image);
   labels.push_back(label);
   num_classes = std::max(num_classes, label + 1);
+}
+
+std::string Dataset::class_name(int64_t k) const {
+  return digitnet::class_name(class_names, k);
+}
+
+std::string class_name(const std::vector<std::string>& names, int64_t k) {
+  if (k >= 0 && k < static_cast<int64_t>(names.size())) return names[static_cast<size_t>(k)];
+  return std::to_string(k);
 }
 
 std::vector<uint8_t> Dataset::image(int64_t i) const {

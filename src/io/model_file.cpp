@@ -443,7 +443,17 @@ Sequential load_model(const std::string& path, int threads) {
 
   if (const auto c = j.find("compile"); c != j.end() && !c->is_null())
     restore_compile(path, *c, model);
-  if (const auto m = j.find("metadata"); m != j.end() && !m->is_null()) model.metadata() = *m;
+  if (const auto m = j.find("metadata"); m != j.end() && !m->is_null()) {
+    if (!m->is_object()) throw Error(path + ": metadata: expected a JSON object");
+    if (const auto names = m->find("class_names"); names != m->end()) {
+      const int64_t k = shape_size(model.output_shape());
+      if (!names->is_array() || static_cast<int64_t>(names->size()) != k ||
+          !std::all_of(names->begin(), names->end(), [](const auto& n) { return n.is_string(); }))
+        throw Error(path + ": metadata.class_names: expected " + std::to_string(k) +
+                    " strings, one per output, got " + names->dump().substr(0, 200));
+    }
+    model.metadata() = *m;
+  }
   return model;
 }
 

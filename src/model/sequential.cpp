@@ -504,6 +504,8 @@ Evaluation Sequential::evaluate(const Dataset& data, int batch_size) const {
     throw Error("evaluate: the data has " + std::to_string(data.num_classes) +
                 " classes but the model outputs " + std::to_string(k));
   Evaluation ev;
+  ev.class_names = class_names();
+  if (ev.class_names.empty()) ev.class_names = data.class_names;
   ev.confusion.assign(static_cast<size_t>(k), std::vector<int64_t>(static_cast<size_t>(k), 0));
   auto& ws = *impl_;
   std::lock_guard<std::mutex> lock(ws.infer_mu);
@@ -556,6 +558,25 @@ void Sequential::set_weights(const std::vector<Tensor>& weights) {
     for (auto& [name, t] : l->buffers()) take(*t, l->name + "/" + name);
   }
   if (i != weights.size()) throw Error("set_weights: too many tensors");
+}
+
+std::vector<std::string> Sequential::class_names() const {
+  std::vector<std::string> names;
+  if (const auto it = metadata_.find("class_names"); it != metadata_.end() && it->is_array())
+    for (const auto& n : *it) names.push_back(n.is_string() ? n.get<std::string>() : n.dump());
+  return names;
+}
+
+void Sequential::set_class_names(std::vector<std::string> names) {
+  if (names.empty()) {
+    if (metadata_.is_object()) metadata_.erase("class_names");
+    return;
+  }
+  const int64_t k = layers_.empty() ? 0 : shape_size(output_shape());
+  if (static_cast<int64_t>(names.size()) != k)
+    throw Error("set_class_names: " + std::to_string(names.size()) +
+                " class names for a model with " + std::to_string(k) + " outputs");
+  metadata_["class_names"] = std::move(names);
 }
 
 std::string Sequential::summary() const {

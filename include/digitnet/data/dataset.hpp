@@ -21,6 +21,12 @@ struct Dataset {
   PackedImages pixels;          // size() images of shape_size(image_shape) pixels
   std::vector<int32_t> labels;  // size() labels
   int num_classes = 0;          // 1 + the largest label (or more, if set so)
+  // The classes' names, index = label ("T-shirt/top", "Trouser", ...); empty
+  // when the classes are just their numbers (MNIST's digits).
+  std::vector<std::string> class_names;
+
+  // Class k's name: class_names[k], or k as a number when there are no names.
+  std::string class_name(int64_t k) const;
 
   // From raw pixels (labels.size() images back to back). num_classes 0: 1 + the
   // largest label. Throws Error if the byte count does not match.
@@ -52,6 +58,9 @@ struct Dataset {
   // Images [begin, end) as a float tensor (n, C, H, W) in [0, 1].
   Tensor images(int64_t begin, int64_t end) const;
 };
+
+// names[k], or k as a number when names has no entry k (classes without names).
+std::string class_name(const std::vector<std::string>& names, int64_t k);
 
 // 0, 1, ..., n-1 shuffled by Fisher–Yates with draws from rng.
 std::vector<int64_t> shuffled_indices(int64_t n, Rng& rng);

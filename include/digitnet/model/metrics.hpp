@@ -41,6 +41,8 @@ struct Evaluation {
   std::vector<std::vector<int64_t>> confusion;  // [true][predicted]
   std::vector<ClassReport> classes;
   double macro_f1 = 0;
+  // The classes' names (index = class); empty: the classes are their numbers.
+  std::vector<std::string> class_names;
 
   // Fills accuracy, classes and macro_f1 from the confusion matrix.
   void finish_from_confusion();

@@ -107,6 +107,13 @@ class Sequential {
   nlohmann::json& metadata() { return metadata_; }
   const nlohmann::json& metadata() const { return metadata_; }
 
+  // The classes' names, index = output unit ("T-shirt/top", ...), kept in
+  // metadata()["class_names"] and so saved with the model; empty when the
+  // classes are just their numbers.
+  std::vector<std::string> class_names() const;
+  // Error unless `names` is empty or has one name per output unit.
+  void set_class_names(std::vector<std::string> names);
+
   // Copies of all parameter values and buffers (for restore-best-weights).
   std::vector<Tensor> get_weights() const;
   void set_weights(const std::vector<Tensor>& weights);
