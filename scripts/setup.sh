@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 PACKAGES=(build-essential cmake pkg-config git ca-certificates
   libopenblas-dev libdnnl-dev ocl-icd-opencl-dev nlohmann-json3-dev libcli11-dev libcpp-httplib-dev libssl-dev zlib1g-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  libcairo2-dev libxml2-dev fonts-dejavu-core chromium)
+  libcairo2-dev libpng-dev libturbojpeg0-dev libxml2-dev fonts-dejavu-core chromium)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
