@@ -17,8 +17,21 @@ int threads_or_default(int t) {
   return t > 0 ? t : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
 }
 
-Dataset load_split(const PictureFlags& f, const std::string& split) {
-  return load_mnist_split(f.data_dir, split);
+// The class index --class names (a name of the data set's, or a number), or
+// --digit's; -1 for all classes.
+int class_filter(const PictureFlags& f, const Dataset& data) {
+  if (f.class_filter.empty()) return f.digit;
+  for (size_t k = 0; k < data.class_names.size(); ++k)
+    if (data.class_names[k] == f.class_filter) return static_cast<int>(k);
+  try {
+    size_t used = 0;
+    const int k = std::stoi(f.class_filter, &used);
+    if (used == f.class_filter.size() && k >= 0 && k < data.num_classes) return k;
+  } catch (const std::exception&) {
+  }
+  std::string known;
+  for (int k = 0; k < data.num_classes; ++k) known += (k ? ", " : "") + data.class_name(k);
+  throw Error("--class " + f.class_filter + ": not a class of the data set (" + known + ")");
 }
 
 // A run's history from a history CSV or JSON, or from a model file's metadata.
@@ -55,17 +68,21 @@ std::string run_name(const std::string& path) {
 }
 
 int cmd_show(const PictureFlags& f) {
-  const Dataset data = load_split(f, f.split);
-  const std::vector<DigitTile> tiles = sample_tiles(data, f.count, f.digit);
+  const DataOptions opt = data_options(f.data);
+  const DataSource src = resolve_dataset(dataset_arg(f.data), opt);
+  const Dataset data = load_split(src, f.split, opt);
+  const int only = class_filter(f, data);
+  const std::vector<DigitTile> tiles = sample_tiles(data, f.count, only);
   if (tiles.empty())
-    throw Error("no digit " + std::to_string(f.digit) + " in the " + f.split + " set");
+    throw Error("no image of class " + data.class_name(only) + " in the " + f.split + " set");
   if (f.ascii) {
     for (size_t i = 0; i < tiles.size() && i < 4; ++i) std::cout << ascii_digit(tiles[i]);
     if (f.output.empty()) return 0;
   }
-  const std::string out = f.output.empty() ? "digits.png" : f.output;
-  std::string title = "MNIST " + f.split + ": first " + std::to_string(tiles.size());
-  title += f.digit >= 0 ? " images of " + std::to_string(f.digit) : " images with their labels";
+  const std::string out = f.output.empty() ? (src.is_named() && src.name == "mnist" ? "digits.png" : src.name + ".png") : f.output;
+  const std::string set = src.is_named() ? src.known->title : src.name;
+  std::string title = set + " " + f.split + ": first " + std::to_string(tiles.size());
+  title += only >= 0 ? " images of " + data.class_name(only) : " images with their labels";
   digit_grid(tiles, title, f.columns, f.scale).save(out);
   std::cout << "Wrote " << out << "\n";
   return 0;
@@ -103,7 +120,7 @@ int cmd_plot(const PictureFlags& f) {
 
 int cmd_inspect(const PictureFlags& f) {
   const Sequential model = load_model(f.model, 1);
-  const Dataset data = load_split(f, f.split);
+  const Dataset data = load_data_split(f.data, f.split, &model);
   if (f.index < 0 || f.index >= data.size())
     throw Error("--index " + std::to_string(f.index) + " is outside the " + f.split + " set (0.." +
                 std::to_string(data.size() - 1) + ")");
@@ -120,15 +137,15 @@ int cmd_inspect(const PictureFlags& f) {
   const Tensor image = data.images(f.index, f.index + 1);
   const auto maps = feature_maps(model, image);
   feature_maps_figure(image, maps).save(features_out);
-  std::cout << "Wrote " << features_out << " (test image " << f.index << ", label "
-            << data.labels[static_cast<size_t>(f.index)] << ", " << maps.size()
+  std::cout << "Wrote " << features_out << " (" << f.split << " image " << f.index << ", label "
+            << data.class_name(data.labels[static_cast<size_t>(f.index)]) << ", " << maps.size()
             << " layers with feature maps)\n";
   return 0;
 }
 
 int cmd_report(const PictureFlags& f) {
   const Sequential model = load_model(f.model, threads_or_default(f.threads));
-  const Dataset test = load_split(f, "test");
+  const Dataset test = load_data_split(f.data, "test", &model);
   const std::string out = f.output.empty() ? sibling_path(f.model, ".report.html") : f.output;
   write_file_atomic(out, html_report(model, f.model, test));
   std::cout << "Report: " << fs::absolute(out).string() << "\n";
@@ -143,17 +160,15 @@ std::string sibling_path(const std::string& model_path, const std::string& suffi
 }
 
 void add_picture_verbs(CLI::App& app, PictureFlags& f) {
-  auto data_dir = [&](CLI::App* a) {
-    a->add_option("--data-dir", f.data_dir,
-                  "MNIST cache directory (default: $DIGITNET_DATA or ~/.cache/digitnet/mnist)");
-  };
-  f.show = app.add_subcommand("show", "Draw a grid of MNIST digits with their labels");
+  auto data_dir = [&](CLI::App* a) { add_data_flags(a, f.data); };
+  f.show = app.add_subcommand("show", "Draw a grid of a data set's images with their labels");
   data_dir(f.show);
   f.show->add_option("--split", f.split, "train or test (default)")
       ->check(CLI::IsMember({"test", "train"}));
   f.show->add_option("--count", f.count, "How many digits (default 36)")
       ->check(CLI::Range(1, 2000));
-  f.show->add_option("--digit", f.digit, "Only this digit")->check(CLI::Range(0, 9));
+  f.show->add_option("--digit", f.digit, "Only this digit (MNIST)")->check(CLI::Range(0, 9));
+  f.show->add_option("--class", f.class_filter, "Only this class (its name or number)");
   f.show->add_option("--columns", f.columns, "Columns (default: a near-square grid)")
       ->check(CLI::Range(1, 200));
   f.show->add_option("--scale", f.scale, "Screen pixels per image pixel (default 3)")

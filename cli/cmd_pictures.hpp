@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "data_flags.hpp"
+
 namespace digitnet::cli {
 
 struct PictureFlags {
@@ -13,12 +15,13 @@ struct PictureFlags {
   CLI::App* plot = nullptr;
   CLI::App* inspect = nullptr;
   CLI::App* report = nullptr;
-  std::string data_dir;
+  DataFlags data;
   std::string split = "test";
   std::string output;
   std::string model;
   int count = 36;
   int digit = -1;
+  std::string class_filter;  // --class NAME|INDEX
   int columns = 0;
   int scale = 3;
   bool ascii = false;

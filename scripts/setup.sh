@@ -5,11 +5,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# dataset-fashion-mnist: `digitnet fetch --dataset fashion-mnist` copies it from there (offline).
 # ocl-icd-opencl-dev: Debian's dnnl-config.cmake requires OpenCL (libdnnl-dev only recommends it).
 PACKAGES=(build-essential cmake pkg-config git ca-certificates
   libopenblas-dev libdnnl-dev ocl-icd-opencl-dev nlohmann-json3-dev libcli11-dev libcpp-httplib-dev libssl-dev zlib1g-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  libcairo2-dev libpng-dev libturbojpeg0-dev libxml2-dev fonts-dejavu-core chromium)
+  libcairo2-dev libpng-dev libturbojpeg0-dev libxml2-dev fonts-dejavu-core chromium
+  dataset-fashion-mnist)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

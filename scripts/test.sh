@@ -7,9 +7,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh build-test -DDIGITNET_WERROR=ON -DDIGITNET_BUILD_BENCH=OFF
 
-# The tests that train on real data read MNIST from the cache; fetch it once.
-export DIGITNET_DATA="${DIGITNET_DATA:-$HOME/.cache/digitnet/mnist}"
+# The tests that train on real data read MNIST and Fashion-MNIST from the cache; fetch them once.
+export DIGITNET_DATA="${DIGITNET_DATA:-$HOME/.cache/digitnet}"
 build-test/digitnet fetch --quiet
+build-test/digitnet fetch --quiet --dataset fashion-mnist
 
 echo "== Release suite"
 (cd build-test && ctest --output-on-failure -j2 --timeout 600)

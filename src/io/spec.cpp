@@ -425,6 +425,41 @@ ModelSpec read_spec_file(const std::string& path) {
   return spec;
 }
 
+ModelSpec fit_spec_to_data(ModelSpec spec, const Shape& image_shape, int num_classes,
+                           bool adapt) {
+  if (spec.input_shape != image_shape) {
+    if (!adapt)
+      throw Error(spec.name + ": the spec's input is " + shape_str(spec.input_shape) +
+                  " but the data set's images are " + shape_str(image_shape) +
+                  "; change its input shape to " + shape_str(image_shape));
+    spec.input_shape = image_shape;
+  }
+  // The output count is the last Dense layer's, when only shape-keeping layers follow it.
+  std::optional<size_t> last_dense;
+  for (size_t i = spec.layers.size(); i-- > 0;) {
+    const std::string& type = spec.layers[i].first;
+    if (type == "Dense") {
+      last_dense = i;
+      break;
+    }
+    if (type != "Activation" && type != "Dropout" && type != "Softmax") break;
+  }
+  if (num_classes <= 0) return spec;
+  if (!last_dense)
+    throw Error(spec.name + ": the spec does not end in a Dense layer, so its output cannot be " +
+                "matched to the data set's " + std::to_string(num_classes) + " classes");
+  nlohmann::json& cfg = spec.layers[*last_dense].second;
+  const int64_t units = cfg.value("units", int64_t{0});
+  if (units != num_classes) {
+    if (!adapt)
+      throw Error(spec.name + ": the last Dense layer has " + std::to_string(units) +
+                  " units but the data set has " + std::to_string(num_classes) +
+                  " classes; give it " + std::to_string(num_classes) + " units");
+    cfg["units"] = num_classes;
+  }
+  return spec;
+}
+
 ModelSpec resolve_spec(const std::string& preset_or_path) {
   const auto names = preset_names();
   if (std::find(names.begin(), names.end(), lower(preset_or_path)) != names.end())

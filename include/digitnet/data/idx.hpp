@@ -54,7 +54,10 @@ void write_idx(const std::string& path, const IdxArray& array, bool gzip = false
 // N, C, H, W → {C, H, W}) and a label file (1-D; ubyte or big-endian int32)
 // into a Dataset; num_classes = max label + 1. Errors name the file(s) and
 // byte offset when the counts disagree, the labels are not 1-D, the images
-// are not ubyte, or a label is negative.
-Dataset load_idx_dataset(const std::string& images_path, const std::string& labels_path);
+// are not ubyte, or a label is negative. With num_classes > 0 the data set has
+// that many classes and a label outside [0, num_classes) is an Error naming
+// its byte offset (and `classes_source`, where the count came from).
+Dataset load_idx_dataset(const std::string& images_path, const std::string& labels_path,
+                         int num_classes = 0, const std::string& classes_source = "");
 
 }  // namespace digitnet

@@ -42,6 +42,12 @@ ModelSpec spec_from_json(const nlohmann::json& j, const std::string& source);
 // The architecture of a model (its layers' types and configs).
 ModelSpec spec_from_model(const Sequential& model);
 
+// Fits a spec to a data set's images (C, H, W) and class count. With `adapt`
+// (a preset) the input becomes the images' shape and the last Dense layer gets
+// one unit per class; without (a spec file) a different input shape or output
+// count is an Error naming the spec and what to change.
+ModelSpec fit_spec_to_data(ModelSpec spec, const Shape& image_shape, int num_classes, bool adapt);
+
 // Builds (and initialises) a model from a spec. Errors name the layer's origin
 // (or its index and type).
 Sequential build_model(const ModelSpec& spec, uint64_t seed = 0, int threads = 1);
