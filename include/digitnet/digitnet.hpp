@@ -11,8 +11,6 @@
 #include "digitnet/data/idx.hpp"
 #include "digitnet/data/image.hpp"
 #include "digitnet/data/image_folder.hpp"
-#include "digitnet/data/image.hpp"
-#include "digitnet/data/image_folder.hpp"
 #include "digitnet/data/mnist.hpp"
 #include "digitnet/data/packed_images.hpp"
 #include "digitnet/io/atomic_file.hpp"
