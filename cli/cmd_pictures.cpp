@@ -79,7 +79,9 @@ int cmd_show(const PictureFlags& f) {
     for (size_t i = 0; i < tiles.size() && i < 4; ++i) std::cout << ascii_digit(tiles[i]);
     if (f.output.empty()) return 0;
   }
-  const std::string out = f.output.empty() ? (src.is_named() && src.name == "mnist" ? "digits.png" : src.name + ".png") : f.output;
+  const std::string out =
+      f.output.empty() ? (src.is_named() && src.name == "mnist" ? "digits.png" : src.name + ".png")
+                       : f.output;
   const std::string set = src.is_named() ? src.known->title : src.name;
   std::string title = set + " " + f.split + ": first " + std::to_string(tiles.size());
   title += only >= 0 ? " images of " + data.class_name(only) : " images with their labels";

