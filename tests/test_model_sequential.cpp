@@ -267,6 +267,125 @@ TEST(Evaluation, PerClassMetricsFromAConfusionMatrix) {
   EXPECT_NE(e.to_table().find("Confusion matrix"), std::string::npos);
 }
 
+namespace {
+
+std::vector<std::string> lines_of(const std::string& s) {
+  std::vector<std::string> out;
+  size_t at = 0;
+  for (size_t nl = s.find('\n'); nl != std::string::npos; at = nl + 1, nl = s.find('\n', at))
+    out.push_back(s.substr(at, nl - at));
+  if (at < s.size()) out.push_back(s.substr(at));
+  return out;
+}
+
+// Terminal columns of a UTF-8 line (one per code point).
+size_t columns_of(const std::string& s) {
+  return static_cast<size_t>(std::count_if(
+      s.begin(), s.end(), [](char ch) { return (static_cast<unsigned char>(ch) & 0xC0) != 0x80; }));
+}
+
+// The lines of the table's confusion matrix: its column header and k rows.
+std::vector<std::string> confusion_lines(const std::string& table, size_t k) {
+  const auto all = lines_of(table);
+  for (size_t i = 0; i < all.size(); ++i)
+    if (all[i].rfind("Confusion matrix", 0) == 0 && i + 1 + k <= all.size())
+      return {all.begin() + static_cast<std::ptrdiff_t>(i + 1),
+              all.begin() + static_cast<std::ptrdiff_t>(i + 2 + k)};
+  ADD_FAILURE() << "no confusion matrix in\n" << table;
+  return {};
+}
+
+// A k-class evaluation: class c has 10 + c samples, c % 3 of them called c + 1.
+Evaluation k_class_evaluation(size_t k, std::vector<std::string> names) {
+  Evaluation e;
+  e.confusion.assign(k, std::vector<int64_t>(k, 0));
+  for (size_t c = 0; c < k; ++c) {
+    const auto wrong = static_cast<int64_t>(c % 3);
+    e.confusion[c][c] = 10 + static_cast<int64_t>(c) - wrong;
+    e.confusion[c][(c + 1) % k] += wrong;
+  }
+  e.class_names = std::move(names);
+  e.finish_from_confusion();
+  return e;
+}
+
+}  // namespace
+
+TEST(Evaluation, TableWithoutNamesKeepsTheNumberedLayout) {
+  Evaluation e = k_class_evaluation(10, {});
+  e.confusion[3][3] = 1135;
+  e.finish_from_confusion();
+  const std::string t = e.to_table();
+  EXPECT_NE(t.find("rows: true class"), std::string::npos) << t;
+  EXPECT_EQ(t.find("digit"), std::string::npos) << t;
+  const auto m = confusion_lines(t, 10);
+  ASSERT_EQ(m.size(), 11u);
+  EXPECT_EQ(m[0], "           0     1     2     3     4     5     6     7     8     9");
+  EXPECT_EQ(m[4], "     3     0     0     0  1135     0     0     0     0     0     0");
+  EXPECT_NE(t.find("\nclass  precision  recall      f1  support\n"), std::string::npos) << t;
+  EXPECT_NE(t.find("\n    0     1.0000  1.0000  1.0000       10\n"), std::string::npos) << t;
+  EXPECT_NE(t.find("\nmacro  "), std::string::npos) << t;
+  const auto j = e.to_json();
+  EXPECT_FALSE(j.contains("class_names"));
+  EXPECT_EQ(j["classes"][3]["name"], "3");
+}
+
+TEST(Evaluation, TableAndJsonNameTheClasses) {
+  const Evaluation e = k_class_evaluation(3, {"cat", "dog", "T-shirt/top"});
+  const std::string t = e.to_table();
+  EXPECT_EQ(t.find("digit"), std::string::npos) << t;
+  const auto m = confusion_lines(t, 3);
+  ASSERT_EQ(m.size(), 4u);
+  // Rows "number name", columns numbered; every line as wide as the others.
+  EXPECT_EQ(m[1].rfind("0 cat ", 0), 0u) << t;
+  EXPECT_EQ(m[2].rfind("1 dog ", 0), 0u) << t;
+  EXPECT_EQ(m[3].rfind("2 T-shirt/top ", 0), 0u) << t;
+  for (const auto& line : m) EXPECT_EQ(columns_of(line), columns_of(m[0])) << t;
+  EXPECT_EQ(m[3].substr(m[3].size() - 18), "     2     0    10") << t;
+  // The per-class table names each class in full.
+  for (const char* row : {"\n0  cat           ", "\n1  dog           ", "\n2  T-shirt/top   "})
+    EXPECT_NE(t.find(row), std::string::npos) << row << "\n" << t;
+
+  const auto j = e.to_json();
+  EXPECT_EQ(j["class_names"], nlohmann::json({"cat", "dog", "T-shirt/top"}));
+  ASSERT_EQ(j["classes"].size(), 3u);
+  EXPECT_EQ(j["classes"][2]["name"], "T-shirt/top");
+  EXPECT_EQ(j["classes"][2]["class"], 2);
+  EXPECT_EQ(j["classes"][2]["support"], 12);
+}
+
+TEST(Evaluation, TableCutsLongNamesInTheMatrixOnly) {
+  std::vector<std::string> names;
+  for (int c = 0; c < 12; ++c)
+    names.push_back("a rather long class name, number " + std::to_string(c));
+  names[5] = "Äpfel und Birnen";  // non-ASCII names are counted by characters
+  const Evaluation e = k_class_evaluation(12, names);
+  const std::string t = e.to_table();
+  const auto m = confusion_lines(t, 12);
+  ASSERT_EQ(m.size(), 13u);
+  for (const auto& line : m) EXPECT_EQ(columns_of(line), columns_of(m[0])) << t;
+  EXPECT_LE(columns_of(m[0]), 30 + 12 * 6u) << "names are cut in the matrix";
+  EXPECT_NE(m[8].find("\u2026"), std::string::npos) << t;
+  EXPECT_EQ(m[6].rfind(" 5 Äpfel und Birnen ", 0), 0u) << t;
+  EXPECT_NE(m[12].find("11 a rather long"), std::string::npos) << t;
+  for (const auto& n : names) EXPECT_NE(t.find("  " + n + " "), std::string::npos) << n;
+  EXPECT_EQ(e.to_json()["classes"][11]["name"], names[11]);
+}
+
+TEST(Evaluation, TableForHundredsOfClasses) {
+  std::vector<std::string> names;
+  for (int c = 0; c < 250; ++c) names.push_back("class-" + std::to_string(c));
+  const Evaluation e = k_class_evaluation(250, names);
+  const std::string t = e.to_table();
+  const auto m = confusion_lines(t, 250);
+  ASSERT_EQ(m.size(), 251u);
+  EXPECT_NE(m[250].find("249 class-249"), std::string::npos);
+  // Narrow columns: the widest number (259) and a space.
+  EXPECT_EQ(columns_of(m[0]), columns_of(m[250]));
+  EXPECT_LE(columns_of(m[0]), 20 + 250 * 4u);
+  EXPECT_NE(t.find("249  class-249"), std::string::npos);
+}
+
 TEST(History, CsvRoundTripAndLineNumberedErrors) {
   TempDir dir;
   History h;

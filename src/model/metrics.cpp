@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "digitnet/core/error.hpp"
+#include "digitnet/data/dataset.hpp"
 #include "digitnet/io/atomic_file.hpp"
 
 namespace digitnet {
@@ -174,16 +175,49 @@ nlohmann::json Evaluation::to_json() const {
   j["accuracy"] = accuracy;
   j["samples"] = samples;
   j["macro_f1"] = macro_f1;
+  if (!class_names.empty()) j["class_names"] = class_names;
   j["confusion_matrix"] = confusion;
   j["classes"] = nlohmann::json::array();
   for (size_t c = 0; c < classes.size(); ++c)
     j["classes"].push_back({{"class", c},
+                            {"name", class_name(class_names, static_cast<int64_t>(c))},
                             {"precision", classes[c].precision},
                             {"recall", classes[c].recall},
                             {"f1", classes[c].f1},
                             {"support", classes[c].support}});
   return j;
 }
+
+namespace {
+
+// Terminal columns of UTF-8 text: one per code point (names may be non-ASCII).
+size_t columns(const std::string& s) {
+  return static_cast<size_t>(std::count_if(
+      s.begin(), s.end(), [](char ch) { return (static_cast<unsigned char>(ch) & 0xC0) != 0x80; }));
+}
+
+// s padded with spaces to `width` columns (left-aligned), or cut to width - 1
+// columns and an ellipsis.
+std::string fit(const std::string& s, size_t width) {
+  if (columns(s) <= width) return s + std::string(width - columns(s), ' ');
+  std::string out;
+  size_t n = 0;
+  for (size_t i = 0; i < s.size(); ++i) {
+    const bool starts = (static_cast<unsigned char>(s[i]) & 0xC0) != 0x80;
+    if (starts && ++n == width) break;
+    out += s[i];
+  }
+  return out + "\u2026";
+}
+
+std::string right(const std::string& s, size_t width) {
+  const size_t n = columns(s);
+  return n >= width ? s : std::string(width - n, ' ') + s;
+}
+
+size_t digits(int64_t v) { return std::to_string(v).size(); }
+
+}  // namespace
 
 std::string Evaluation::to_table() const {
   std::string out;
@@ -193,30 +227,61 @@ std::string Evaluation::to_table() const {
       accuracy, static_cast<long long>(std::llround(accuracy * static_cast<double>(samples))),
       static_cast<long long>(samples));
   out += buf;
-  out += "Confusion matrix (rows: true digit, columns: predicted)\n      ";
-  for (size_t c = 0; c < confusion.size(); ++c) {
-    std::snprintf(buf, sizeof buf, "%6zu", c);
-    out += buf;
+  const size_t k = confusion.size();
+  const bool named = !class_names.empty();
+  // Columns are class numbers (a name per column would not fit); with names,
+  // each row says "number name", so the rows are the columns' legend.
+  int64_t largest = 0;
+  for (const auto& row : confusion)
+    for (int64_t v : row) largest = std::max(largest, v);
+  const size_t cell =
+      std::max<size_t>(k > 20 ? 2 : 5,
+                       std::max(digits(largest), digits(static_cast<int64_t>(k) - 1))) +
+      1;
+  const size_t index_w = digits(std::max<int64_t>(static_cast<int64_t>(k) - 1, 0));
+  constexpr size_t kMaxName = 24;
+  size_t label_w = 6;
+  if (named) {
+    size_t longest = 0;
+    for (size_t c = 0; c < k; ++c)
+      longest = std::max(longest, columns(class_name(class_names, static_cast<int64_t>(c))));
+    label_w = std::max<size_t>(label_w, index_w + 1 + std::min(longest, kMaxName) + 1);
   }
+  auto row_label = [&](size_t r) {
+    if (!named) return right(std::to_string(r), label_w);
+    return right(std::to_string(r), index_w) + " " +
+           fit(class_name(class_names, static_cast<int64_t>(r)), label_w - index_w - 1);
+  };
+  out += named ? "Confusion matrix (rows: true class, columns: predicted class, numbered as the "
+                 "rows)\n"
+               : "Confusion matrix (rows: true class, columns: predicted class)\n";
+  out += std::string(label_w, ' ');
+  for (size_t c = 0; c < k; ++c) out += right(std::to_string(c), cell);
   out += "\n";
-  for (size_t r = 0; r < confusion.size(); ++r) {
-    std::snprintf(buf, sizeof buf, "%6zu", r);
-    out += buf;
-    for (int64_t v : confusion[r]) {
-      std::snprintf(buf, sizeof buf, "%6lld", static_cast<long long>(v));
-      out += buf;
-    }
+  for (size_t r = 0; r < k; ++r) {
+    out += row_label(r);
+    for (int64_t v : confusion[r]) out += right(std::to_string(v), cell);
     out += "\n";
   }
-  out += "\nclass  precision  recall      f1  support\n";
+
+  // The per-class table shows each name in full.
+  size_t class_w = 5;
+  for (size_t c = 0; named && c < classes.size(); ++c)
+    class_w =
+        std::max(class_w, index_w + 2 + columns(class_name(class_names, static_cast<int64_t>(c))));
+  out += "\n" + fit("class", class_w) + "  precision  recall      f1  support\n";
   for (size_t c = 0; c < classes.size(); ++c) {
-    std::snprintf(buf, sizeof buf, "%5zu  %9.4f  %6.4f  %6.4f  %7lld\n", c, classes[c].precision,
+    const std::string label = named ? fit(right(std::to_string(c), index_w) + "  " +
+                                              class_name(class_names, static_cast<int64_t>(c)),
+                                          class_w)
+                                    : right(std::to_string(c), class_w);
+    std::snprintf(buf, sizeof buf, "  %9.4f  %6.4f  %6.4f  %7lld\n", classes[c].precision,
                   classes[c].recall, classes[c].f1, static_cast<long long>(classes[c].support));
-    out += buf;
+    out += label + buf;
   }
-  std::snprintf(buf, sizeof buf, "macro  %26s  %6.4f  %7lld\n", "", macro_f1,
+  std::snprintf(buf, sizeof buf, "  %26s  %6.4f  %7lld\n", "", macro_f1,
                 static_cast<long long>(samples));
-  out += buf;
+  out += fit("macro", class_w) + buf;
   return out;
 }
 
