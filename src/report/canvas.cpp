@@ -254,6 +254,49 @@ Figure Canvas::finish() {
   return Figure(std::move(impl_));
 }
 
+TextMeasure::TextMeasure() {
+  surface_ = cairo_image_surface_create(CAIRO_FORMAT_ARGB32, 1, 1);
+  cr_ = cairo_create(surface_);
+  if (cairo_status(cr_) != CAIRO_STATUS_SUCCESS) {
+    const cairo_status_t s = cairo_status(cr_);
+    cairo_destroy(cr_);
+    cairo_surface_destroy(surface_);
+    check(s, "creating a context to measure text");
+  }
+}
+
+TextMeasure::~TextMeasure() {
+  cairo_destroy(cr_);
+  cairo_surface_destroy(surface_);
+}
+
+double TextMeasure::width(const std::string& s, double size, bool bold) {
+  cairo_select_font_face(cr_, kFont, CAIRO_FONT_SLANT_NORMAL,
+                         bold ? CAIRO_FONT_WEIGHT_BOLD : CAIRO_FONT_WEIGHT_NORMAL);
+  cairo_set_font_size(cr_, size);
+  cairo_text_extents_t e;
+  cairo_text_extents(cr_, s.c_str(), &e);
+  return e.x_advance;
+}
+
+std::string TextMeasure::fit(const std::string& s, double size, double max_width, bool bold) {
+  if (width(s, size, bold) <= max_width) return s;
+  const std::string ellipsis = "\u2026";
+  // Cut points at the starts of UTF-8 characters; binary search for the longest that fits.
+  std::vector<size_t> cuts;
+  for (size_t i = 1; i < s.size(); ++i)
+    if ((static_cast<unsigned char>(s[i]) & 0xC0) != 0x80) cuts.push_back(i);
+  size_t lo = 0, hi = cuts.size();  // prefixes cuts[0..lo) fit
+  while (lo < hi) {
+    const size_t mid = (lo + hi + 1) / 2;
+    if (width(s.substr(0, cuts[mid - 1]) + ellipsis, size, bold) <= max_width)
+      lo = mid;
+    else
+      hi = mid - 1;
+  }
+  return lo == 0 ? ellipsis : s.substr(0, cuts[lo - 1]) + ellipsis;
+}
+
 std::vector<uint8_t> ink_to_rgb(const uint8_t* grey, int n) {
   std::vector<uint8_t> rgb(static_cast<size_t>(n) * 3);
   for (int i = 0; i < n; ++i) {

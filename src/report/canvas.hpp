@@ -66,6 +66,25 @@ class Canvas {
   cairo_t* cr_ = nullptr;
 };
 
+// Measures text in the figures' font before a Canvas exists, so that a figure
+// can be sized from its labels.
+class TextMeasure {
+ public:
+  TextMeasure();
+  ~TextMeasure();
+  TextMeasure(const TextMeasure&) = delete;
+  TextMeasure& operator=(const TextMeasure&) = delete;
+
+  double width(const std::string& s, double size, bool bold = false);
+  // s itself if it is at most max_width wide, else its longest prefix (whole
+  // UTF-8 characters) that fits with an ellipsis after it.
+  std::string fit(const std::string& s, double size, double max_width, bool bold = false);
+
+ private:
+  cairo_surface_t* surface_ = nullptr;
+  cairo_t* cr_ = nullptr;
+};
+
 // Grey levels (0 = background) to RGB, ink dark on white.
 std::vector<uint8_t> ink_to_rgb(const uint8_t* grey, int n);
 

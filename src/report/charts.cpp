@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "digitnet/core/error.hpp"
+#include "digitnet/data/dataset.hpp"
 #include "report/canvas.hpp"
 
 namespace digitnet {
@@ -339,23 +340,45 @@ Figure history_figure(const std::vector<Run>& runs, const std::string& title) {
 }
 
 Figure confusion_figure(const std::vector<std::vector<int64_t>>& confusion,
-                        const std::string& title) {
+                        const std::string& title, const std::vector<std::string>& class_names) {
   const size_t k = confusion.size();
   if (k == 0) throw Error("confusion figure: the matrix is empty");
   for (const auto& row : confusion)
     if (row.size() != k) throw Error("confusion figure: the matrix is not square");
-  const int cell = 46, left = 90, top = 64;
-  const int width = left + static_cast<int>(k) * cell + 40;
-  const int height = top + static_cast<int>(k) * cell + 64;
-  Canvas cv(width, height, title);
+  // Cells shrink for many classes so that hundreds still make a picture of sane size.
+  const int cell = k <= 15 ? 46 : std::max(14, 690 / static_cast<int>(std::min<size_t>(k, 690)));
+  const double label_size = std::min(12.0, 0.6 * cell);
+  constexpr double kMaxLabel = 180;
+  report_detail::TextMeasure measure;
+  std::vector<std::string> labels;
+  double label_w = 0;
+  for (size_t i = 0; i < k; ++i) {
+    labels.push_back(
+        measure.fit(class_name(class_names, static_cast<int64_t>(i)), label_size, kMaxLabel));
+    label_w = std::max(label_w, measure.width(labels.back(), label_size));
+  }
+  // Column labels wider than a cell are drawn upright, reading upwards.
+  const bool upright = label_w > cell - 4;
+  const int lw = static_cast<int>(std::ceil(label_w));
+  const int left = std::max(90, lw + 58), top = 64;
+  const double true_x = left - std::max(40, lw + 18);
+  const int bottom = upright ? lw + 64 : 64;
+  const double side = static_cast<double>(k) * cell;
   int64_t total = 0, correct = 0;
   for (size_t i = 0; i < k; ++i)
     for (size_t j = 0; j < k; ++j)
       total += confusion[i][j], correct += i == j ? confusion[i][j] : 0;
+  const std::string note =
+      fmt("%.2f%% correct; colour: share of each true class",
+          total ? 100.0 * static_cast<double>(correct) / static_cast<double>(total) : 0.0);
+  const int width = std::max({left + static_cast<int>(k) * cell + 40,
+                              static_cast<int>(std::ceil(std::max(measure.width(title, 16, true),
+                                                                  measure.width(note, 11)))) +
+                                  20});
+  const int height = top + static_cast<int>(k) * cell + bottom;
+  Canvas cv(width, height, title);
   cv.text(title, width / 2.0, 24, 16, 0.5, kBlack, true);
-  cv.text(fmt("%.2f%% correct; colour: share of each true class",
-              total ? 100.0 * static_cast<double>(correct) / static_cast<double>(total) : 0.0),
-          width / 2.0, 42, 11, 0.5, kGrey);
+  cv.text(note, width / 2.0, 42, 11, 0.5, kGrey);
   for (size_t i = 0; i < k; ++i) {
     int64_t row_sum = 0;
     for (size_t j = 0; j < k; ++j) row_sum += confusion[i][j];
@@ -369,20 +392,29 @@ Figure confusion_figure(const std::vector<std::vector<int64_t>>& confusion,
                    y = top + static_cast<double>(i) * cell;
       cv.fill_rect(x, y, cell, cell, c);
       cv.stroke_rect(x, y, cell, cell, {0.85, 0.85, 0.85}, 0.5);
+      // Small cells leave zeros out (an empty light cell says it) and shrink
+      // the other counts to fit, or leave them out when they cannot be read.
+      if (cell < 30 && confusion[i][j] == 0) continue;
+      const std::string count = std::to_string(confusion[i][j]);
+      double size = std::min(confusion[i][j] >= 1000 ? 11.0 : 12.0, 0.6 * cell);
+      const double w = cv.text_width(count, size, i == j);
+      if (w > cell - 4) size *= (cell - 4) / w;
+      if (size < 6) continue;
       const Rgb tc = t > 0.55 ? Rgb{1, 1, 1} : (i != j && confusion[i][j] > 0 ? kRed : kBlack);
-      cv.text(std::to_string(confusion[i][j]), x + cell / 2.0, y + cell / 2.0 + 4,
-              confusion[i][j] >= 1000 ? 11 : 12, 0.5, tc, i == j);
+      cv.text(count, x + cell / 2.0, y + cell / 2.0 + size / 3, size, 0.5, tc, i == j);
     }
-    cv.text(std::to_string(i), left - 8, top + (static_cast<double>(i) + 0.5) * cell + 4, 12, 1,
-            kBlack);
-    cv.text(std::to_string(i), left + (static_cast<double>(i) + 0.5) * cell,
-            top + static_cast<double>(k) * cell + 18, 12, 0.5, kBlack);
+    const double centre = (static_cast<double>(i) + 0.5) * cell;
+    cv.text(labels[i], left - 8, top + centre + label_size / 3, label_size, 1, kBlack);
+    if (upright)
+      cv.vertical_text(labels[i], left + centre + label_size / 3,
+                       top + side + 6 + measure.width(labels[i], label_size) / 2, label_size,
+                       kBlack);
+    else
+      cv.text(labels[i], left + centre, top + side + 18, label_size, 0.5, kBlack);
   }
-  cv.stroke_rect(left, top, static_cast<double>(k) * cell, static_cast<double>(k) * cell, kGrey);
-  cv.text("Predicted label", left + static_cast<double>(k) * cell / 2.0,
-          top + static_cast<double>(k) * cell + 42, 13, 0.5, kBlack, true);
-  cv.vertical_text("True label", left - 40, top + static_cast<double>(k) * cell / 2.0, 13, kBlack,
-                   true);
+  cv.stroke_rect(left, top, side, side, kGrey);
+  cv.text("Predicted label", left + side / 2.0, top + side + bottom - 22, 13, 0.5, kBlack, true);
+  cv.vertical_text("True label", true_x, top + side / 2.0, 13, kBlack, true);
   return cv.finish();
 }
 

@@ -1,4 +1,4 @@
-// Digit grids, mistakes, first-convolution filters and feature maps.
+// Image grids, mistakes, first-convolution filters and feature maps.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -36,34 +36,50 @@ void diverging(double v, uint8_t* rgb) {
   rgb[2] = static_cast<uint8_t>(std::lround(255 * b));
 }
 
+// Caption size for images drawn `scale` screen pixels per pixel.
+double caption_size(int scale) { return std::max(11.0, 4.0 * scale); }
+
+// Cells widen for long captions (class names) up to this width; longer caption
+// lines are cut.
+double caption_limit(int tile_px) { return std::max(tile_px, 150); }
+
+std::vector<std::string> split_lines(const std::string& s) {
+  std::vector<std::string> out;
+  size_t at = 0;
+  for (size_t nl = s.find('\n'); nl != std::string::npos; at = nl + 1, nl = s.find('\n', at))
+    out.push_back(s.substr(at, nl - at));
+  out.push_back(s.substr(at));
+  return out;
+}
+
 }  // namespace
 
 DigitTile digit_tile(const Dataset& data, int64_t i) {
   if (i < 0 || i >= data.size())
-    throw Error("digit " + std::to_string(i) + " is outside the dataset (0.." +
+    throw Error("image " + std::to_string(i) + " is outside the dataset (0.." +
                 std::to_string(data.size()) + ")");
   if (data.image_shape.size() != 3 || data.image_shape[0] != 1)
-    throw Error("digit tiles need single-channel images, got " + shape_str(data.image_shape));
+    throw Error("image tiles need single-channel images, got " + shape_str(data.image_shape));
   DigitTile t;
   t.height = static_cast<int>(data.image_shape[1]);
   t.width = static_cast<int>(data.image_shape[2]);
   t.pixels = data.image(i);
-  t.caption = std::to_string(data.labels[static_cast<size_t>(i)]);
+  t.caption = data.class_name(data.labels[static_cast<size_t>(i)]);
   return t;
 }
 
-std::vector<DigitTile> sample_tiles(const Dataset& data, int count, int digit) {
+std::vector<DigitTile> sample_tiles(const Dataset& data, int count, int label) {
   std::vector<DigitTile> out;
   for (int64_t i = 0; i < data.size() && static_cast<int>(out.size()) < count; ++i)
-    if (digit < 0 || data.labels[static_cast<size_t>(i)] == digit)
+    if (label < 0 || data.labels[static_cast<size_t>(i)] == label)
       out.push_back(digit_tile(data, i));
   return out;
 }
 
 Figure digit_grid(const std::vector<DigitTile>& tiles, const std::string& title, int columns,
                   int scale) {
-  if (tiles.empty()) throw Error("digit grid '" + title + "': no digits to draw");
-  if (scale < 1 || scale > 32) throw Error("digit grid: scale must be 1..32");
+  if (tiles.empty()) throw Error("image grid '" + title + "': no images to draw");
+  if (scale < 1 || scale > 32) throw Error("image grid: scale must be 1..32");
   const int cols = columns > 0 ? std::min<int>(columns, static_cast<int>(tiles.size()))
                                : near_square_columns(tiles.size());
   const int rows =
@@ -71,15 +87,30 @@ Figure digit_grid(const std::vector<DigitTile>& tiles, const std::string& title,
   int tw = 0, th = 0;
   for (const auto& t : tiles) {
     if (t.pixels.size() != static_cast<size_t>(t.width) * static_cast<size_t>(t.height))
-      throw Error("digit grid: a tile's pixels do not match its size");
+      throw Error("image grid: a tile's pixels do not match its size");
     tw = std::max(tw, t.width);
     th = std::max(th, t.height);
   }
-  const double caption_size = std::max(11.0, 4.0 * scale);
-  const int cell_w = std::max(tw * scale, 40) + 8;
-  const int cell_h = th * scale + static_cast<int>(caption_size) + 12;
+  const double text_size = caption_size(scale);
+  report_detail::TextMeasure measure;
+  const double max_caption = caption_limit(tw * scale);
+  std::vector<std::vector<std::string>> captions;
+  double caption_w = 0;
+  size_t caption_lines = 1;
+  for (const auto& t : tiles) {
+    captions.push_back(split_lines(t.caption));
+    for (auto& line : captions.back()) {
+      line = measure.fit(line, text_size, max_caption, t.highlight);
+      caption_w = std::max(caption_w, measure.width(line, text_size, t.highlight));
+    }
+    caption_lines = std::max(caption_lines, captions.back().size());
+  }
+  const int cell_w = std::max({tw * scale, 40, static_cast<int>(std::ceil(caption_w)) + 6}) + 8;
+  const int line_h = static_cast<int>(text_size) + 2;
+  const int cell_h = th * scale + static_cast<int>(caption_lines) * line_h + 10;
   const int top = 40, pad = 10;
-  const int width = std::max(pad * 2 + cols * cell_w, 260);
+  const int title_w = static_cast<int>(std::ceil(measure.width(title, 16, true)));
+  const int width = std::max({pad * 2 + cols * cell_w, 260, title_w + 2 * pad});
   const int height = top + rows * cell_h + pad;
   Canvas cv(width, height, title);
   cv.text(title, width / 2.0, 26, 16, 0.5, kBlack, true);
@@ -92,8 +123,10 @@ Figure digit_grid(const std::vector<DigitTile>& tiles, const std::string& title,
     cv.image(report_detail::ink_to_rgb(t.pixels.data(), t.width * t.height), t.width, t.height, x,
              y, scale);
     cv.stroke_rect(x - 0.5, y - 0.5, t.width * scale + 1, t.height * scale + 1, {0.8, 0.8, 0.8});
-    cv.text(t.caption, pad + col * cell_w + cell_w / 2.0, y + t.height * scale + caption_size + 2,
-            caption_size, 0.5, t.highlight ? kRed : kBlack, t.highlight);
+    for (size_t l = 0; l < captions[k].size(); ++l)
+      cv.text(captions[k][l], pad + col * cell_w + cell_w / 2.0,
+              y + t.height * scale + static_cast<double>(l + 1) * line_h, text_size, 0.5,
+              t.highlight ? kRed : kBlack, t.highlight);
   }
   return cv.finish();
 }
@@ -131,14 +164,29 @@ std::vector<Mistake> find_mistakes(const Tensor& probs, const std::vector<int32_
   return out;
 }
 
-Figure mistakes_figure(const Dataset& data, const std::vector<Mistake>& mistakes, int count) {
+Figure mistakes_figure(const Dataset& data, const std::vector<Mistake>& mistakes, int count,
+                       const std::vector<std::string>& class_names) {
+  const std::vector<std::string>& names = class_names.empty() ? data.class_names : class_names;
+  constexpr int kScale = 3;
+  const double size = caption_size(kScale);
+  report_detail::TextMeasure measure;
   std::vector<DigitTile> tiles;
   for (const auto& m : mistakes) {
     if (static_cast<int>(tiles.size()) >= count) break;
     DigitTile t = digit_tile(data, m.index);
-    char buf[48];
-    std::snprintf(buf, sizeof buf, "%d\u2192%d %.0f%%", m.label, m.predicted, 100.0 * m.confidence);
-    t.caption = buf;
+    char buf[16];
+    std::snprintf(buf, sizeof buf, " %.0f%%", 100.0 * m.confidence);
+    const std::string truth = class_name(names, m.label) + "\u2192";
+    const std::string predicted = class_name(names, m.predicted);
+    t.caption = truth + predicted + buf;
+    // Too wide for one line: "true→" over "predicted 98%", the names cut so that
+    // the arrow and the confidence stay.
+    const double limit = caption_limit(t.width * kScale);
+    if (measure.width(t.caption, size, true) > limit)
+      t.caption = measure.fit(class_name(names, m.label), size,
+                              limit - measure.width("\u2192", size, true), true) +
+                  "\u2192\n" +
+                  measure.fit(predicted, size, limit - measure.width(buf, size, true), true) + buf;
     t.highlight = true;
     tiles.push_back(std::move(t));
   }
@@ -146,10 +194,10 @@ Figure mistakes_figure(const Dataset& data, const std::vector<Mistake>& mistakes
                             " (true\u2192predicted, confidence; most confident first)";
   if (tiles.empty()) {
     Canvas cv(520, 80, title);
-    cv.text("No misclassified digits.", 260, 48, 16, 0.5, kBlack, true);
+    cv.text("No misclassified images.", 260, 48, 16, 0.5, kBlack, true);
     return cv.finish();
   }
-  return digit_grid(tiles, title, std::min<int>(static_cast<int>(tiles.size()), 9), 3);
+  return digit_grid(tiles, title, std::min<int>(static_cast<int>(tiles.size()), 9), kScale);
 }
 
 std::optional<Tensor> first_conv_kernel(const Sequential& model) {
@@ -231,10 +279,11 @@ Figure feature_maps_figure(const Tensor& image, const std::vector<FeatureMaps>& 
   const int cols = std::max(1, max_channels);
   const int width = label_w + pad + cols * (cell + 6) + pad;
   const int height = top + static_cast<int>(maps.size() + 1) * row_h + pad;
-  const std::string title = "Feature maps of one digit through the network";
+  const std::string title = "Feature maps of one image through the network";
   Canvas cv(width, height, title);
   cv.text(title, width / 2.0, 24, 16, 0.5, kBlack, true);
-  // Each map is scaled to its own range: dark = strong activation.
+  // Each map is scaled to its own range: dark = strong activation. A map that
+  // is not square keeps its aspect, its longer side `cell` wide.
   auto draw_map = [&](const float* v, int h, int w, double x, double y) {
     float lo = v[0], hi = v[0];
     for (int i = 0; i < h * w; ++i) lo = std::min(lo, v[i]), hi = std::max(hi, v[i]);
@@ -242,9 +291,9 @@ Figure feature_maps_figure(const Tensor& image, const std::vector<FeatureMaps>& 
     for (int i = 0; i < h * w; ++i)
       grey[static_cast<size_t>(i)] =
           hi > lo ? static_cast<uint8_t>(std::lround(255.0 * (v[i] - lo) / (hi - lo))) : 0;
-    cv.image(report_detail::ink_to_rgb(grey.data(), h * w), w, h, x, y,
-             static_cast<double>(cell) / std::max(h, w));
-    cv.stroke_rect(x, y, cell, cell, {0.75, 0.75, 0.75});
+    const double s = static_cast<double>(cell) / std::max(h, w);
+    cv.image(report_detail::ink_to_rgb(grey.data(), h * w), w, h, x, y, s);
+    cv.stroke_rect(x, y, w * s, h * s, {0.75, 0.75, 0.75});
   };
   if (image.size() > 0) {
     const int h = image.rank() >= 2 ? static_cast<int>(image.dim(image.rank() - 2)) : 1;

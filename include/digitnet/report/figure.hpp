@@ -45,8 +45,9 @@ class Figure {
   std::unique_ptr<Impl> impl_;
 };
 
-// One digit picture with a caption under it. Pixels are grey levels 0..255
-// (0 = background, 255 = ink, as in MNIST), row-major h x w.
+// One image (a digit, or any single-channel picture of any size) with a
+// caption under it. Pixels are grey levels 0..255 (0 = background, 255 = ink,
+// as in MNIST), row-major h x w.
 struct DigitTile {
   std::vector<uint8_t> pixels;
   int height = 28, width = 28;
@@ -54,17 +55,20 @@ struct DigitTile {
   bool highlight = false;  // caption in red (a mistake)
 };
 
-// Tile of dataset row i, captioned with its label.
+// Tile of dataset row i, captioned with its class's name (Dataset::class_name:
+// the label's number when the data set has no names).
 DigitTile digit_tile(const Dataset& data, int64_t i);
-// The first `count` rows (only those labelled `digit` when digit >= 0).
-std::vector<DigitTile> sample_tiles(const Dataset& data, int count, int digit = -1);
+// The first `count` rows (only those of class `label` when label >= 0).
+std::vector<DigitTile> sample_tiles(const Dataset& data, int count, int label = -1);
 
-// A grid of digits drawn dark on white, `scale` screen pixels per image pixel,
-// captions under each; columns <= 0 picks a near-square grid.
+// A grid of images drawn dark on white, `scale` screen pixels per image pixel,
+// captions under each ('\n' starts another caption line); columns <= 0 picks
+// a near-square grid. Tiles may differ in size; cells widen for long captions,
+// and caption lines too long even for that are cut with an ellipsis.
 Figure digit_grid(const std::vector<DigitTile>& tiles, const std::string& title, int columns = 0,
                   int scale = 3);
 
-// A few digits as block characters for a terminal (two pixel rows per line).
+// One image as block characters for a terminal (two pixel rows per line).
 std::string ascii_digit(const DigitTile& tile);
 
 // One training run for the curves.
@@ -89,9 +93,14 @@ std::string overfitting_note(const History& h);
 // one colour per run, best epochs marked, the overfitting note in words.
 Figure history_figure(const std::vector<Run>& runs, const std::string& title = "Training history");
 
-// Confusion matrix as a heat map ([true][predicted]) with the counts in the cells.
+// Confusion matrix as a heat map ([true][predicted]) with the counts in the
+// cells (where they fit: cells shrink for many classes). The axes are labelled
+// with `class_names` (Evaluation::class_names), or the class numbers when it is
+// empty; column labels too wide for a cell are turned upright, and labels are
+// cut with an ellipsis beyond a limit.
 Figure confusion_figure(const std::vector<std::vector<int64_t>>& confusion,
-                        const std::string& title = "Confusion matrix");
+                        const std::string& title = "Confusion matrix",
+                        const std::vector<std::string>& class_names = {});
 
 // A misclassified image.
 struct Mistake {
@@ -103,8 +112,12 @@ struct Mistake {
 // The rows whose most probable class (probs: N x K) differs from the label,
 // most confident first (ties by index).
 std::vector<Mistake> find_mistakes(const Tensor& probs, const std::vector<int32_t>& labels);
-// Up to `count` mistakes as captioned tiles ("7→2 0.98").
-Figure mistakes_figure(const Dataset& data, const std::vector<Mistake>& mistakes, int count = 36);
+// Up to `count` mistakes as captioned tiles ("7→2 98%", "Shirt→Coat 98%";
+// "true→" over "predicted 98%" when that is too wide for one line), named by
+// `class_names` (a model's, Evaluation::class_names), else by the data set's
+// class names, else by number.
+Figure mistakes_figure(const Dataset& data, const std::vector<Mistake>& mistakes, int count = 36,
+                       const std::vector<std::string>& class_names = {});
 
 // The first Conv2D layer's kernel (filters, in_channels, kh, kw), or nullopt.
 std::optional<Tensor> first_conv_kernel(const Sequential& model);
