@@ -55,6 +55,32 @@ Dataset halves(int n) {
   return d;
 }
 
+// Three classes of 20x24 images: the bright third (left, middle, right) is the class.
+Dataset thirds(int n, std::vector<std::string> names) {
+  Dataset d;
+  d.image_shape = {1, 20, 24};
+  d.class_names = std::move(names);
+  for (int i = 0; i < n; ++i) {
+    const int label = i % 3;
+    std::vector<uint8_t> image;
+    for (int r = 0; r < 20; ++r)
+      for (int c = 0; c < 24; ++c)
+        image.push_back(c / 8 == label ? static_cast<uint8_t>(180 + (i * 5 + r) % 70) : 0);
+    d.add(image, label);
+  }
+  return d;
+}
+
+Sequential thirds_model() {
+  Sequential model({1, 20, 24}, 3, 1);
+  model.add(Conv2D(2, 3, relu));
+  model.add(MaxPooling2D(2));
+  model.add(Flatten());
+  model.add(Dense(3, softmax));
+  model.compile(Adam(1e-2f), sparse_categorical_crossentropy(), {accuracy});
+  return model;
+}
+
 }  // namespace
 
 TEST(ReportHtml, Base64MatchesRfc4648Vectors) {
@@ -119,4 +145,51 @@ TEST(ReportHtml, SaysWhatIsMissing) {
   EXPECT_NE(html.find("no convolution layer"), std::string::npos);
   for (const char* id : kReportSections)
     EXPECT_NE(html.find("<section id=\"" + std::string(id) + "\">"), std::string::npos) << id;
+}
+
+TEST(ReportHtml, NamesTheClassesAndTheDataSet) {
+  const Dataset train = thirds(48, {}), test = thirds(12, {});
+  Sequential model = thirds_model();
+  model.fit(train, {.epochs = 1, .batch_size = 16, .verbose = 0});
+  model.set_class_names({"T-shirt/top", "Bag & purse", "Ankle boot"});
+  model.metadata()["dataset"] = {{"name", "Fashion <MNIST>"}, {"source", "idx"}};
+  const std::string html = html_report(model, "fashion.dnm", test);
+
+  EXPECT_NE(html.find("<th>class</th><th>name</th><th>precision</th>"), std::string::npos);
+  EXPECT_NE(html.find("<tr><td>0</td><td class=\"name\">T-shirt/top</td>"), std::string::npos);
+  EXPECT_NE(html.find("<tr><td>1</td><td class=\"name\">Bag &amp; purse</td>"), std::string::npos);
+  EXPECT_NE(html.find("<tr><td>2</td><td class=\"name\">Ankle boot</td>"), std::string::npos);
+  EXPECT_NE(html.find("Data set: <strong>Fashion &lt;MNIST&gt;</strong>"), std::string::npos);
+  EXPECT_NE(html.find("12 images of Fashion &lt;MNIST&gt;."), std::string::npos);
+  EXPECT_NE(html.find("<tr><th>source</th><td>idx</td></tr>"), std::string::npos);
+  EXPECT_EQ(html.find("Fashion <MNIST>"), std::string::npos);
+  EXPECT_NE(html.find("test images are misclassified"), std::string::npos);
+  EXPECT_EQ(html.find("digits"), std::string::npos);
+  for (const char* id : kReportSections)
+    EXPECT_NE(html.find("<section id=\"" + std::string(id) + "\">"), std::string::npos) << id;
+
+  // Without the model's names, the test set's; a data set recorded as a bare
+  // string is named too.
+  Sequential unnamed = thirds_model();
+  unnamed.metadata()["dataset"] = "shapes";
+  const std::string from_data =
+      html_report(unnamed, "u.dnm", thirds(6, {"left", "middle", "right"}));
+  EXPECT_NE(from_data.find("<td class=\"name\">middle</td>"), std::string::npos);
+  EXPECT_NE(from_data.find("Data set: <strong>shapes</strong>"), std::string::npos);
+  // A "dataset" entry of another kind is left out rather than failing.
+  unnamed.metadata()["dataset"] = 7;
+  EXPECT_EQ(html_report(unnamed, "u.dnm", thirds(6, {})).find("Data set:"), std::string::npos);
+}
+
+TEST(ReportHtml, ClassesNumberedWithoutNames) {
+  const Dataset test = halves(10);
+  Sequential model({1, 28, 28}, 1, 1);
+  model.add(Flatten());
+  model.add(Dense(10, softmax));
+  const std::string html = html_report(model, "m.dnm", test);
+  EXPECT_NE(html.find("<th>class</th><th>precision</th>"), std::string::npos);
+  EXPECT_EQ(html.find("<th>name</th>"), std::string::npos);
+  EXPECT_NE(html.find("<tr><td>9</td><td>"), std::string::npos);
+  EXPECT_EQ(html.find("Data set:"), std::string::npos) << "older model files record none";
+  EXPECT_NE(html.find("10 images.</p>"), std::string::npos);
 }

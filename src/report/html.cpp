@@ -50,7 +50,7 @@ body{font-family:"DejaVu Sans",Verdana,sans-serif;margin:2em auto;max-width:1120
 h1{font-size:1.6em;margin-bottom:.2em}h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:1.6em}
 pre{background:#f6f6f6;padding:.8em;overflow-x:auto;font-size:.85em}
 table{border-collapse:collapse;font-size:.9em}td,th{border:1px solid #ddd;padding:.25em .6em;text-align:right}
-th{background:#f2f2f2}table.kv th{text-align:left}table.kv td{text-align:left}
+th{background:#f2f2f2}table.kv th{text-align:left}table.kv td{text-align:left}td.name{text-align:left}
 .note{color:#b00;font-weight:bold}.muted{color:#666}img{max-width:100%;height:auto}
 nav a{margin-right:1em}
 )";
@@ -118,12 +118,32 @@ std::string html_report(const Sequential& model, const std::string& model_path,
   const std::string name = meta.contains("preset") && meta["preset"].is_string()
                                ? meta["preset"].get<std::string>()
                                : std::string("model");
+  // The data set the model was trained on (metadata "dataset": {"name": ...});
+  // model files written before it was recorded have none.
+  std::string data_name;
+  std::string data_rows;
+  if (const auto d = meta.find("dataset"); d != meta.end()) {
+    if (d->is_object()) {
+      if (const auto n = d->find("name"); n != d->end() && n->is_string())
+        data_name = n->get<std::string>();
+      nlohmann::json rest = *d;
+      rest.erase("name");
+      flatten(rest, "", data_rows);
+    } else if (d->is_string()) {
+      data_name = d->get<std::string>();
+    }
+  }
 
   // Model summary.
-  body += section("summary", "Model",
-                  "<p>File: <code>" + html_escape(model_path) + "</code>, " +
-                      std::to_string(model.count_params()) + " parameters.</p>\n<pre>" +
-                      html_escape(model.summary()) + "</pre>\n");
+  {
+    std::string s = "<p>File: <code>" + html_escape(model_path) + "</code>, " +
+                    std::to_string(model.count_params()) + " parameters.</p>\n";
+    if (!data_name.empty())
+      s += "<p id=\"dataset\">Data set: <strong>" + html_escape(data_name) + "</strong></p>\n";
+    if (!data_rows.empty()) s += "<table class=\"kv\">\n" + data_rows + "</table>\n";
+    s += "<pre>" + html_escape(model.summary()) + "</pre>\n";
+    body += section("summary", "Model", s);
+  }
 
   // Training settings.
   {
@@ -170,26 +190,32 @@ std::string html_report(const Sequential& model, const std::string& model_path,
     body += section("metrics", "Final metrics", s);
   }
   {
-    std::string s =
-        "<table>\n<tr><th>class</th><th>precision</th><th>recall</th><th>F1</th><th>support</th></"
-        "tr>\n";
+    const bool named = !ev.class_names.empty();
+    std::string s = "<table>\n<tr><th>class</th>";
+    if (named) s += "<th>name</th>";
+    s += "<th>precision</th><th>recall</th><th>F1</th><th>support</th></tr>\n";
     for (size_t c = 0; c < ev.classes.size(); ++c) {
       const auto& r = ev.classes[c];
-      s += "<tr><td>" + std::to_string(c) + "</td><td>" + fmt("%.4f", r.precision) + "</td><td>" +
-           fmt("%.4f", r.recall) + "</td><td>" + fmt("%.4f", r.f1) + "</td><td>" +
-           std::to_string(r.support) + "</td></tr>\n";
+      s += "<tr><td>" + std::to_string(c) + "</td>";
+      if (named)
+        s += "<td class=\"name\">" +
+             html_escape(class_name(ev.class_names, static_cast<int64_t>(c))) + "</td>";
+      s += "<td>" + fmt("%.4f", r.precision) + "</td><td>" + fmt("%.4f", r.recall) + "</td><td>" +
+           fmt("%.4f", r.f1) + "</td><td>" + std::to_string(r.support) + "</td></tr>\n";
     }
     s += "</table>\n";
     body += section("classes", "Per-class precision, recall and F1", s);
   }
-  body += section("confusion", "Confusion matrix",
-                  img(confusion_figure(ev.confusion), "confusion matrix"));
+  body += section(
+      "confusion", "Confusion matrix",
+      img(confusion_figure(ev.confusion, "Confusion matrix", ev.class_names), "confusion matrix"));
   {
     const auto mistakes = find_mistakes(probs, test.labels);
-    body += section("mistakes", "Mistakes",
-                    "<p>" + std::to_string(mistakes.size()) + " of " + std::to_string(test.size()) +
-                        " test digits are misclassified; the most confident mistakes:</p>\n" +
-                        img(mistakes_figure(test, mistakes, 36), "misclassified digits"));
+    body += section(
+        "mistakes", "Mistakes",
+        "<p>" + std::to_string(mistakes.size()) + " of " + std::to_string(test.size()) +
+            " test images are misclassified; the most confident mistakes:</p>\n" +
+            img(mistakes_figure(test, mistakes, 36, ev.class_names), "misclassified images"));
   }
   {
     const auto kernel = first_conv_kernel(model);
@@ -208,7 +234,9 @@ std::string html_report(const Sequential& model, const std::string& model_path,
          html_escape(name) + "</title>\n<style>" + kStyle +
          "</style>\n</head>\n<body>\n<h1>digitnet report: " + html_escape(name) +
          "</h1>\n<p class=\"muted\">Test accuracy " + fmt("%.4f", ev.accuracy) + " on " +
-         std::to_string(ev.samples) + " images.</p>\n" + nav + body + "</body>\n</html>\n";
+         std::to_string(ev.samples) + " images" +
+         (data_name.empty() ? std::string() : " of " + html_escape(data_name)) + ".</p>\n" + nav +
+         body + "</body>\n</html>\n";
 }
 
 }  // namespace digitnet

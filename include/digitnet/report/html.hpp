@@ -17,12 +17,14 @@ std::string html_escape(std::string_view text);
 inline constexpr const char* kReportSections[] = {"summary", "settings",  "curves",   "metrics",
                                                   "classes", "confusion", "mistakes", "filters"};
 
-// The report of `model` (loaded from `model_path`) on `test`: model summary,
+// The report of `model` (loaded from `model_path`) on `test`: model summary
+// with the data set (metadata "dataset", {"name": ...}, when recorded),
 // training settings (metadata "training"), curves (metadata "history") with
 // the overfitting note, final metrics, per-class table, confusion matrix and
 // the most confident mistakes, and the first convolution's filters when there
-// is one. Images are inlined as base64 PNG; nothing is fetched when opened.
-// A missing history or convolution is said in words in its section.
+// is one. Classes are named by the model's class names, else the test set's,
+// else numbered. Images are inlined as base64 PNG; nothing is fetched when
+// opened. A missing history or convolution is said in words in its section.
 std::string html_report(const Sequential& model, const std::string& model_path,
                         const Dataset& test);
 
