@@ -71,6 +71,7 @@ DataOptions data_options(const DataFlags& f, const Sequential* model) {
   if (model && model->input_shape().size() == 3) {
     o.height = static_cast<int>(model->input_shape()[1]);
     o.width = static_cast<int>(model->input_shape()[2]);
+    o.pool = &model->thread_pool();
   }
   if (!f.quiet) o.log = [](const std::string& m) { std::cerr << m << "\n"; };
   return o;

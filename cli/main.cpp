@@ -210,7 +210,10 @@ int cmd_train(const Common& c, const TrainFlags& t) {
   // The data first: a preset takes the images' shape and one output per class.
   dn::cli::DataFlags df = c.data;
   df.quiet = c.quiet;
-  const dn::DataOptions dopt = dn::cli::data_options(df);
+  dn::DataOptions dopt = dn::cli::data_options(df);
+  // Decodes an image folder; gone before the model's own pool starts.
+  std::optional<dn::ThreadPool> load_pool(std::in_place, threads);
+  dopt.pool = &*load_pool;
   const dn::DataSource source = dn::resolve_dataset(dn::cli::dataset_arg(df), dopt);
   const dn::Dataset train_data = dn::load_split(source, "train", dopt);
   std::optional<dn::Dataset> test_data;
@@ -227,6 +230,7 @@ int cmd_train(const Common& c, const TrainFlags& t) {
   int classes = train_data.num_classes;
   if (test_data && train_data.class_names.empty())
     classes = std::max(classes, test_data->num_classes);
+  load_pool.reset();
   const dn::ModelSpec spec =
       dn::fit_spec_to_data(arch.spec, train_data.image_shape, classes, arch.is_preset);
 
