@@ -241,9 +241,10 @@ std::vector<std::string> write_evaluation_pictures(const std::string& model_path
   const std::string prefix = split == "test" ? "" : "." + split;
   std::vector<std::string> written = {sibling_path(model_path, prefix + ".confusion.png"),
                                       sibling_path(model_path, prefix + ".mistakes.png")};
-  confusion_figure(ev.confusion, "Confusion matrix (" + split + " set)").save(written[0]);
+  confusion_figure(ev.confusion, "Confusion matrix (" + split + " set)", ev.class_names)
+      .save(written[0]);
   const Tensor probs = model.predict(data, 0, data.size());
-  mistakes_figure(data, find_mistakes(probs, data.labels), 36).save(written[1]);
+  mistakes_figure(data, find_mistakes(probs, data.labels), 36, ev.class_names).save(written[1]);
   return written;
 }
 
