@@ -197,11 +197,19 @@ TEST(CliData, DamagedUserFilesAreErrorsNamingTheFile) {
     write_file((dir / c.file).string(), c.bytes);
     make_read_only(dir);
     const std::string before = folder_snapshot(dir);
-    const auto r = dn("evaluate --no-pictures --model " + model + " --dataset " + dir.string());
-    EXPECT_EQ(r.exit_code, 1) << r.out;
-    EXPECT_NE(r.err.find((dir / c.file).string()), std::string::npos) << r.err;
-    EXPECT_NE(r.err.find(c.expect), std::string::npos) << r.err;
-    EXPECT_EQ(r.out.find("accuracy"), std::string::npos) << r.out;
+    for (const std::string& verb :
+         {"evaluate --no-pictures --model " + model, "predict --model " + model,
+          "show --split test -o " + tmp.file("s.png"),
+          "report " + model + " -o " + tmp.file("r.html"),
+          "train --preset mlp --epochs 1 --quiet -o " + tmp.file("t.dnm")}) {
+      SCOPED_TRACE(verb);
+      const auto r = dn(verb + " --dataset " + dir.string());
+      EXPECT_EQ(r.exit_code, 1) << r.out;
+      EXPECT_NE(r.err.find((dir / c.file).string()), std::string::npos) << r.err;
+      EXPECT_NE(r.err.find(c.expect), std::string::npos) << r.err;
+      EXPECT_EQ(r.out.find("accuracy"), std::string::npos) << r.out;
+    }
+    EXPECT_FALSE(fs::exists(tmp.file("t.dnm")));
     EXPECT_EQ(folder_snapshot(dir), before);
     make_writable(dir);
   }
