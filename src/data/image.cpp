@@ -69,14 +69,23 @@ GrayImage decode_png(std::span<const uint8_t> bytes, const std::string& name) {
                 ", more pixels than a file of " + std::to_string(bytes.size()) + " bytes can hold");
   // 16-bit files without gamma are written by tools that mean sRGB values, not linear light.
   png.image.flags |= PNG_IMAGE_FLAG_16BIT_sRGB;
-  png.image.format = PNG_FORMAT_GRAY;
+  // 8-bit RGBA: sRGB-encoded, not premultiplied; grey and alpha are computed
+  // below as JPEG's luma and an image viewer's blend, so both formats agree.
+  png.image.format = PNG_FORMAT_RGBA;
+  std::vector<uint8_t> rgba(static_cast<size_t>(width * height * 4));
+  if (!png_image_finish_read(&png.image, nullptr, rgba.data(), 0, nullptr))
+    throw Error(name + ": PNG: " + png_message(png.image));
   GrayImage out;
   out.width = static_cast<int>(width);
   out.height = static_cast<int>(height);
   out.pixels.resize(static_cast<size_t>(width * height));
-  const png_color white{255, 255, 255};
-  if (!png_image_finish_read(&png.image, &white, out.pixels.data(), 0, nullptr))
-    throw Error(name + ": PNG: " + png_message(png.image));
+  for (size_t i = 0; i < out.pixels.size(); ++i) {
+    const uint8_t* p = rgba.data() + 4 * i;
+    // Rec. 601 luma in thousandths (the Y of a JPEG, Pillow's "L"), then over white.
+    const uint32_t y = (299u * p[0] + 587u * p[1] + 114u * p[2] + 500u) / 1000u;
+    const uint32_t a = p[3];
+    out.pixels[i] = static_cast<uint8_t>((y * a + 255u * (255u - a) + 127u) / 255u);
+  }
   return out;
 }
 

@@ -1,12 +1,14 @@
 // digitnet/data/image.hpp — decoding PNG, JPEG and PGM files to 8-bit grey, resizing, writing PNG.
 //
 // The format is told by the content's magic bytes, never by the file name:
-//   PNG  (89 50 4E 47 0D 0A 1A 0A) — libpng's simplified API asked for
-//        PNG_FORMAT_GRAY: any bit depth, palette, grey or colour. Colour becomes
-//        grey by libpng's luminance in linear light; alpha (an alpha channel or
-//        tRNS) is composited over white. 16-bit samples without a gAMA/sRGB chunk
-//        are taken as sRGB-encoded (PNG_IMAGE_FLAG_16BIT_sRGB), so 16-bit v maps
-//        to about v / 257, as in a 16-bit PGM.
+//   PNG  (89 50 4E 47 0D 0A 1A 0A) — libpng's simplified API asked for 8-bit
+//        RGBA (sRGB-encoded): any bit depth, palette, grey or colour. Colour
+//        becomes grey by Rec. 601 luma on the encoded values, the Y a JPEG
+//        stores (so a PNG and a JPEG of one picture give the same greys); alpha
+//        (an alpha channel or tRNS) is blended over white as a viewer shows it.
+//        16-bit samples without a gAMA/sRGB chunk are taken as sRGB-encoded
+//        (PNG_IMAGE_FLAG_16BIT_sRGB), so 16-bit v maps to about v / 257, as in
+//        a 16-bit PGM.
 //   JPEG (FF D8 FF) — TurboJPEG decoding to TJPF_GRAY (a colour JPEG gives its
 //        luma Y). CMYK/YCCK JPEGs are an error, and so is any warning (a
 //        truncated or corrupt stream), not a partly grey picture.
