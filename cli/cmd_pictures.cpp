@@ -83,7 +83,7 @@ int cmd_show(const PictureFlags& f) {
       f.output.empty() ? (src.is_named() && src.name == "mnist" ? "digits.png" : src.name + ".png")
                        : f.output;
   const std::string set = src.is_named() ? src.known->title : src.name;
-  std::string title = set + " " + f.split + ": first " + std::to_string(tiles.size());
+  std::string title = set + " " + f.split + ": " + std::to_string(tiles.size());
   title += only >= 0 ? " images of " + data.class_name(only) : " images with their labels";
   digit_grid(tiles, title, f.columns, f.scale).save(out);
   std::cout << "Wrote " << out << "\n";

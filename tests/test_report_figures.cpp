@@ -156,6 +156,22 @@ TEST(ReportDigits, SampleTilesFilterByDigitAndAsciiShowsInk) {
   EXPECT_THROW(digit_tile(d, 6), Error);
 }
 
+TEST(ReportDigits, SampleRowsTakeTheClassesInTurnWhenTheDataIsSorted) {
+  Dataset d;
+  d.image_shape = {1, 2, 2};
+  const std::vector<uint8_t> px(4, 9);
+  for (int c = 0; c < 3; ++c)
+    for (int i = 0; i < 5; ++i) d.add(px, c);  // sorted by class: 0 0 0 0 0 1 1 ...
+  EXPECT_EQ(sample_rows(d, 7), (std::vector<int64_t>{0, 5, 10, 1, 6, 11, 2}));
+  EXPECT_EQ(sample_rows(d, 2), (std::vector<int64_t>{0, 5}));
+  EXPECT_EQ(sample_rows(d, 3, 1), (std::vector<int64_t>{5, 6, 7}));
+  // Mixed data keeps its order.
+  Dataset m;
+  m.image_shape = {1, 2, 2};
+  for (int i = 0; i < 9; ++i) m.add(px, i % 3);
+  EXPECT_EQ(sample_rows(m, 4), (std::vector<int64_t>{0, 1, 2, 3}));
+}
+
 TEST(ReportDigits, GridDrawsImagesThatAreNot28x28) {
   // As above, for other sizes: the ink rectangle lands scaled and whole.
   struct Case {

@@ -68,11 +68,40 @@ DigitTile digit_tile(const Dataset& data, int64_t i) {
   return t;
 }
 
+std::vector<int64_t> sample_rows(const Dataset& data, int count, int label) {
+  std::vector<int64_t> rows;
+  for (int64_t i = 0; i < data.size() && static_cast<int>(rows.size()) < count; ++i)
+    if (label < 0 || data.labels[static_cast<size_t>(i)] == label) rows.push_back(i);
+  if (label >= 0) return rows;
+  // A data set sorted by class (an image folder) would show one class: take
+  // the classes in turn instead when the first rows miss a class.
+  std::vector<std::vector<int64_t>> by_class(static_cast<size_t>(std::max(data.num_classes, 0)));
+  for (int64_t i = 0; i < data.size(); ++i) {
+    const auto c = static_cast<size_t>(data.labels[static_cast<size_t>(i)]);
+    if (c < by_class.size() && by_class[c].size() < static_cast<size_t>(count))
+      by_class[c].push_back(i);
+  }
+  const auto present =
+      std::count_if(by_class.begin(), by_class.end(), [](const auto& v) { return !v.empty(); });
+  std::vector<bool> seen(by_class.size(), false);
+  for (int64_t i : rows) seen[static_cast<size_t>(data.labels[static_cast<size_t>(i)])] = true;
+  if (std::count(seen.begin(), seen.end(), true) >= std::min<int64_t>(present, count)) return rows;
+  rows.clear();
+  for (size_t k = 0; static_cast<int>(rows.size()) < count; ++k) {
+    bool any = false;
+    for (const auto& v : by_class)
+      if (k < v.size() && static_cast<int>(rows.size()) < count) {
+        rows.push_back(v[k]);
+        any = true;
+      }
+    if (!any) break;
+  }
+  return rows;
+}
+
 std::vector<DigitTile> sample_tiles(const Dataset& data, int count, int label) {
   std::vector<DigitTile> out;
-  for (int64_t i = 0; i < data.size() && static_cast<int>(out.size()) < count; ++i)
-    if (label < 0 || data.labels[static_cast<size_t>(i)] == label)
-      out.push_back(digit_tile(data, i));
+  for (int64_t i : sample_rows(data, count, label)) out.push_back(digit_tile(data, i));
   return out;
 }
 

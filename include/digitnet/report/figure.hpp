@@ -58,7 +58,12 @@ struct DigitTile {
 // Tile of dataset row i, captioned with its class's name (Dataset::class_name:
 // the label's number when the data set has no names).
 DigitTile digit_tile(const Dataset& data, int64_t i);
-// The first `count` rows (only those of class `label` when label >= 0).
+// The first `count` rows (only those of class `label` when label >= 0). When
+// those miss a class the data has (a data set sorted by class, such as an
+// image folder), the classes' rows are taken in turn instead: each class's
+// first, then each class's second, ...
+std::vector<int64_t> sample_rows(const Dataset& data, int count, int label = -1);
+// The tiles of sample_rows.
 std::vector<DigitTile> sample_tiles(const Dataset& data, int count, int label = -1);
 
 // A grid of images drawn dark on white, `scale` screen pixels per image pixel,
