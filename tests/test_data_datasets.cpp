@@ -18,6 +18,7 @@ namespace fs = std::filesystem;
 using testing::error_of;
 using testing::folder_snapshot;
 using testing::read_file;
+using testing::ScopedEnv;
 using testing::TempDir;
 using testing::write_file;
 
@@ -30,26 +31,12 @@ void write_pair(const Dataset& d, const std::string& images, const std::string& 
   write_idx(labels, lb, gz);
 }
 
-class ScopedEnv {
- public:
-  ScopedEnv(const char* name, const char* value) : name_(name) {
-    if (const char* old = std::getenv(name)) old_ = old;
-    if (value)
-      ::setenv(name, value, 1);
-    else
-      ::unsetenv(name);
-  }
-  ~ScopedEnv() {
-    if (old_)
-      ::setenv(name_, old_->c_str(), 1);
-    else
-      ::unsetenv(name_);
-  }
-
- private:
-  const char* name_;
-  std::optional<std::string> old_;
-};
+// The bytes write_idx writes for `a`.
+std::string idx_bytes(const IdxArray& a, bool gz) {
+  TempDir z;
+  write_idx(z.file("a"), a, gz);
+  return read_file(z.file("a"));
+}
 
 TEST(DataDatasets, KnownNamesAreNamedAndEverythingElseIsAPath) {
   TempDir tmp;
@@ -85,19 +72,19 @@ TEST(DataDatasets, KnownNamesAreNamedAndEverythingElseIsAPath) {
 
 TEST(DataDatasets, CacheRootPrecedence) {
   {
-    const ScopedEnv data("DIGITNET_DATA", "/from/env");
+    const ScopedEnv data("DIGITNET_DATA", std::string("/from/env"));
     EXPECT_EQ(cache_root("/from/flag"), "/from/flag");
     EXPECT_EQ(cache_root(), "/from/env");
     EXPECT_EQ(dataset_cache_dir(*find_known_dataset("fashion-mnist")), "/from/env/fashion-mnist");
   }
   {
-    const ScopedEnv data("DIGITNET_DATA", nullptr);
-    const ScopedEnv home("HOME", "/home/someone");
+    const ScopedEnv data("DIGITNET_DATA", std::nullopt);
+    const ScopedEnv home("HOME", std::string("/home/someone"));
     EXPECT_EQ(cache_root(), "/home/someone/.cache/digitnet");
   }
   {
-    const ScopedEnv data("DIGITNET_DATA", nullptr);
-    const ScopedEnv home("HOME", nullptr);
+    const ScopedEnv data("DIGITNET_DATA", std::nullopt);
+    const ScopedEnv home("HOME", std::nullopt);
     EXPECT_THROW(cache_root(), Error);
   }
 }
@@ -179,22 +166,11 @@ TEST(DataDatasets, FetchCopiesFromALocalFolderAfterVerifying) {
   const fs::path pkg = tmp.path() / "usr-share";
   fs::create_directories(pkg);
   const std::string content = "the file's bytes";
-  write_file((pkg / "a.bin.gz").string(), [&] {
-    TempDir z;
-    IdxArray arr{kIdxUbyte,
-                 {static_cast<int64_t>(content.size())},
-                 std::vector<uint8_t>(content.begin(), content.end())};
-    write_idx(z.file("a.gz"), arr, true);
-    return read_file(z.file("a.gz"));
-  }());
-  const std::string raw = [&] {
-    TempDir z;
-    IdxArray arr{kIdxUbyte,
-                 {static_cast<int64_t>(content.size())},
-                 std::vector<uint8_t>(content.begin(), content.end())};
-    write_idx(z.file("a"), arr, false);
-    return read_file(z.file("a"));
-  }();
+  const IdxArray arr{kIdxUbyte,
+                     {static_cast<int64_t>(content.size())},
+                     std::vector<uint8_t>(content.begin(), content.end())};
+  write_file((pkg / "a.bin.gz").string(), idx_bytes(arr, true));
+  const std::string raw = idx_bytes(arr, false);
   write_file((pkg / "b.bin").string(), "the fake b");
   const std::string before = folder_snapshot(pkg);
 

@@ -31,6 +31,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using testing::read_file;
+using testing::ScopedEnv;
 using testing::TempDir;
 using testing::write_file;
 
@@ -98,30 +99,6 @@ int closed_port() {
   ::close(fd);
   return ntohs(addr.sin_port);
 }
-
-// Sets an environment variable for the scope, restoring it afterwards.
-class ScopedEnv {
- public:
-  ScopedEnv(const char* name, const std::optional<std::string>& value) : name_(name) {
-    if (const char* old = std::getenv(name)) old_ = old;
-    if (value)
-      ::setenv(name, value->c_str(), 1);
-    else
-      ::unsetenv(name);
-  }
-  ~ScopedEnv() {
-    if (old_)
-      ::setenv(name_, old_->c_str(), 1);
-    else
-      ::unsetenv(name_);
-  }
-  ScopedEnv(const ScopedEnv&) = delete;
-  ScopedEnv& operator=(const ScopedEnv&) = delete;
-
- private:
-  const char* name_;
-  std::optional<std::string> old_;
-};
 
 // Two small IDX files standing in for MNIST.
 struct FakeData {

@@ -182,7 +182,12 @@ std::string DataSource::describe() const {
 
 nlohmann::json DataSource::to_json() const {
   static const char* kinds[] = {"named", "idx", "images"};
-  return {{"kind", kinds[static_cast<int>(kind)]}, {"name", name}, {"location", location}};
+  // Absolute, so that a model file read from elsewhere still finds its data.
+  std::error_code ec;
+  const fs::path where = location.empty() ? fs::path() : fs::absolute(location, ec);
+  return {{"kind", kinds[static_cast<int>(kind)]},
+          {"name", name},
+          {"location", where.lexically_normal().string()}};
 }
 
 std::vector<std::string> read_class_names(const std::string& path) {

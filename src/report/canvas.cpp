@@ -151,17 +151,26 @@ Canvas::Canvas(int width, int height, const std::string& title)
   cairo_paint(cr_);
 }
 
+namespace {
+
+// How far `s` advances the pen in digitnet's font.
+double text_advance(cairo_t* cr, const std::string& s, double size, bool bold) {
+  cairo_select_font_face(cr, kFont, CAIRO_FONT_SLANT_NORMAL,
+                         bold ? CAIRO_FONT_WEIGHT_BOLD : CAIRO_FONT_WEIGHT_NORMAL);
+  cairo_set_font_size(cr, size);
+  cairo_text_extents_t e;
+  cairo_text_extents(cr, s.c_str(), &e);
+  return e.x_advance;
+}
+
+}  // namespace
+
 Canvas::~Canvas() {
   if (cr_) cairo_destroy(cr_);
 }
 
 double Canvas::text_width(const std::string& s, double size, bool bold) {
-  cairo_select_font_face(cr_, kFont, CAIRO_FONT_SLANT_NORMAL,
-                         bold ? CAIRO_FONT_WEIGHT_BOLD : CAIRO_FONT_WEIGHT_NORMAL);
-  cairo_set_font_size(cr_, size);
-  cairo_text_extents_t e;
-  cairo_text_extents(cr_, s.c_str(), &e);
-  return e.x_advance;
+  return text_advance(cr_, s, size, bold);
 }
 
 double Canvas::text(const std::string& s, double x, double y, double size, double align, Rgb color,
@@ -271,12 +280,7 @@ TextMeasure::~TextMeasure() {
 }
 
 double TextMeasure::width(const std::string& s, double size, bool bold) {
-  cairo_select_font_face(cr_, kFont, CAIRO_FONT_SLANT_NORMAL,
-                         bold ? CAIRO_FONT_WEIGHT_BOLD : CAIRO_FONT_WEIGHT_NORMAL);
-  cairo_set_font_size(cr_, size);
-  cairo_text_extents_t e;
-  cairo_text_extents(cr_, s.c_str(), &e);
-  return e.x_advance;
+  return text_advance(cr_, s, size, bold);
 }
 
 std::string TextMeasure::fit(const std::string& s, double size, double max_width, bool bold) {
