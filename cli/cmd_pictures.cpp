@@ -13,10 +13,6 @@ namespace digitnet::cli {
 
 namespace {
 
-int threads_or_default(int t) {
-  return t > 0 ? t : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-}
-
 // The class index --class names (a name of the data set's, or a number), or
 // --digit's; -1 for all classes.
 int class_filter(const PictureFlags& f, const Dataset& data) {
@@ -156,11 +152,6 @@ int cmd_report(const PictureFlags& f) {
 
 }  // namespace
 
-std::string sibling_path(const std::string& model_path, const std::string& suffix) {
-  fs::path p(model_path);
-  return (p.parent_path() / (p.stem().string() + suffix)).string();
-}
-
 void add_picture_verbs(CLI::App& app, PictureFlags& f) {
   auto data_dir = [&](CLI::App* a) { add_data_flags(a, f.data); };
   f.show = app.add_subcommand("show", "Draw a grid of a data set's images with their labels");
@@ -203,7 +194,11 @@ void add_picture_verbs(CLI::App& app, PictureFlags& f) {
   f.report = app.add_subcommand(
       "report", "Write one self-contained HTML report of a model (curves, metrics, mistakes)");
   data_dir(f.report);
-  f.report->add_option("model", f.model, "Model file")->required()->check(CLI::ExistingFile);
+  auto* report_model =
+      f.report->add_option("--model", f.model, "Model file")->check(CLI::ExistingFile);
+  f.report->add_option("model", f.model_positional, "Model file (the same as --model)")
+      ->check(CLI::ExistingFile)
+      ->excludes(report_model);
   f.report->add_option("-o,--output", f.output, "HTML file to write (default MODEL.report.html)");
   f.report->add_option("--threads", f.threads, "Worker threads (default: all cores)")
       ->check(CLI::Range(1, 256));
@@ -213,7 +208,13 @@ int run_picture_verbs(const PictureFlags& f) {
   if (*f.show) return cmd_show(f);
   if (*f.plot) return cmd_plot(f);
   if (*f.inspect) return cmd_inspect(f);
-  if (*f.report) return cmd_report(f);
+  if (*f.report) {
+    PictureFlags r = f;
+    if (r.model.empty()) r.model = r.model_positional;
+    if (r.model.empty())
+      throw CLI::ValidationError("report", "a model file is required (--model FILE)");
+    return cmd_report(r);
+  }
   return -1;
 }
 

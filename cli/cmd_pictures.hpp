@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "data_flags.hpp"
+#include "util.hpp"
 
 namespace digitnet::cli {
 
@@ -19,6 +20,7 @@ struct PictureFlags {
   std::string split = "test";
   std::string output;
   std::string model;
+  std::string model_positional;  // report's MODEL argument, the same as --model
   int count = 36;
   int digit = -1;
   std::string class_filter;  // --class NAME|INDEX
@@ -47,8 +49,5 @@ std::vector<std::string> write_evaluation_pictures(const std::string& model_path
                                                    const std::string& split,
                                                    const Sequential& model, const Dataset& data,
                                                    const Evaluation& ev);
-
-// "dir/cnn.dnm" + ".history.png" -> "dir/cnn.history.png"
-std::string sibling_path(const std::string& model_path, const std::string& suffix);
 
 }  // namespace digitnet::cli

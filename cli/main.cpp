@@ -15,6 +15,7 @@
 
 #include "cmd_pictures.hpp"
 #include "data_flags.hpp"
+#include "util.hpp"
 
 namespace dn = digitnet;
 namespace fs = std::filesystem;
@@ -46,10 +47,6 @@ struct Common {
   bool quiet = false;
 };
 
-int default_threads() {
-  return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-}
-
 void add_data(CLI::App* app, Common& c) { dn::cli::add_data_flags(app, c.data); }
 void add_threads(CLI::App* app, Common& c) {
   app->add_option("--threads", c.threads, "Worker threads (default: all cores)")
@@ -77,11 +74,6 @@ ModelSpecChoice arch_from_flags(const Common& c, const std::string& fallback) {
 }
 
 void print_json(const nlohmann::json& j) { std::cout << j.dump(2) << std::endl; }
-
-std::string sibling(const std::string& model_path, const std::string& suffix) {
-  fs::path p(model_path);
-  return (p.parent_path() / (p.stem().string() + suffix)).string();
-}
 
 // ---------------------------------------------------------------- fetch
 const dn::KnownDataset& known_or_throw(const std::string& name) {
@@ -204,7 +196,7 @@ dn::OptimizerPtr make_opt(const TrainFlags& t) {
 }
 
 int cmd_train(const Common& c, const TrainFlags& t) {
-  const int threads = c.threads > 0 ? c.threads : default_threads();
+  const int threads = dn::cli::threads_or_default(c.threads);
   ModelSpecChoice arch = arch_from_flags(c, "cnn");
 
   // The data first: a preset takes the images' shape and one output per class.
@@ -281,8 +273,8 @@ int cmd_train(const Common& c, const TrainFlags& t) {
   }
   model.metadata()["preset"] = spec.name;
   dn::save_model(model, out);
-  history.write_csv(sibling(out, ".history.csv"));
-  history.write_json(sibling(out, ".history.json"));
+  history.write_csv(dn::cli::sibling_path(out, ".history.csv"));
+  history.write_json(dn::cli::sibling_path(out, ".history.json"));
   const auto pictures = dn::cli::write_training_pictures(out, history, !c.quiet && !c.json);
   if (c.json) {
     print_json({{"model", out},
@@ -296,7 +288,7 @@ int cmd_train(const Common& c, const TrainFlags& t) {
     else
       std::printf("\n%s has no test split: no test evaluation\n", source.describe().c_str());
     std::printf("Saved the model to %s (history: %s)\n", out.c_str(),
-                sibling(out, ".history.csv").c_str());
+                dn::cli::sibling_path(out, ".history.csv").c_str());
     for (const auto& p : pictures) std::printf("Wrote %s\n", p.c_str());
   }
   return history.interrupted ? kExitInterrupted : 0;
@@ -304,7 +296,7 @@ int cmd_train(const Common& c, const TrainFlags& t) {
 
 // ---------------------------------------------------------------- evaluate
 int cmd_evaluate(const Common& c, const std::string& split, bool pictures) {
-  dn::Sequential model = dn::load_model(c.model, c.threads > 0 ? c.threads : default_threads());
+  dn::Sequential model = dn::load_model(c.model, dn::cli::threads_or_default(c.threads));
   dn::cli::DataFlags df = c.data;
   df.quiet = c.quiet || c.json;
   const dn::Dataset data = dn::cli::load_data_split(df, split, &model);
@@ -334,19 +326,24 @@ std::pair<int64_t, int64_t> parse_range(const std::string& r, int64_t n) {
     throw CLI::ValidationError("--range", "expected START:END, got '" + r + "'");
   int64_t b = 0, e = n;
   try {
-    if (colon > 0) b = std::stoll(r.substr(0, colon));
-    if (colon + 1 < r.size()) e = std::stoll(r.substr(colon + 1));
+    size_t used = 0;
+    if (colon > 0 && ((b = std::stoll(r.substr(0, colon), &used)), used != colon))
+      throw std::invalid_argument(r);
+    if (colon + 1 < r.size() &&
+        ((e = std::stoll(r.substr(colon + 1), &used)), used != r.size() - colon - 1))
+      throw std::invalid_argument(r);
   } catch (const std::exception&) {
     throw CLI::ValidationError("--range", "expected START:END, got '" + r + "'");
   }
   if (b < 0 || e > n || b >= e)
-    throw dn::Error("--range " + r + " is outside 0:" + std::to_string(n));
+    throw CLI::ValidationError("--range",
+                               r + " is not a non-empty range within 0:" + std::to_string(n));
   return {b, e};
 }
 
 int cmd_predict(const Common& c, const std::string& range, const std::string& idx_file,
                 const std::string& split) {
-  dn::Sequential model = dn::load_model(c.model, c.threads > 0 ? c.threads : default_threads());
+  dn::Sequential model = dn::load_model(c.model, dn::cli::threads_or_default(c.threads));
   dn::Tensor x;
   std::vector<int32_t> labels;
   int64_t first = 0;

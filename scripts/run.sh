@@ -16,7 +16,7 @@ mkdir -p "$OUT"
 "$DN" train --preset cnn -o "$OUT/cnn.dnm" "$@"
 "$DN" evaluate --model "$OUT/cnn.dnm" -o "$OUT/cnn.evaluation.json" | tee "$OUT/cnn.evaluation.txt"
 "$DN" inspect --model "$OUT/cnn.dnm" --index 0
-"$DN" report "$OUT/cnn.dnm" -o "$OUT/cnn.report.html" >/dev/null
+"$DN" report --model "$OUT/cnn.dnm" -o "$OUT/cnn.report.html" >/dev/null
 echo
 echo "Pictures: $OUT/digits.png, $OUT/cnn.history.png (.svg), $OUT/cnn.confusion.png, $OUT/cnn.mistakes.png, $OUT/cnn.filters.png, $OUT/cnn.features.png"
 echo "Metrics: $OUT/cnn.evaluation.txt (JSON: $OUT/cnn.evaluation.json, history: $OUT/cnn.history.csv, model: $OUT/cnn.dnm)"

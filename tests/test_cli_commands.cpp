@@ -112,8 +112,12 @@ TEST(Cli, TrainEvaluatePredictOnASubset) {
   const auto text = dn("predict --range 10:13 --model " + model);
   ASSERT_EQ(text.exit_code, 0) << text.err;
   EXPECT_NE(text.out.find("    10  digit"), std::string::npos) << text.out;
-  EXPECT_EQ(dn("predict --range 5:2 --model " + model).exit_code, 1);
-  EXPECT_EQ(dn("predict --range 0:99999 --model " + model).exit_code, 1);
+  // A bad range is a usage error, as README says.
+  for (const char* r : {"5:2", "0:99999", "3:3", "1x:3", "0:2y", "-1:4"}) {
+    const auto bad = dn(std::string("predict --range ") + r + " --model " + model);
+    EXPECT_EQ(bad.exit_code, 2) << r;
+    EXPECT_NE(bad.err.find("--range"), std::string::npos) << bad.err;
+  }
 }
 
 TEST(Cli, CallbacksFromFlags) {

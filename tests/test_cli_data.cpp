@@ -118,8 +118,9 @@ TEST(CliData, IdxFolderOfOtherSizeAndClassesTrainsAndIsNeverWritten) {
       0);
   const auto i = dn("inspect --model " + model);
   EXPECT_EQ(i.exit_code, 0) << i.err;
-  const auto r = dn("report " + model + " -o " + tmp.file("r.html"));
+  const auto r = dn("report --model " + model + " -o " + tmp.file("r.html"));
   ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(dn("report --dataset " + data.string()).exit_code, 2);  // no model: a usage error
   EXPECT_NE(read_file(tmp.file("r.html")).find("south west"), std::string::npos);
 
   EXPECT_EQ(folder_snapshot(data), before);
