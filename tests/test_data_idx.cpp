@@ -161,7 +161,7 @@ TEST(DataIdx, RejectsBadGzipFilesNamingPathAndOffset) {
       {"gz-cut", good_gz.substr(0, good_gz.size() - 6), "byte", "truncated"},
       {"gz-trailing", good_gz + "JUNK", "compressed byte " + std::to_string(good_gz.size()),
        "4 trailing bytes"},
-      {"gz-corrupt", corrupt, "", "gzip"},
+      {"gz-corrupt", corrupt, "at compressed byte", "corrupt gzip data"},
   };
   TempDir dir;
   for (const auto& c : cases) {
