@@ -334,5 +334,37 @@ TEST(CliData, ImageFolderTrainsEndToEndAndIsNeverWritten) {
   make_writable(data);
 }
 
+// One <class>/ tree: no test split, so training holds out a validation share
+// and evaluation reads the train split when asked.
+TEST(CliData, OneClassTreeTrainsWithAValidationSplit) {
+  TempDir tmp;
+  const fs::path data = tmp.path() / "tree";
+  make_image_folder(tmp.path() / "made");
+  fs::rename(tmp.path() / "made" / "train", data);
+  fs::remove(data / "README.txt");
+  const std::string before = folder_snapshot(data);
+  const std::string model = tmp.file("tree.dnm");
+  const auto t =
+      dn("train --preset mlp --epochs 3 --quiet --threads 2 --validation-split 0.2 "
+         "--image-size 20x20 --dataset " +
+         data.string() + " -o " + model);
+  ASSERT_EQ(t.exit_code, 0) << t.err;
+  EXPECT_NE(t.out.find("has no test split: no test evaluation"), std::string::npos) << t.out;
+  const auto h = nlohmann::json::parse(read_file(tmp.file("tree.history.json")));
+  EXPECT_TRUE(h.dump().find("val_accuracy") != std::string::npos);
+  const auto e = dn("evaluate --no-pictures --model " + model);
+  EXPECT_EQ(e.exit_code, 1);
+  EXPECT_NE(e.err.find("has no test split"), std::string::npos) << e.err;
+  const auto tr = dn("evaluate --json --no-pictures --split train --model " + model);
+  ASSERT_EQ(tr.exit_code, 0) << tr.err;
+  EXPECT_EQ(nlohmann::json::parse(tr.out)["samples"], 450);
+  // Without a validation split there is nothing to watch for early stopping.
+  EXPECT_EQ(dn("train --preset mlp --epochs 1 --early-stopping 2 --dataset " + data.string() +
+               " -o " + tmp.file("x.dnm"))
+                .exit_code,
+            1);
+  EXPECT_EQ(folder_snapshot(data), before);
+}
+
 }  // namespace
 }  // namespace digitnet
