@@ -10,10 +10,10 @@
 #include <vector>
 
 #include "core/dnnl_conv.hpp"
-#include "digitnet/core/direct_conv.hpp"
-#include "digitnet/core/kernels.hpp"
+#include "core/direct_conv.hpp"
+#include "core/kernels.hpp"
 #include "digitnet/core/tensor.hpp"
-#include "digitnet/core/winograd.hpp"
+#include "core/winograd.hpp"
 
 namespace {
 

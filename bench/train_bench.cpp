@@ -41,7 +41,7 @@
 #include <string>
 #include <vector>
 
-#include "digitnet/core/kernels.hpp"
+#include "core/kernels.hpp"
 #include "digitnet/digitnet.hpp"
 
 using namespace digitnet;

@@ -14,8 +14,6 @@
 #include <iostream>
 #include <string>
 
-#include "digitnet/data/image.hpp"
-
 namespace fs = std::filesystem;
 using namespace digitnet;
 

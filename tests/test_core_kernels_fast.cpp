@@ -10,8 +10,8 @@
 #include <utility>
 #include <vector>
 
-#include "digitnet/core/direct_conv.hpp"
-#include "digitnet/core/kernels.hpp"
+#include "core/direct_conv.hpp"
+#include "core/kernels.hpp"
 #include "digitnet/core/rng.hpp"
 #include "digitnet/core/tensor.hpp"
 

@@ -10,7 +10,7 @@
 #include <thread>
 
 #include "digitnet/core/error.hpp"
-#include "digitnet/core/kernels.hpp"
+#include "core/kernels.hpp"
 #include "digitnet/core/rng.hpp"
 #include "digitnet/core/tensor.hpp"
 #include "digitnet/core/thread_pool.hpp"

@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "digitnet/core/rng.hpp"
-#include "digitnet/core/winograd.hpp"
+#include "core/winograd.hpp"
 
 using namespace digitnet;
 using kernels::Conv3x3Shape;

@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "conv_reference.hpp"
-#include "digitnet/core/direct_conv.hpp"
+#include "core/direct_conv.hpp"
 #include "digitnet/layers/layers.hpp"
 #include "layer_check.hpp"
 

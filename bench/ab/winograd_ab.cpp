@@ -13,7 +13,7 @@
 #include <cstdlib>
 #include <vector>
 
-#include "digitnet/core/winograd.hpp"
+#include "core/winograd.hpp"
 
 using digitnet::kernels::Conv3x3Shape;
 using digitnet::kernels::WinogradGradFold;

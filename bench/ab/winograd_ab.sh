@@ -29,7 +29,7 @@ before_ut=()
 if tr '\n' ' ' <"$tmp/before.cpp" | grep -q 'void winograd_conv3x3([^)]*const float\* Ut) {'; then
   before_ut=(-DDIGITNET_AB_BEFORE_UT)
 fi
-g++ -O2 -std=c++20 -Iinclude "${before_ut[@]}" bench/ab/winograd_ab.cpp "$tmp/before.o" "$lib" \
+g++ -O2 -std=c++20 -Iinclude -Isrc "${before_ut[@]}" bench/ab/winograd_ab.cpp "$tmp/before.o" "$lib" \
   -lopenblas -ldnnl -lgomp -lpthread -o "$tmp/winograd_ab"
 echo "before: $rev ($(git rev-parse --short "$rev")), after: $lib"
 for shape in "32 64 26 4" "32 64 26 8" "64 32 26 4" "64 32 26 8"; do

@@ -1,6 +1,7 @@
 // digitnet/digitnet.hpp — everything a program needs, in one include.
 #pragma once
 
+#include "digitnet/core/atomic_file.hpp"
 #include "digitnet/core/error.hpp"
 #include "digitnet/core/rng.hpp"
 #include "digitnet/core/tensor.hpp"
@@ -13,7 +14,6 @@
 #include "digitnet/data/image_folder.hpp"
 #include "digitnet/data/mnist.hpp"
 #include "digitnet/data/packed_images.hpp"
-#include "digitnet/io/atomic_file.hpp"
 #include "digitnet/io/model_file.hpp"
 #include "digitnet/io/spec.hpp"
 #include "digitnet/layers/layers.hpp"

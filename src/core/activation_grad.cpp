@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <cstddef>
 
-#include "digitnet/core/kernels.hpp"
+#include "core/kernels.hpp"
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>

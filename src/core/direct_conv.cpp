@@ -12,14 +12,14 @@
 // and plain loops elsewhere, all summing in the same order; the CPU picks one
 // once, so results are reproducible on a machine. (One body on GCC vector types,
 // as winograd.cpp does, spilled its accumulators: K's conv1 28 against 9.5 us.)
-#include "digitnet/core/direct_conv.hpp"
+#include "core/direct_conv.hpp"
 
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
 
 #include "core/tanh16.hpp"
-#include "digitnet/core/kernels.hpp"
+#include "core/kernels.hpp"
 
 #if defined(__x86_64__)
 #include <immintrin.h>

@@ -1,4 +1,4 @@
-#include "digitnet/core/kernels.hpp"
+#include "core/kernels.hpp"
 
 #include <cblas.h>
 #include <dnnl.h>

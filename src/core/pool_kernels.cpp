@@ -4,7 +4,7 @@
 #include <cstddef>
 #include <limits>
 
-#include "digitnet/core/kernels.hpp"
+#include "core/kernels.hpp"
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "digitnet/core/kernels.hpp"
+#include "core/kernels.hpp"
 
 namespace digitnet {
 

@@ -2,7 +2,7 @@
 #include <algorithm>
 #include <cstddef>
 
-#include "digitnet/core/kernels.hpp"
+#include "core/kernels.hpp"
 
 #if defined(__x86_64__)
 #include <immintrin.h>

@@ -1,4 +1,4 @@
-// Winograd F(4x4, 3x3) convolution (see digitnet/core/winograd.hpp).
+// Winograd F(4x4, 3x3) convolution (see core/winograd.hpp).
 //
 // The matrices (Lavin & Gray 2015, points 0, 1, -1, 2, -2, ∞):
 //   Bᵀ = [4  0 -5  0  1  0]    G = [ 1/4     0     0 ]    Aᵀ = [1  1  1  1  1  0]
@@ -17,7 +17,7 @@
 //   2. 36 GEMMs M[ξ] (F x tb) = U[ξ] (F x C) · V[ξ] (C x tb);
 //   3. per output channel, Y = Aᵀ M A in two passes, + bias, relu, and the 4x4
 //      tiles scattered into y (clipped at the bottom/right edge).
-#include "digitnet/core/winograd.hpp"
+#include "core/winograd.hpp"
 
 #include <algorithm>
 #include <cstdint>
@@ -26,7 +26,7 @@
 #include <immintrin.h>
 #endif
 
-#include "digitnet/core/kernels.hpp"
+#include "core/kernels.hpp"
 
 namespace digitnet::kernels {
 namespace {

@@ -26,7 +26,7 @@
 #include "data/sha256.hpp"
 #include "digitnet/core/error.hpp"
 #include "digitnet/data/idx.hpp"
-#include "digitnet/io/atomic_file.hpp"
+#include "digitnet/core/atomic_file.hpp"
 
 extern char** environ;
 

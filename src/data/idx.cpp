@@ -11,7 +11,7 @@
 
 #include "data/gzip.hpp"
 #include "digitnet/core/error.hpp"
-#include "digitnet/io/atomic_file.hpp"
+#include "digitnet/core/atomic_file.hpp"
 
 namespace digitnet {
 namespace {

@@ -13,7 +13,7 @@
 #include <string_view>
 
 #include "digitnet/core/error.hpp"
-#include "digitnet/io/atomic_file.hpp"
+#include "digitnet/core/atomic_file.hpp"
 
 namespace digitnet {
 namespace {

@@ -27,7 +27,7 @@
 #include <system_error>
 
 #include "digitnet/core/error.hpp"
-#include "digitnet/io/atomic_file.hpp"
+#include "digitnet/core/atomic_file.hpp"
 #include "digitnet/io/spec.hpp"
 
 namespace digitnet {

@@ -12,7 +12,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "digitnet/core/kernels.hpp"
+#include "core/kernels.hpp"
 #include "layers/layer_util.hpp"
 
 namespace digitnet {

@@ -7,7 +7,7 @@
 //             dx = Wᵀ ⋆ dz (transposed convolution)  (C, H, W)
 // Kernels, chosen by measurement (docs/PERFORMANCE.md), for 3x3 stride-1 kernels
 // with >= 16 channels in and out: digitnet's own Winograd F(4x4,3x3)
-// (kernels/winograd.hpp: forward; dW in the transformed domain and dx as the
+// (core/winograd.hpp: forward; dW in the transformed domain and dx as the
 // adjoint of the forward, in one pass over the tiles). oneDNN's AVX-512 Winograd
 // (DIGITNET_CONV_KERNEL=dnnl-winograd) keeps a 9 MB scratchpad per thread whatever
 // the sub-batch, a fifth of K's training footprint, and was no faster on Zen 4
@@ -46,9 +46,9 @@
 #endif
 
 #include "core/dnnl_conv.hpp"
-#include "digitnet/core/direct_conv.hpp"
-#include "digitnet/core/kernels.hpp"
-#include "digitnet/core/winograd.hpp"
+#include "core/direct_conv.hpp"
+#include "core/kernels.hpp"
+#include "core/winograd.hpp"
 #include "layers/layer_util.hpp"
 
 namespace digitnet {

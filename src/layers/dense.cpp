@@ -23,7 +23,7 @@
 // calling thread. (Values equal sgemm's up to rounding.)
 #include <algorithm>
 
-#include "digitnet/core/kernels.hpp"
+#include "core/kernels.hpp"
 #include "layers/layer_util.hpp"
 
 namespace digitnet {

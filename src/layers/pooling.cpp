@@ -25,7 +25,7 @@
 #include <emmintrin.h>
 #endif
 
-#include "digitnet/core/kernels.hpp"
+#include "core/kernels.hpp"
 #include "layers/layer_util.hpp"
 
 namespace digitnet {

@@ -9,7 +9,7 @@
 
 #include "digitnet/core/error.hpp"
 #include "digitnet/data/dataset.hpp"
-#include "digitnet/io/atomic_file.hpp"
+#include "digitnet/core/atomic_file.hpp"
 
 namespace digitnet {
 

@@ -11,7 +11,7 @@
 #include <utility>
 
 #include "digitnet/core/error.hpp"
-#include "digitnet/io/atomic_file.hpp"
+#include "digitnet/core/atomic_file.hpp"
 #include "digitnet/report/html.hpp"
 
 namespace digitnet {

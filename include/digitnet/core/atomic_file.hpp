@@ -1,4 +1,4 @@
-// digitnet/io/atomic_file.hpp — writing files so that a reader never sees a half-written one.
+// digitnet/core/atomic_file.hpp — writing files so that a reader never sees a half-written one.
 #pragma once
 #include <string>
 #include <string_view>

@@ -1,4 +1,4 @@
-// digitnet/core/kernels.hpp — numeric kernels. They know nothing of layers.
+// src/core/kernels.hpp — numeric kernels (private to the library). They know nothing of layers.
 //
 // Each fast kernel has a plain reference beside it (suffix _ref) that tests
 // compare against on odd shapes.

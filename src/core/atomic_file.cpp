@@ -1,4 +1,4 @@
-#include "digitnet/io/atomic_file.hpp"
+#include "digitnet/core/atomic_file.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>

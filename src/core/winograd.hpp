@@ -1,4 +1,4 @@
-// digitnet/core/winograd.hpp — 3x3 stride-1 convolution by Winograd F(4x4, 3x3).
+// src/core/winograd.hpp (private) — 3x3 stride-1 convolution by Winograd F(4x4, 3x3).
 // Kernels know nothing of layers.
 //
 // Lavin & Gray (2015), interpolation points 0, ±1, ±2, ∞. Per (output channel f,

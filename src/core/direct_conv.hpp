@@ -1,4 +1,4 @@
-// digitnet/core/direct_conv.hpp — direct convolution of one image, for the
+// src/core/direct_conv.hpp (private) — direct convolution of one image, for the
 // single-image latency of small layers (LeNet's, the first layer of the Keras
 // CNN), where a oneDNN call or an im2col + sgemm costs more in set-up than in
 // arithmetic. Knows nothing of layers.
