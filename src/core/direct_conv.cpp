@@ -309,8 +309,7 @@ __attribute__((target("avx2,fma"))) void rest_avx2(int rest, const DirectConvSha
 }
 
 // AVX-512: blocks of 8 filters, 8 independent FMA chains, enough to cover the
-// latency of two FMA units (blocks of 4 left half of it idle; bench_kernels
-// BM_DirectConv, 4 -> 8: LeNet conv1 3.0 -> 2.4 us, conv2 6.8 -> 4.9, K conv1 6.2 -> 5.3).
+// latency of two FMA units (blocks of 4 leave half of it idle).
 __attribute__((target("avx512f,avx512vl,avx2,fma"))) void run_avx512(const DirectConvShape& s,
                                                                      const float* xp,
                                                                      const float* w, const float* b,
@@ -342,9 +341,9 @@ __attribute__((target("avx2,fma"))) void run_avx2(const DirectConvShape& s, cons
 // same bits.
 // r[i][j] -> r[j][i] for a 16 x 16 block in registers: 32-bit, then 64-bit
 // interleaves within 128-bit lanes, then two rounds of 128-bit lane shuffles
-// (64 shuffles, against 256 scalar stores through memory: LeNet's conv2 at one
-// image 3.30 -> 3.23 us). (The masked forms, all lanes selected: the plain ones
-// start from an undefined vector, which GCC 12 reports as maybe uninitialised.)
+// (64 shuffles instead of 256 scalar stores through memory). (The masked forms,
+// all lanes selected: the plain ones start from an undefined vector, which GCC
+// 12 reports as maybe uninitialised.)
 __attribute__((target("avx512f,avx512vl,avx2,fma"), always_inline)) inline void transpose16(
     __m512* r) {
   const __mmask16 all = 0xFFFF;
@@ -390,9 +389,8 @@ __attribute__((target("avx512f,avx512vl,avx2,fma"), always_inline)) inline void 
 
 // KW > 0: the kernel width known at compile time, and each kernel row's PB + KW − 1
 // input values broadcast into registers once and used by all its KW taps (one
-// broadcast for ~PB·KW/(PB + KW − 1) FMAs instead of one each, which left the
-// loads, not the FMAs, the limit: LeNet's conv2 at one image, one core of the
-// Intel Xeon, 4.93 -> 3.3 us).
+// broadcast for ~PB·KW/(PB + KW − 1) FMAs instead of one each, which would
+// leave the loads, not the FMAs, the limit).
 // KW = 0: any width, a broadcast per FMA. The same FMAs in the same order.
 template <int PB, int KW>
 __attribute__((target("avx512f,avx512vl,avx2,fma"), always_inline)) inline void fv_block(
@@ -478,8 +476,7 @@ __attribute__((target("avx512f,avx512vl,avx2,fma"))) void run_fv_avx512(const Di
 
 // Whether the filters-in-the-vector kernel fills more lanes than the column
 // tiles, F / (16·⌈F/16⌉) against OW / (16·⌈OW/16⌉), with enough taps per output
-// to pay for its transposed store (bench_kernels BM_DirectConv: LeNet's conv2,
-// 150 taps, 4.9 -> 3.6 us; K's conv1, 9 taps, 5.3 -> 8.6 us, so not there).
+// to pay for its transposed store (a 3x3 single-channel layer has too few).
 bool filters_in_vector(const DirectConvShape& s) {
   const double by_filters = s.f / (16.0 * ((s.f + 15) / 16));
   const double by_columns = s.ow / (16.0 * ((s.ow + 15) / 16));
@@ -607,10 +604,8 @@ __attribute__((target("avx512f,avx512vl,avx2,fma"), always_inline)) inline void 
 // last row of one and the first of the next, so a 5-row kernel needs no lone
 // rows), as wgrad_rows<KW, 2> sums them but with the inputs in registers
 // (2·KW accumulators, 2·(5 + KW − 1) broadcasts: KW <= 5), pixels 5 at a time;
-// the same sums in the same order. (One broadcast per FMA left the loads the
-// limit. LeNet's conv2d_1, 8 images on one core, with the dz re-layout:
-// 4.76-4.77 -> 4.26-4.29 us an image, against five rows a pass on broadcasts,
-// which had beaten two a pass, 4.35 -> 4.13 us.)
+// the same sums in the same order (one broadcast per FMA would leave the loads
+// the limit).
 template <int KW>
 __attribute__((target("avx512f,avx512vl,avx2,fma"))) void wgrad_row_pair(const DirectConvShape& s,
                                                                          int m, const float* xp,
@@ -851,11 +846,9 @@ void direct_conv_wgrad(const DirectConvShape& s, int m, const float* x, const fl
 void direct_conv(const DirectConvShape& s, const float* x, const float* w, const float* b,
                  ConvAct act, float* y, float* scratch, const float* packed) {
   // Without packed weights the whole scratch is cleared, the region they are
-  // packed into too although it is written in full: clearing only the padded
-  // input measured slower then (session 5, LeNet's conv2 at one image 5.1-5.4
-  // against 4.1-4.2 us in the layer; the cause is not established). With them
-  // (a layer's cache) only the padded input is: conv2 6.1 -> 6.0 us, LeNet's
-  // predict 15.8-16.0 -> 15.5-15.8 us (five alternating runs, session 6).
+  // packed into too although it is written in full (clearing only the padded
+  // input measured slower, for a cause not established); with them (a layer's
+  // cache) only the padded input is.
   pad_input(s, x, scratch, packed ? padded_floats(s) : direct_conv_scratch(s));
   const bool relu = act == ConvAct::relu;
 #if defined(__x86_64__) && defined(__GNUC__)

@@ -21,8 +21,8 @@ struct DirectConvShape {
 enum class ConvAct { linear, relu, tanh };
 std::size_t direct_conv_scratch(const DirectConvShape& s);
 // packed: null, or w laid out by direct_conv_pack (64-byte aligned), which a
-// caller whose weights do not change between calls can keep (LeNet's conv2 at
-// one image: 7.0 -> 5.9 us without the re-layout per call); the result is the same.
+// caller whose weights do not change between calls can keep, saving the
+// re-layout on every call; the result is the same.
 void direct_conv(const DirectConvShape& s, const float* x, const float* w, const float* b,
                  ConvAct act, float* y, float* scratch, const float* packed = nullptr);
 // Whether direct_conv runs its AVX-512 bodies on this CPU (where running whole

@@ -209,11 +209,10 @@ class Conv2DLayer final : public Layer {
       }
     };
     // One sample not worth splitting, stride 1: the direct kernel on the calling
-    // thread (a oneDNN call or im2col costs more in set-up than the arithmetic here:
-    // LeNet's conv1 12 -> 4 us). With 16 filters or more per participant and
-    // enough work (K's conv1: 32 filters, 0.2 M MAC), each participant runs it on
-    // its filters, every output the same sum in the same order (K's predict p50
-    // 76.3 -> 74.4 us, alternating in one process, Intel Xeon, session 12). Any
+    // thread (a oneDNN call or im2col costs more in set-up than the arithmetic
+    // here). With 16 filters or more per participant and enough work (the Keras
+    // CNN's first layer: 32 filters, 0.2 M MAC), each participant runs it on its
+    // filters, every output the same sum in the same order. Any
     // other single sample: participant 0's share, on the calling thread, without
     // waking the others.
     if (n == 1 && stride_ == 1 && !kernel_forced()) {
@@ -702,13 +701,11 @@ class Conv2DLayer final : public Layer {
   }
   // The weight gradient on kernels::direct_conv_wgrad instead of oneDNN's: for
   // stride-1 layers on oneDNN's direct kernels with several input channels and
-  // >= 16 filters, on AVX-512 (LeNet's conv2, whose 6 channels send oneDNN to its
-  // AVX2 weight-gradient kernel: backward 0.99 -> 0.71 ms per step, L training
-  // 54.5 -> 60.2 k images/s). LeNet's conv1 (1 channel, 6 filters: 6 of 16 lanes)
-  // was slower on it than on im2col + sgemm (0.55 against 0.38 ms). Not when a
-  // kernel family is forced. Layers with few filters and wide rows (LeNet's conv1)
-  // take it from the kernel's columns body: conv1's backward on im2col + sgemm 0.76-0.84 ->
-  // 0.37-0.43 ms a step (2 threads, batch 128).
+  // >= 16 filters, on AVX-512 (few input channels send oneDNN to its AVX2
+  // weight-gradient kernel). With one channel and few filters (6 of 16 lanes)
+  // the filters body loses to im2col + sgemm, but layers with few filters and
+  // wide rows take it from the kernel's columns body, which beats both. Not when
+  // a kernel family is forced.
   bool direct_wgrad() {
     if (kernel_choice() != Kernel::dnnl_direct || forced_ || stride_ != 1) return false;
     const kernels::DirectConvShape g = direct_shape();

@@ -87,11 +87,10 @@ class Pool2DLayer final : public Layer {
   }
 
   // Splits the planes over the pool, unless the whole input is so small that
-  // waking the pool costs more than the pooling (one LeNet image: 4 -> 1 us).
-  // One K image (64 planes of 24x24 = 36864 values) is split: each participant
-  // pools the planes its share of the convolution before wrote (the same
-  // chunks of the planes), so none is read from the other core's cache: K's
-  // latency 0.127 -> 0.120 ms (the pooling 7 -> 4 us), three runs each.
+  // waking the pool costs more than the pooling (one LeNet image). A larger one
+  // (one Keras-CNN image: 64 planes of 24x24) is split: each participant pools
+  // the planes its share of the convolution before wrote (the same chunks), so
+  // none is read from the other core's cache.
   template <class Fn>
   static void for_planes(const Context& ctx, int64_t planes, int64_t in_plane, Fn&& fn) {
     if (planes * in_plane < kInlineElements) return fn(int64_t{0}, planes, 0);
