@@ -42,6 +42,10 @@ std::string dataset_arg(const DataFlags& f, const Sequential* model) {
       const std::string kind = d->value("kind", "");
       if (kind == "named") return d->value("name", "mnist");
       if (!d->value("location", "").empty()) return d->value("location", "");
+      // Trained on files given one by one: guessing would read the wrong data.
+      throw Error(
+          "the model was trained on IDX files given one by one, not a folder: name its data "
+          "with --dataset FOLDER, or --test-images and --test-labels");
     }
   }
   return "mnist";

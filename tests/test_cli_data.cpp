@@ -366,5 +366,25 @@ TEST(CliData, OneClassTreeTrainsWithAValidationSplit) {
   EXPECT_EQ(folder_snapshot(data), before);
 }
 
+// IDX files given one by one: no folder to remember, so evaluation asks for them.
+TEST(CliData, FilesGivenOneByOneAreNamedAgainToEvaluate) {
+  TempDir tmp;
+  make_idx_folder(tmp.path() / "d", /*gz=*/false);
+  const std::string d = tmp.file("d") + "/";
+  const std::string model = tmp.file("m.dnm");
+  const auto t =
+      dn("train --preset mlp --epochs 2 --quiet --threads 2 --train-images " + d +
+         "train-images-idx3-ubyte --train-labels " + d + "train-labels-idx1-ubyte -o " + model);
+  ASSERT_EQ(t.exit_code, 0) << t.err;
+  EXPECT_NE(t.out.find("has no test split"), std::string::npos) << t.out;
+  const auto e = dn("evaluate --no-pictures --model " + model);
+  EXPECT_EQ(e.exit_code, 1);
+  EXPECT_NE(e.err.find("given one by one"), std::string::npos) << e.err;
+  const auto ok = dn("evaluate --json --no-pictures --model " + model + " --test-images " + d +
+                     "t10k-images-idx3-ubyte --test-labels " + d + "t10k-labels-idx1-ubyte");
+  ASSERT_EQ(ok.exit_code, 0) << ok.err;
+  EXPECT_EQ(nlohmann::json::parse(ok.out)["samples"], 300);
+}
+
 }  // namespace
 }  // namespace digitnet

@@ -173,6 +173,8 @@ std::string DataSource::describe() const {
     case Kind::named:
       return name + " (cached in " + location + ")";
     case Kind::idx:
+      if (location.empty())
+        return "the IDX files " + (train_images.empty() ? test_images : train_images) + ", ...";
       return "IDX folder " + location;
     case Kind::images:
       return "image folder " + location;
