@@ -1,11 +1,10 @@
 // src/core/dnnl_conv.hpp — 2-D convolution kernels from oneDNN (libdnnl), run on
 // the calling thread only. They know nothing of layers.
 //
-// Why: oneDNN's JIT kernels run the Keras CNN's 32->64 3x3 convolution 1.4x
-// (direct, AVX2) to 5x (Winograd F(4x4,3x3), AVX-512 only in oneDNN 2.6) faster
-// than im2col + OpenBLAS sgemm; docs/PERFORMANCE.md has the measurements. The
-// 3x3 layers with >= 16 channels use digitnet's own Winograd (winograd.hpp) by
-// default: oneDNN's keeps a 9 MB scratchpad per thread and was no faster on Zen 4.
+// Why: oneDNN's JIT kernels run convolutions faster than im2col + sgemm for
+// most shapes (docs/PERFORMANCE.md, "Which algorithm runs where"). The 3x3
+// layers with >= 16 channels use digitnet's own Winograd (winograd.hpp) by
+// default: oneDNN's keeps a 9 MB scratchpad per thread and is no faster.
 //
 // Threading: every call executes single-threaded on the calling thread (it sets
 // the calling thread's OpenMP team size to 1), so the caller's ThreadPool stays

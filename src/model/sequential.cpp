@@ -315,18 +315,14 @@ void Sequential::forward(const Tensor& x, bool training, std::vector<Tensor>& ac
 // to rounding (each part's loss gradient is scaled by its share of the batch,
 // and Dropout draws the whole batch's mask, Context::first_sample). Every part
 // but the last says more follow (Context::more_parts), so Dense takes dW from
-// all parts in one product and the own Winograd maps dU back once (K on 2
-// threads, alternating with the per-part updates: 2430-2570 against 1990-2210
-// images/s, +5 MB: the dense layer's inputs for the batch). The chunk is
-// a multiple of kUnit samples fixed by the model and the batch size (not the
-// thread count), so the draws, and what a seed trains, do not depend on the
-// threads. K at batch 128 (505 KB per sample) on the Zen 4 machine, peak RSS of
-// train_bench / images per second (median of 3, alternating; docs/
-// PERFORMANCE.md): chunks of 64 (32 MB) 99.8 MB / 3824; of 16 (8 MB) 76.0 /
-// 3226; of 8 (4 MB) 70.9 / 3394. The bound is a sixth of PyTorch's
-// ~450 MB, so 4 MB and chunks of 8. A batch of at most kWholeBytes trains whole:
-// splitting it saves little and costs its per-part overheads (LeNet at batch
-// 128, 7.2 MB, in parts of 72 + 56: 29.4 k against 30.9 k images/s whole).
+// all parts in one product and the own Winograd maps dU back once, which is
+// faster than an update per part for a few MB more. The chunk is a multiple of
+// kUnit samples fixed by the model and the batch size (not the thread count),
+// so the draws, and what a seed trains, do not depend on the threads. 4 MB of
+// activations a part (8 Keras-CNN samples) keeps training's peak near a sixth
+// of PyTorch's at little cost in speed (docs/PERFORMANCE.md, "Memory"). A batch
+// of at most kWholeBytes trains whole: splitting it saves little and costs its
+// per-part overheads.
 int64_t Sequential::train_chunk(int64_t batch) const {
   constexpr int64_t kTrainBytes = int64_t{4} << 20, kWholeBytes = int64_t{16} << 20, kUnit = 8;
   int64_t& chunk = impl_->micro_batch;  // fixed by the layers: worked out once
