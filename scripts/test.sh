@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Sets up and runs the whole test suite: a Release build with -Werror, then
-# the same suite under AddressSanitizer + UBSan.
+# Sets up and runs the whole test suite: a Release build with -Werror (its
+# kernel-level tests also under each instruction-set cap), then the same suite
+# under AddressSanitizer + UBSan.
 #   bash scripts/test.sh            # both
 #   bash scripts/test.sh --quick    # Release build only
 set -euo pipefail
@@ -14,6 +15,15 @@ build-test/digitnet fetch --quiet --dataset fashion-mnist
 
 echo "== Release suite"
 (cd build-test && ctest --output-on-failure -j2 --timeout 600)
+
+# The AVX2 and plain paths of digitnet's own kernels, on any x86 machine: the
+# kernel, layer, training and model tests again with the kernels capped.
+for isa in avx2 scalar; do
+  echo "== Kernel, layer, training and model tests with DIGITNET_MAX_ISA=$isa"
+  for t in test_core test_layers test_train test_model; do
+    DIGITNET_MAX_ISA=$isa build-test/tests/$t --gtest_brief=1
+  done
+done
 
 if [ "${1:-}" != "--quick" ]; then
   echo "== AddressSanitizer + UBSan suite"

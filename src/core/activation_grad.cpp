@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstddef>
 
+#include "core/cpu.hpp"
 #include "core/kernels.hpp"
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -92,7 +93,7 @@ __attribute__((target("avx512f"))) float tanh_grad_sum_avx512(const float* y, co
 
 float tanh_grad_sum(const float* y, const float* dy, bool pooled, int h, int w, float* dz) {
 #ifdef DIGITNET_ACT_GRAD_AVX512
-  if (__builtin_cpu_supports("avx512f"))
+  if (cpu::allows(cpu::Isa::avx512) && __builtin_cpu_supports("avx512f"))
     return pooled ? tanh_grad_sum_avx512<true>(y, dy, h, w, dz)
                   : tanh_grad_sum_avx512<false>(y, dy, h, w, dz);
 #endif

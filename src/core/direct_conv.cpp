@@ -18,8 +18,9 @@
 #include <cstdint>
 #include <cstring>
 
-#include "core/tanh16.hpp"
+#include "core/cpu.hpp"
 #include "core/kernels.hpp"
+#include "core/tanh16.hpp"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -487,7 +488,8 @@ bool filters_in_vector(const DirectConvShape& s) {
 
 bool direct_conv_avx512() {
 #if defined(__x86_64__) && defined(__GNUC__)
-  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl");
+  return cpu::allows(cpu::Isa::avx512) && __builtin_cpu_supports("avx512f") &&
+         __builtin_cpu_supports("avx512vl");
 #else
   return false;
 #endif
@@ -865,7 +867,8 @@ void direct_conv(const DirectConvShape& s, const float* x, const float* w, const
     }
     return run_avx512(s, scratch, w, b, act, y);
   }
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+  if (cpu::allows(cpu::Isa::avx2) && __builtin_cpu_supports("avx2") &&
+      __builtin_cpu_supports("fma")) {
     run_avx2(s, scratch, w, b, relu, y);
   } else {
     run_plain(s, scratch, w, b, relu, y);

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <string>
 
+#include "core/cpu.hpp"
 #include "core/signal_guard.hpp"
 #include "core/tanh16.hpp"
 #include "digitnet/core/error.hpp"
@@ -37,7 +38,7 @@ GemmBackend choose_gemm_backend() {
   // OpenBLAS' own AVX-512 kernels (what it picks on Intel) the two were level at
   // 512³ and oneDNN ahead on the layers' shapes (docs/PERFORMANCE.md). Without
   // AVX-512 OpenBLAS is kept: oneDNN's AVX2 sgemm is slower for A·Bᵀ (Dense dx).
-  if (__builtin_cpu_supports("avx512f")) return GemmBackend::dnnl;
+  if (cpu::allows(cpu::Isa::avx512) && __builtin_cpu_supports("avx512f")) return GemmBackend::dnnl;
 #endif
   return GemmBackend::openblas;
 }
@@ -66,6 +67,16 @@ void sgemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const f
 void sgemm(GemmBackend backend, bool trans_a, bool trans_b, int M, int N, int K, float alpha,
            const float* A, int lda, const float* B, int ldb, float beta, float* C, int ldc) {
   if (M <= 0 || N <= 0) return;
+  if (K <= 0) {
+    // C = beta · C, beta = 0 overwriting as in sgemm_ref (BLAS's sgemv returns
+    // early for an empty product and would leave C as it was).
+    for (int i = 0; i < M; ++i)
+      for (int j = 0; j < N; ++j) {
+        float& c = C[static_cast<std::ptrdiff_t>(i) * ldc + j];
+        c = beta == 0.0f ? 0.0f : beta * c;
+      }
+    return;
+  }
   if (backend == GemmBackend::dnnl) {
     omp_set_num_threads(1);  // parallelism comes from ThreadPool: this call runs on this thread
     const detail::SignalGuard no_signals;  // its JIT kernel moves rsp into the heap
@@ -199,7 +210,8 @@ void tanh_avx512(float* v, int64_t n) {
 namespace detail {
 bool tanh_is_tanh16() {
 #ifdef DIGITNET_HAVE_LIBMVEC
-  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl");
+  return cpu::allows(cpu::Isa::avx512) && __builtin_cpu_supports("avx512f") &&
+         __builtin_cpu_supports("avx512vl");
 #else
   return false;
 #endif
@@ -209,7 +221,7 @@ bool tanh_is_tanh16() {
 void tanh(float* v, int64_t n) {
 #ifdef DIGITNET_HAVE_LIBMVEC
   if (detail::tanh_is_tanh16()) return tanh_avx512(v, n);
-  if (__builtin_cpu_supports("avx2")) return tanh_avx2(v, n);
+  if (cpu::allows(cpu::Isa::avx2) && __builtin_cpu_supports("avx2")) return tanh_avx2(v, n);
   int64_t i = 0;
   for (; i + 4 <= n; i += 4) _mm_storeu_ps(v + i, _ZGVbN4v_tanhf(_mm_loadu_ps(v + i)));
   if (i < n) {

@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <limits>
 
+#include "core/cpu.hpp"
 #include "core/kernels.hpp"
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -92,7 +93,7 @@ __attribute__((target("avx512f"))) void avg_pool_2x2_avx512(const float* x, int 
 
 bool pool_2x2_avx512_available() {
 #ifdef DIGITNET_POOL_AVX512
-  return __builtin_cpu_supports("avx512f");
+  return cpu::allows(cpu::Isa::avx512) && __builtin_cpu_supports("avx512f");
 #else
   return false;
 #endif

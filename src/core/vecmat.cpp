@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <cstddef>
 
+#include "core/cpu.hpp"
 #include "core/kernels.hpp"
 
 #if defined(__x86_64__)
@@ -107,7 +108,8 @@ __attribute__((target("avx512f,avx512vl,fma"))) void vecmat_avx512(int k, int n,
 void vecmat(int k, int n, const float* x, const float* W, int ldw, const float* b, float* y) {
   if (n <= 0) return;
 #if defined(__x86_64__) && defined(__GNUC__)
-  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl"))
+  if (cpu::allows(cpu::Isa::avx512) && __builtin_cpu_supports("avx512f") &&
+      __builtin_cpu_supports("avx512vl"))
     return vecmat_avx512(k, n, x, W, ldw, b, y);
 #endif
   // Elsewhere the library's M = 1 product (OpenBLAS' sgemv on AVX2 CPUs), then the bias.

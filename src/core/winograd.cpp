@@ -22,6 +22,8 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+
+#include "core/cpu.hpp"
 #if defined(__SSE2__)
 #include <immintrin.h>
 #endif
@@ -943,9 +945,11 @@ void winograd_conv3x3(const Conv3x3Shape& s, int nb, const float* x, const float
                       const float* bias, bool relu, float* y, float* workspace, int tile_block,
                       const float* Ut) {
 #ifdef DIGITNET_WINOGRAD_DISPATCH
-  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl"))
+  if (cpu::allows(cpu::Isa::avx512) && __builtin_cpu_supports("avx512f") &&
+      __builtin_cpu_supports("avx512vl"))
     return conv_avx512(s, nb, x, U, bias, relu, y, workspace, tile_block, Ut);
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+  if (cpu::allows(cpu::Isa::avx2) && __builtin_cpu_supports("avx2") &&
+      __builtin_cpu_supports("fma"))
     return conv_avx2(s, nb, x, U, bias, relu, y, workspace, tile_block);
 #endif
   conv_body<6>(s, nb, x, U, bias, relu, y, workspace, tile_block);
@@ -960,9 +964,11 @@ void winograd_backward(const Conv3x3Shape& s, int nb, const float* x, const floa
                        const float* Ut, float* dU, bool accumulate, float* dx, float* workspace,
                        int tile_block, const WinogradGradFold& fold) {
 #ifdef DIGITNET_WINOGRAD_DISPATCH
-  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl"))
+  if (cpu::allows(cpu::Isa::avx512) && __builtin_cpu_supports("avx512f") &&
+      __builtin_cpu_supports("avx512vl"))
     return backward_avx512(s, nb, x, dz, Ut, dU, accumulate, dx, workspace, tile_block, fold);
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+  if (cpu::allows(cpu::Isa::avx2) && __builtin_cpu_supports("avx2") &&
+      __builtin_cpu_supports("fma"))
     return backward_avx2(s, nb, x, dz, Ut, dU, accumulate, dx, workspace, tile_block, fold);
 #endif
   filter_grad_body<6>(s, nb, x, dz, dU, accumulate, workspace, tile_block, Ut, dx, fold);

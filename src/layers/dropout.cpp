@@ -23,6 +23,7 @@
 #include <emmintrin.h>
 #endif
 
+#include "core/cpu.hpp"
 #include "layers/layer_util.hpp"
 
 namespace digitnet {
@@ -133,8 +134,8 @@ class DropoutLayer final : public Layer {
     // Part of a batch (micro-batch): local element i is element g0 + i of the batch.
     const auto g0 = static_cast<uint64_t>(ctx.first_sample * shape_size(input_shape_));
 #ifdef DIGITNET_DROPOUT_AVX512
-    const bool avx512 =
-        g0 % 2 == 0 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
+    const bool avx512 = g0 % 2 == 0 && cpu::allows(cpu::Isa::avx512) &&
+                        __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
 #endif
     ctx.pool->parallel_for(words, [&](int64_t w0, int64_t w1, int) {
 #ifdef DIGITNET_DROPOUT_AVX512

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "core/cpu.hpp"
 #include "digitnet/core/error.hpp"
 #include "digitnet/core/thread_pool.hpp"
 
@@ -145,7 +146,7 @@ __attribute__((target("avx512f"))) int64_t adam_update_avx512(float* w, const fl
 void adam_update(float* w, const float* g, float* m, float* v, int64_t n,
                  const AdamCoefficients& c) {
 #if defined(__x86_64__) && defined(__GNUC__)
-  if (__builtin_cpu_supports("avx512f")) {
+  if (cpu::allows(cpu::Isa::avx512) && __builtin_cpu_supports("avx512f")) {
     const int64_t done = adam_update_avx512(w, g, m, v, n, c);
     w += done, g += done, m += done, v += done, n -= done;
   }
