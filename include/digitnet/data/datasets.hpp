@@ -101,6 +101,13 @@ Dataset load_split(const DataSource& source, const std::string& split,
 Dataset load_split(const std::string& name_or_path, const std::string& split,
                    const DataOptions& options = {});
 
+// One split of a known data set from its cache folder `dir`: fetched there
+// first when `fetch` (changes to the cache said to `log`), else only checked
+// against its SHA-256 (an Error naming a missing or damaged file).
+Dataset load_known_split(const KnownDataset& ds, const std::string& dir, const std::string& split,
+                         bool fetch = true,
+                         const std::function<void(const std::string&)>& log = {});
+
 // A folder's classes.txt: one class name per line (blank lines at the end
 // ignored). Error naming the file and line for an empty or repeated name.
 std::vector<std::string> read_class_names(const std::string& path);
