@@ -195,34 +195,47 @@ dn::OptimizerPtr make_opt(const TrainFlags& t) {
   return dn::make_optimizer(t.optimizer, cfg);
 }
 
-int cmd_train(const Common& c, const TrainFlags& t) {
-  const int threads = dn::cli::threads_or_default(c.threads);
-  ModelSpecChoice arch = arch_from_flags(c, "cnn");
+// What train reads: the training split, the test split when there is one, and
+// the class count the model's output needs.
+struct TrainingData {
+  dn::DataSource source;
+  dn::Dataset train;
+  std::optional<dn::Dataset> test;
+  int classes = 0;
+};
 
-  // The data first: a preset takes the images' shape and one output per class.
+TrainingData load_training_data(const Common& c, int threads) {
   dn::cli::DataFlags df = c.data;
   df.quiet = c.quiet;
-  dn::DataOptions dopt = dn::cli::data_options(df);
-  // Decodes an image folder; gone before the model's own pool starts.
-  std::optional<dn::ThreadPool> load_pool(std::in_place, threads);
-  dopt.pool = &*load_pool;
-  const dn::DataSource source = dn::resolve_dataset(dn::cli::dataset_arg(df), dopt);
-  const dn::Dataset train_data = dn::load_split(source, "train", dopt);
-  std::optional<dn::Dataset> test_data;
-  if (source.has_split("test")) {
-    dn::DataOptions topt = dopt;  // the test images at the training images' size
-    topt.height = static_cast<int>(train_data.image_shape[1]);
-    topt.width = static_cast<int>(train_data.image_shape[2]);
-    test_data = dn::load_split(source, "test", topt);
-    if (test_data->image_shape != train_data.image_shape)
-      throw dn::Error(source.describe() + ": the test images are " +
-                      dn::shape_str(test_data->image_shape) + " but the training images " +
-                      dn::shape_str(train_data.image_shape));
+  dn::DataOptions opt = dn::cli::data_options(df);
+  dn::ThreadPool pool(threads);  // decodes an image folder; gone before the model's starts
+  opt.pool = &pool;
+  TrainingData d{dn::resolve_dataset(dn::cli::dataset_arg(df), opt), {}, {}, 0};
+  d.train = dn::load_split(d.source, "train", opt);
+  d.classes = d.train.num_classes;
+  if (d.source.has_split("test")) {
+    opt.height = static_cast<int>(d.train.image_shape[1]);  // test images at the training size
+    opt.width = static_cast<int>(d.train.image_shape[2]);
+    d.test = dn::load_split(d.source, "test", opt);
+    if (d.test->image_shape != d.train.image_shape)
+      throw dn::Error(d.source.describe() + ": the test images are " +
+                      dn::shape_str(d.test->image_shape) + " but the training images " +
+                      dn::shape_str(d.train.image_shape));
+    // Without names, a class seen only in the test split still needs an output.
+    if (d.train.class_names.empty()) d.classes = std::max(d.classes, d.test->num_classes);
   }
-  int classes = train_data.num_classes;
-  if (test_data && train_data.class_names.empty())
-    classes = std::max(classes, test_data->num_classes);
-  load_pool.reset();
+  return d;
+}
+
+int cmd_train(const Common& c, const TrainFlags& t) {
+  const int threads = dn::cli::threads_or_default(c.threads);
+  const ModelSpecChoice arch = arch_from_flags(c, "cnn");
+  // The data first: a preset takes the images' shape and one output per class.
+  const TrainingData data = load_training_data(c, threads);
+  const dn::DataSource& source = data.source;
+  const dn::Dataset& train_data = data.train;
+  const std::optional<dn::Dataset>& test_data = data.test;
+  const int classes = data.classes;
   const dn::ModelSpec spec =
       dn::fit_spec_to_data(arch.spec, train_data.image_shape, classes, arch.is_preset);
 
