@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <set>
 
 #include "digitnet/core/error.hpp"
 #include "digitnet/core/thread_pool.hpp"
@@ -69,34 +70,31 @@ DigitTile digit_tile(const Dataset& data, int64_t i) {
 }
 
 std::vector<int64_t> sample_rows(const Dataset& data, int count, int label) {
+  const auto n = static_cast<size_t>(std::max(count, 0));
   std::vector<int64_t> rows;
-  for (int64_t i = 0; i < data.size() && static_cast<int>(rows.size()) < count; ++i)
+  for (int64_t i = 0; i < data.size() && rows.size() < n; ++i)
     if (label < 0 || data.labels[static_cast<size_t>(i)] == label) rows.push_back(i);
   if (label >= 0) return rows;
-  // A data set sorted by class (an image folder) would show one class: take
-  // the classes in turn instead when the first rows miss a class.
+  // The classes in turn: each class's first row, then each one's second, ...
   std::vector<std::vector<int64_t>> by_class(static_cast<size_t>(std::max(data.num_classes, 0)));
   for (int64_t i = 0; i < data.size(); ++i) {
     const auto c = static_cast<size_t>(data.labels[static_cast<size_t>(i)]);
-    if (c < by_class.size() && by_class[c].size() < static_cast<size_t>(count))
-      by_class[c].push_back(i);
+    if (c < by_class.size() && by_class[c].size() < n) by_class[c].push_back(i);
   }
-  const auto present =
-      std::count_if(by_class.begin(), by_class.end(), [](const auto& v) { return !v.empty(); });
-  std::vector<bool> seen(by_class.size(), false);
-  for (int64_t i : rows) seen[static_cast<size_t>(data.labels[static_cast<size_t>(i)])] = true;
-  if (std::count(seen.begin(), seen.end(), true) >= std::min<int64_t>(present, count)) return rows;
-  rows.clear();
-  for (size_t k = 0; static_cast<int>(rows.size()) < count; ++k) {
-    bool any = false;
+  std::vector<int64_t> turns;
+  for (size_t k = 0; turns.size() < n; ++k) {
+    const size_t before = turns.size();
     for (const auto& v : by_class)
-      if (k < v.size() && static_cast<int>(rows.size()) < count) {
-        rows.push_back(v[k]);
-        any = true;
-      }
-    if (!any) break;
+      if (k < v.size() && turns.size() < n) turns.push_back(v[k]);
+    if (turns.size() == before) break;
   }
-  return rows;
+  auto classes_shown = [&](const std::vector<int64_t>& r) {
+    std::set<int32_t> shown;
+    for (int64_t i : r) shown.insert(data.labels[static_cast<size_t>(i)]);
+    return shown.size();
+  };
+  // A data set sorted by class (an image folder) would show one class otherwise.
+  return classes_shown(turns) > classes_shown(rows) ? turns : rows;
 }
 
 std::vector<DigitTile> sample_tiles(const Dataset& data, int count, int label) {
