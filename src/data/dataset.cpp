@@ -83,9 +83,7 @@ void Dataset::add(std::span<const uint8_t> image, int32_t label) {
   num_classes = std::max(num_classes, label + 1);
 }
 
-std::string Dataset::class_name(int64_t k) const {
-  return digitnet::class_name(class_names, k);
-}
+std::string Dataset::class_name(int64_t k) const { return digitnet::class_name(class_names, k); }
 
 std::string class_name(const std::vector<std::string>& names, int64_t k) {
   if (k >= 0 && k < static_cast<int64_t>(names.size())) return names[static_cast<size_t>(k)];

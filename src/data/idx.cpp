@@ -10,8 +10,8 @@
 #include <sstream>
 
 #include "data/gzip.hpp"
-#include "digitnet/core/error.hpp"
 #include "digitnet/core/atomic_file.hpp"
+#include "digitnet/core/error.hpp"
 
 namespace digitnet {
 namespace {

@@ -12,8 +12,8 @@
 #include <limits>
 #include <string_view>
 
-#include "digitnet/core/error.hpp"
 #include "digitnet/core/atomic_file.hpp"
+#include "digitnet/core/error.hpp"
 
 namespace digitnet {
 namespace {

@@ -7,9 +7,9 @@
 #include <limits>
 #include <sstream>
 
+#include "digitnet/core/atomic_file.hpp"
 #include "digitnet/core/error.hpp"
 #include "digitnet/data/dataset.hpp"
-#include "digitnet/core/atomic_file.hpp"
 
 namespace digitnet {
 
