@@ -788,6 +788,8 @@ bool direct_conv_wgrad_by_columns(const DirectConvShape& s) {
   return direct_conv_wgrad_vectorised(s) && wgrad_by_columns(s);
 }
 
+bool direct_conv_wgrad_columns_suit(const DirectConvShape& s) { return wgrad_by_columns(s); }
+
 std::size_t direct_conv_wgrad_scratch(const DirectConvShape& s, int m) {
   const std::size_t fp = static_cast<std::size_t>((s.f + 15) / 16 * 16);
   const std::size_t mm = static_cast<std::size_t>(std::max(m, 0));

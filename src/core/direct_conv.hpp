@@ -53,6 +53,9 @@ void direct_conv_wgrad(const DirectConvShape& s, int m, const float* x, const fl
 bool direct_conv_wgrad_vectorised(const DirectConvShape& s);
 // Whether it runs the columns body for this shape (few filters, wide rows).
 bool direct_conv_wgrad_by_columns(const DirectConvShape& s);
+// Whether the columns body suits the shape better than the filters body (a
+// property of the shape alone; it runs only where the vector bodies do).
+bool direct_conv_wgrad_columns_suit(const DirectConvShape& s);
 
 // The input gradient of the same convolution, one image, OVERWRITING dx (C, H, W):
 //   dx[c, h, w] = Σ_{f,kh,kw} w[f, c, kh, kw] · dz[f, h + pad_top − kh, w + pad_left − kw]
