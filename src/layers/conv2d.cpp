@@ -22,6 +22,7 @@
 
 #include "core/conv/algorithm.hpp"
 #include "core/kernels.hpp"
+#include "layers/fusion.hpp"
 #include "layers/layer_util.hpp"
 
 namespace digitnet {
@@ -59,7 +60,7 @@ float relu_backward_sum(const float* __restrict y, const float* __restrict g, fl
   return ((lane[0] + lane[4]) + (lane[1] + lane[5])) + ((lane[2] + lane[6]) + (lane[3] + lane[7]));
 }
 
-class Conv2DLayer final : public Layer {
+class Conv2DLayer final : public Layer, public detail::ConvPool2x2 {
  public:
   Conv2DLayer(int filters, int k, Activation act, int stride, Padding padding, bool use_bias)
       : filters_(filters),
@@ -156,7 +157,7 @@ class Conv2DLayer final : public Layer {
 
   int64_t forward_macs() const override { return p_.macs(); }
 
-  // ---- Pooling fusion (see Layer) ----
+  // ---- Pooled entry points (detail::ConvPool2x2, for the fusion pass) ----
 
   // tanh on the generic dz path: dz = unpool(dy_pooled) ⊙ tanh'(y) and the bias
   // sums in one pass (kernels::tanh_grad_sum).
@@ -168,8 +169,7 @@ class Conv2DLayer final : public Layer {
   // dy_pooled (N, F, OH/2, OW/2)
   void backward_from_avg_pool_2x2(const Tensor& x, const Tensor& y, const Tensor& dy_pooled,
                                   Tensor* dx, const Context& ctx) override {
-    if (!fuses_avg_pool_2x2_backward())
-      return Layer::backward_from_avg_pool_2x2(x, y, dy_pooled, dx, ctx);
+    if (!fuses_avg_pool_2x2_backward()) throw not_fused("average pooling backward");
     const Shape want{y.dim(0), filters_, p_.oh / 2, p_.ow / 2};
     if (dy_pooled.shape() != want)
       throw Error(detail::layer_label(*this) + ": pooled output gradient " +
@@ -187,7 +187,7 @@ class Conv2DLayer final : public Layer {
   void forward_max_pool_2x2(const Tensor& x, Tensor& y, const Context& ctx) override {
     detail::check_forward_input(*this, x);
     if (ctx.training || !fuses_max_pool_2x2(x.dim(0), ctx.pool->size()))
-      return Layer::forward_max_pool_2x2(x, y, ctx);
+      throw not_fused("max pooling");
     y.resize({1, filters_, p_.oh / 2, p_.ow / 2});
     conv::winograd_forward_split_max_pool(algo(conv::ConvBackend::winograd), *ctx.pool, x.data(),
                                           weights(), bias(), y.data());
@@ -208,7 +208,7 @@ class Conv2DLayer final : public Layer {
     detail::check_forward_input(*this, x);
     const int64_t n = x.dim(0);
     const int threads = ctx.pool->size();
-    if (!fuses_avg_pool_2x2(n, threads)) return Layer::forward_avg_pool_2x2(x, y, pooled, ctx);
+    if (!fuses_avg_pool_2x2(n, threads)) throw not_fused("average pooling");
     if (y) y->resize(with_batch(n, output_shape_));
     pooled.resize({n, filters_, p_.oh / 2, p_.ow / 2});
     conv::ConvAlgorithm& direct = algo(conv::ConvBackend::direct);
@@ -235,6 +235,10 @@ class Conv2DLayer final : public Layer {
   }
 
  private:
+  Error not_fused(const std::string& what) const {
+    return Error(detail::layer_label(*this) + ": no fused 2x2 " + what + " here");
+  }
+
   // dy is (N, F, OH, OW), or with `pooled` the following 2x2/2 average pooling's
   // output gradient (N, F, OH/2, OW/2) (only where fuses_avg_pool_2x2_backward).
   void backward_impl(const Tensor& x, const Tensor& y, const Tensor& dy, bool pooled, Tensor* dx,

@@ -132,23 +132,3 @@ Activation config_activation(const std::string& type, const nlohmann::json& cfg,
 }
 
 }  // namespace digitnet::detail
-
-namespace digitnet {
-
-void Layer::forward_max_pool_2x2(const Tensor&, Tensor&, const Context&) {
-  throw Error(detail::layer_label(*this) +
-              ": no fused 2x2 max pooling (fuses_max_pool_2x2 is false)");
-}
-
-void Layer::forward_avg_pool_2x2(const Tensor&, Tensor*, Tensor&, const Context&) {
-  throw Error(detail::layer_label(*this) +
-              ": no fused 2x2 average pooling (fuses_avg_pool_2x2 is false)");
-}
-
-void Layer::backward_from_avg_pool_2x2(const Tensor&, const Tensor&, const Tensor&, Tensor*,
-                                       const Context&) {
-  throw Error(detail::layer_label(*this) +
-              ": no fused 2x2 average pooling backward (fuses_avg_pool_2x2_backward is false)");
-}
-
-}  // namespace digitnet

@@ -26,6 +26,7 @@
 #endif
 
 #include "core/kernels.hpp"
+#include "layers/fusion.hpp"
 #include "layers/layer_util.hpp"
 
 namespace digitnet {
@@ -47,7 +48,7 @@ inline Windows4 windows4(const float* a, const float* b) {
 }
 #endif
 
-class Pool2DLayer final : public Layer {
+class Pool2DLayer final : public Layer, public detail::Pool2x2Kind {
  public:
   Pool2DLayer(bool is_max, int pool, int stride, Padding padding)
       : is_max_(is_max), pool_(pool), stride_(stride == 0 ? pool : stride), padding_(padding) {

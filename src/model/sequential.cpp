@@ -10,6 +10,7 @@
 #include <numeric>
 
 #include "digitnet/core/error.hpp"
+#include "layers/fusion.hpp"
 #include "model/progress.hpp"
 
 namespace digitnet {
@@ -39,6 +40,10 @@ struct Sequential::Impl {
   bool fused_softmax = false;  // last layer emits logits during training
   std::vector<Param*> params;  // cached parameter list (fixed order)
   std::map<std::string, int> name_counts;
+  // The fusion pass's fused layers (by first layer index), and which of them
+  // the last training forward ran (its backward runs the same).
+  std::vector<std::unique_ptr<detail::FusedLayer>> fusions;
+  std::vector<detail::FusedLayer*> train_fused;
   int64_t micro_batch = 0;   // train_chunk's model-derived size (0: not yet; add/compile reset it)
   int64_t sample_bytes = 0;  // training's activations and gradients per sample (with micro_batch)
 
@@ -146,6 +151,7 @@ Sequential& Sequential::add(LayerPtr layer) {
                 "): " + e.what());
   }
   layers_.push_back(std::move(layer));
+  impl_->fusions = detail::plan_fusions(layers_);
   impl_->params.clear();
   impl_->micro_batch = 0;
   for (auto& l : layers_)
@@ -230,23 +236,20 @@ void Sequential::forward(const Tensor& x, bool training, std::vector<Tensor>& ac
   const std::size_t L = layers_.size();
   const int64_t n = x.dim(0);
   acts.resize(L);
-  // A layer that writes the 2x2 pooling after it itself runs the pair as one:
-  // max pooling in inference (Layer::fuses_max_pool_2x2), average pooling in
-  // training and inference (Layer::fuses_avg_pool_2x2; its training output is
-  // kept for backward). In inference neither writes its unpooled output where
-  // the model sees it: the pooled output takes the pooling layer's side of the
-  // ping-pong buffers (a third live buffer would be needed otherwise).
-  enum : char { none, max_pool, avg_pool };
-  std::vector<char> fused(L, none);
-  for (std::size_t i = 0; i + 1 < L; ++i) {
-    if (st[i] != Storage::own || st[i + 1] != Storage::own) continue;
-    const Layer& next = *layers_[i + 1];
-    if (!training && bufs && next.is_max_pool_2x2() &&
-        layers_[i]->fuses_max_pool_2x2(n, impl_->pool->size()))
-      fused[i] = max_pool;
-    else if (next.is_avg_pool_2x2() && layers_[i]->fuses_avg_pool_2x2(n, impl_->pool->size()))
-      fused[i] = avg_pool;
+  // Fused layers (detail::plan_fusions) run in place of the layers they stand
+  // for, where they apply to this batch: fused[i] for their first layer i, whose
+  // output the model then never sees (in inference the fused output takes the
+  // last layer's side of the ping-pong buffers).
+  std::vector<detail::FusedLayer*> fused(L, nullptr);
+  for (std::size_t i = 0; i < L; ++i) {
+    detail::FusedLayer* f = impl_->fusions.size() == L ? impl_->fusions[i].get() : nullptr;
+    if (!f || i + static_cast<std::size_t>(f->span()) > L) continue;
+    bool owned = true;
+    for (std::size_t j = i; j < i + static_cast<std::size_t>(f->span()); ++j)
+      owned = owned && st[j] == Storage::own;
+    if (owned && f->runs(n, impl_->pool->size(), training)) fused[i] = f;
   }
+  if (training) impl_->train_fused = fused;
   // Inference: the side (ping-pong buffer) of every owned output, and the sizes.
   std::vector<int> side;
   if (bufs) {
@@ -254,7 +257,15 @@ void Sequential::forward(const Tensor& x, bool training, std::vector<Tensor>& ac
     int64_t cap[2] = {0, 0};
     int cur = -1;  // side of the current activation (-1: the input)
     for (std::size_t i = 0; i < L; ++i) {
-      if (st[i] == Storage::own && fused[i] == none) {
+      if (fused[i]) {  // its last layer's output takes the next side
+        const std::size_t last = i + static_cast<std::size_t>(fused[i]->span()) - 1;
+        cur = cur == 0 ? 1 : 0;
+        cap[cur] = std::max(cap[cur], n * shape_size(layers_[last]->output_shape()));
+        for (; i < last; ++i) side[i] = cur;
+        side[i] = cur;
+        continue;
+      }
+      if (st[i] == Storage::own) {
         cur = cur == 0 ? 1 : 0;
         cap[cur] = std::max(cap[cur], n * shape_size(layers_[i]->output_shape()));
       }
@@ -267,21 +278,18 @@ void Sequential::forward(const Tensor& x, bool training, std::vector<Tensor>& ac
   for (std::size_t i = 0; i < L; ++i) {
     const Tensor& in = i == 0 ? x : acts[i - 1];
     Tensor& out = acts[i];
-    if (fused[i] != none) {
-      Tensor& pooled = acts[i + 1];
+    if (fused[i]) {
+      const std::size_t last = i + static_cast<std::size_t>(fused[i]->span()) - 1;
+      for (std::size_t j = i; j < last; ++j) acts[j] = Tensor();  // never written
+      Tensor& y = acts[last];
       if (bufs) {
-        Tensor& b = bufs[side[i + 1]];
-        pooled = Tensor::view(b.data(), {0}, b.size());
-        out = Tensor();  // the unpooled output is never written here
-      } else {
-        if (out.is_view()) out = Tensor();
-        if (pooled.is_view()) pooled = Tensor();
+        Tensor& b = bufs[side[last]];
+        y = Tensor::view(b.data(), {0}, b.size());
+      } else if (y.is_view()) {
+        y = Tensor();
       }
-      if (fused[i] == max_pool)
-        layers_[i]->forward_max_pool_2x2(in, pooled, ctx);
-      else
-        layers_[i]->forward_avg_pool_2x2(in, bufs ? nullptr : &out, pooled, ctx);
-      ++i;
+      fused[i]->forward(in, y, ctx);
+      i = last;
       continue;
     }
     // The input is only ever read through `in` (a const reference), also as a view.
@@ -380,21 +388,23 @@ std::pair<double, int64_t> Sequential::train_part(const Tensor& x, std::span<con
   forward(x, true, im.acts, nullptr, &rng, first);
   const std::size_t L = layers_.size();
   const int64_t n = x.dim(0);
-  // A layer that takes the gradient of the 2x2 average pooling after it
-  // (Layer::fuses_avg_pool_2x2_backward) runs the pair's backward as one:
-  // fused[i] for the pooling layer i, whose dx is never written.
-  std::vector<char> fused(L, 0);
-  for (std::size_t i = 1; i < L; ++i)
-    fused[i] = layers_[i]->is_avg_pool_2x2() && layers_[i - 1]->fuses_avg_pool_2x2_backward();
+  // The fused layers the forward ran run backward too: inner[i] for a layer i
+  // inside one (not its first), whose dx is never written.
+  const std::vector<detail::FusedLayer*>& fused = im.train_fused;
+  std::vector<char> inner(L, 0);
+  for (std::size_t i = 0; i < L; ++i)
+    if (fused[i])
+      for (std::size_t j = i + 1; j < i + static_cast<std::size_t>(fused[i]->span()); ++j)
+        inner[j] = 1;
   // Ping-pong gradient buffers: grads[L-1] on side 0; layer i's dx on the other
-  // side of its dy, except a reshape's, which is a view of its dy. A fused
-  // pooling's dx (unwritten) takes its dy's side, so the pair's dx the other.
+  // side of its dy, except a reshape's, which is a view of its dy. An inner
+  // layer's dx (unwritten) takes its dy's side, so the fused layer's dx the other.
   std::vector<int> side(L, 0);
   int64_t cap[2] = {im.acts.back().size(), 0};
   for (std::size_t i = L - 1; i > 0; --i) {
-    const bool same = layers_[i]->is_reshape() || fused[i];
+    const bool same = layers_[i]->is_reshape() || inner[i];
     side[i - 1] = same ? side[i] : 1 - side[i];
-    if (!fused[i]) cap[side[i - 1]] = std::max(cap[side[i - 1]], im.acts[i - 1].size());
+    if (!inner[i]) cap[side[i - 1]] = std::max(cap[side[i - 1]], im.acts[i - 1].size());
   }
   grow(im.grad_buf[0], cap[0]);
   grow(im.grad_buf[1], cap[1]);
@@ -423,16 +433,19 @@ std::pair<double, int64_t> Sequential::train_part(const Tensor& x, std::span<con
   std::size_t first_learning = 0;
   while (first_learning + 1 < L && layers_[first_learning]->params().empty()) ++first_learning;
   for (std::size_t i = L; i-- > first_learning;) {
-    if (fused[i] && i - 1 >= first_learning) {
-      // The pooling i and layer i - 1 together, from the pooling's dy.
-      const std::size_t j = i - 1;
-      const bool want_dx = j > first_learning;
-      if (want_dx) im.grads[j - 1] = grad_view(j - 1);
-      im.grads[j] = Tensor();
-      layers_[j]->backward_from_avg_pool_2x2(j == 0 ? x : im.acts[j - 1], im.acts[j], im.grads[i],
-                                             want_dx ? &im.grads[j - 1] : nullptr, ctx);
-      --i;
-      continue;
+    if (inner[i]) {
+      // The fused layer that ends at i, from its last layer's dy.
+      std::size_t j = i;
+      while (!fused[j]) --j;
+      if (j >= first_learning) {
+        const bool want_dx = j > first_learning;
+        if (want_dx) im.grads[j - 1] = grad_view(j - 1);
+        for (std::size_t k = j; k < i; ++k) im.grads[k] = Tensor();
+        fused[j]->backward(j == 0 ? x : im.acts[j - 1], im.acts[i], im.grads[i],
+                           want_dx ? &im.grads[j - 1] : nullptr, ctx);
+        i = j;
+        continue;
+      }
     }
     const bool want_dx = i > first_learning;
     if (want_dx) im.grads[i - 1] = grad_view(i - 1);

@@ -55,6 +55,9 @@ struct GradCheckOptions {
   double atol = 1e-3;
   bool allow_kinks = false;
   double max_kink_fraction = 0.1;
+  // The layer is already built for input_shape (a fused layer, made from built
+  // layers): build() is not called.
+  bool prebuilt = false;
 };
 
 inline void fill_input(Tensor& x, InputKind kind, Rng& rng) {
@@ -94,7 +97,7 @@ inline ::testing::AssertionResult check_layer_gradients(Layer& layer, const Shap
                                                         const GradCheckOptions& o = {}) {
   std::ostringstream err;
   Rng init(o.seed);
-  const Shape out_shape = layer.build(input_shape, init);
+  const Shape out_shape = o.prebuilt ? layer.output_shape() : layer.build(input_shape, init);
   // Move parameters off their initial values (zero biases, unit gammas) so every
   // gradient term matters.
   for (Param* p : layer.params())

@@ -122,47 +122,6 @@ class Layer {
   virtual bool has_softmax_output() const { return false; }
   virtual void set_logits_output(bool) {}
 
-  // ---- Inference fusion (Sequential's inference forward) ----
-
-  // True if this layer is a 2x2, stride-2, unpadded max pooling, whose output a
-  // layer before it may write directly (forward_max_pool_2x2).
-  virtual bool is_max_pool_2x2() const { return false; }
-  // True if forward_max_pool_2x2 runs for a batch of n samples on `threads`
-  // participants: the model then calls it instead of forward and of the pooling
-  // layer after this one.
-  virtual bool fuses_max_pool_2x2(int64_t /*n*/, int /*threads*/) { return false; }
-  // Inference only, where fuses_max_pool_2x2 said so: y = the following 2x2/2
-  // max pooling of this layer's forward(x), to the bit, without writing the
-  // unpooled output where the model can see it.
-  virtual void forward_max_pool_2x2(const Tensor& x, Tensor& y, const Context& ctx);
-
-  // ---- Average pooling fusion (Sequential's forward, training and inference,
-  // and its training backward) ----
-
-  // True if this layer is a 2x2, stride-2, unpadded average pooling of planes
-  // with even height and width: its forward averages each window's four cells
-  // as kernels::avg_pool_2x2 does, and its backward gives every cell its
-  // window's dy / 4.
-  virtual bool is_avg_pool_2x2() const { return false; }
-  // True if forward_avg_pool_2x2 runs for a batch of n samples on `threads`
-  // participants: the model then calls it instead of forward and of the pooling
-  // layer after this one.
-  virtual bool fuses_avg_pool_2x2(int64_t /*n*/, int /*threads*/) { return false; }
-  // Where fuses_avg_pool_2x2 said so: pooled = the following 2x2/2 average
-  // pooling of forward(x), to the bit, and *y = forward(x) if y is given (in
-  // training, for backward); without y the unpooled output is not written
-  // where the model can see it.
-  virtual void forward_avg_pool_2x2(const Tensor& x, Tensor* y, Tensor& pooled, const Context& ctx);
-  // True if backward_from_avg_pool_2x2 takes the gradient of such a pooling
-  // after this layer: the model then calls it instead of the pooling's backward
-  // and this layer's, and never writes the unpooled gradient.
-  virtual bool fuses_avg_pool_2x2_backward() { return false; }
-  // Where fuses_avg_pool_2x2_backward said so: backward(x, y, dy, dx) with dy
-  // the 2x2/2 average pooling's backward of dy_pooled (the pooling's output
-  // gradient), to the bit.
-  virtual void backward_from_avg_pool_2x2(const Tensor& x, const Tensor& y, const Tensor& dy_pooled,
-                                          Tensor* dx, const Context& ctx);
-
   const Shape& input_shape() const { return input_shape_; }
   const Shape& output_shape() const { return output_shape_; }
   std::string name;  // "conv2d", "dense_1", ... set by the model
