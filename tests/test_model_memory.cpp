@@ -303,6 +303,7 @@ class NoDxProbe final : public Layer {
     std::copy(dy.data(), dy.data() + dy.size(), dx->data());
   }
   std::vector<Param*> params() override { return {&w_}; }
+  std::vector<const Param*> params() const override { return {&w_}; }
   nlohmann::json config() const override { return {}; }
 
  private:

@@ -126,7 +126,11 @@ class BatchNormLayer final : public Layer {
   }
 
   std::vector<Param*> params() override { return {&gamma_, &beta_}; }
+  std::vector<const Param*> params() const override { return {&gamma_, &beta_}; }
   std::vector<std::pair<std::string, Tensor*>> buffers() override {
+    return {{"moving_mean", &moving_mean_}, {"moving_variance", &moving_var_}};
+  }
+  std::vector<std::pair<std::string, const Tensor*>> buffers() const override {
     return {{"moving_mean", &moving_mean_}, {"moving_variance", &moving_var_}};
   }
 

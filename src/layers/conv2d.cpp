@@ -143,6 +143,10 @@ class Conv2DLayer final : public Layer, public detail::ConvPool2x2 {
     if (use_bias_) return {&kernel_, &bias_};
     return {&kernel_};
   }
+  std::vector<const Param*> params() const override {
+    if (use_bias_) return {&kernel_, &bias_};
+    return {&kernel_};
+  }
 
   bool per_sample() const override { return true; }
 

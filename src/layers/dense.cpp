@@ -187,6 +187,10 @@ class DenseLayer final : public Layer {
     if (use_bias_) return {&kernel_, &bias_};
     return {&kernel_};
   }
+  std::vector<const Param*> params() const override {
+    if (use_bias_) return {&kernel_, &bias_};
+    return {&kernel_};
+  }
 
   bool per_sample() const override { return true; }
 

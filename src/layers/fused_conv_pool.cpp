@@ -53,6 +53,9 @@ class ConvPoolLayer final : public FusedLayer {
   }
 
   std::vector<Param*> params() override { return conv_.params(); }
+  std::vector<const Param*> params() const override {
+    return static_cast<const Layer&>(conv_).params();
+  }
   nlohmann::json config() const override {
     return {
         {"layers", nlohmann::json::array({{{"type", conv_.type()}, {"config", conv_.config()}},

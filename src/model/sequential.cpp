@@ -608,9 +608,9 @@ std::string Sequential::summary() const {
   for (size_t i = 0; i < layers_.size(); ++i) {
     const Layer& l = *layers_[i];
     int64_t p = 0;
-    for (Param* q : const_cast<Layer&>(l).params()) p += q->value.size();
+    for (const Param* q : l.params()) p += q->value.size();
     int64_t b = 0;
-    for (auto& [n, t] : const_cast<Layer&>(l).buffers()) b += t->size();
+    for (const auto& [n, t] : l.buffers()) b += t->size();
     trainable += p;
     non_trainable += b;
     std::string shape = "(None";

@@ -80,8 +80,10 @@ class Layer {
 
   // Trainable parameters (in a fixed order, with stable names).
   virtual std::vector<Param*> params() { return {}; }
+  virtual std::vector<const Param*> params() const { return {}; }
   // Non-trainable state saved with the model (BatchNorm moving mean/variance).
   virtual std::vector<std::pair<std::string, Tensor*>> buffers() { return {}; }
+  virtual std::vector<std::pair<std::string, const Tensor*>> buffers() const { return {}; }
 
   // The layer's settings as JSON, e.g. {"units":128,"activation":"relu"};
   // make_layer(type(), config()) rebuilds an equivalent (unbuilt) layer.
