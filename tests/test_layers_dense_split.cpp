@@ -13,6 +13,7 @@
 #include "digitnet/core/tensor.hpp"
 #include "digitnet/core/thread_pool.hpp"
 #include "digitnet/layers/layers.hpp"
+#include "layers/dense_plan.hpp"
 
 using namespace digitnet;
 
@@ -103,4 +104,27 @@ TEST(DenseSplit, OneImageWithSmallWeightsMatchesTheBatchPath) {
                 << "row " << r << ", unit " << j << ", pool " << pool->size();
         }
     }
+}
+
+TEST(DenseSplit, ForwardDecisionTable) {
+  using detail::DenseForward;
+  struct Row {
+    const char* what;
+    int64_t rows, inputs, units;
+    int threads;
+    DenseForward want;
+  };
+  const Row rows[] = {
+      {"LeNet's dense, one image", 1, 400, 120, 2, DenseForward::vecmat_one},
+      {"the MLP's first, one image (1.6 MB)", 1, 784, 512, 2, DenseForward::split_inputs},
+      {"K's 9216->128, one image", 1, 9216, 128, 2, DenseForward::split_inputs},
+      {"K's 9216->128, a micro-batch of 8", 8, 9216, 128, 2, DenseForward::split_inputs},
+      {"... 33 rows: by rows", 33, 9216, 128, 2, DenseForward::rows},
+      {"... one thread: by rows", 8, 9216, 128, 1, DenseForward::rows},
+      {"few inputs, many units, one image", 1, 100, 4096, 2, DenseForward::split_units},
+      {"few inputs, many units, two images on two threads", 2, 100, 4096, 2, DenseForward::rows},
+      {"a small layer, a batch", 128, 128, 10, 2, DenseForward::rows},
+  };
+  for (const Row& r : rows)
+    EXPECT_EQ(detail::select_dense_forward(r.rows, r.inputs, r.units, r.threads), r.want) << r.what;
 }

@@ -5,25 +5,19 @@
 //                                                 logits output: dz = dy)
 //             dW = xᵀ·dz,  db = Σ_n dz,  dx = dz·Wᵀ
 //             (parts of a batch: dW = [x_1; …; x_k]ᵀ·[dz_1; …; dz_k] on the last part)
-// The batch is split over the pool by rows for y, and by rows of W (input
-// features) for dW and dx, so no cross-thread reduction is needed. (Results may
-// still differ in the last bit between thread counts or batch sizes: OpenBLAS'
-// Haswell/Zen sgemm rounds a row by where it falls in the call's M.)
-// A forward of a few rows -- training's micro-batches of 8, one image -- with a
-// large W splits y by input features instead, y = Σ_t x[:, K_t]·W[K_t, :], the
-// partial sums added in participant order: each participant reads only the rows
-// of W its dx and dW use, and only the inputs its share of the layers before
-// produced (K: the pooled channels of its filters). K's dense forward in the
-// micro-batches, 2 threads, layer time per step in four alternating profiles:
-// 3.3-8.7 -> 2.8-7.5 ms; K's single-image predict, four alternating runs: p10
-// 105-139 -> 97-101 us, p50 131-202 -> 100-126 us, against splitting the output
-// units (one image: a kernels::vecmat per participant). A small input (fewer
-// than 64 features per participant) with many units still splits the units at
-// one image; one image with W small enough to stay in cache runs vecmat on the
-// calling thread. (Values equal sgemm's up to rounding.)
+// The forward's way is select_dense_forward's (dense_plan.hpp): rows over the
+// pool on sgemm; one small image on the calling thread (vecmat); a few rows
+// with a large W split by input features, y = Σ_t x[:, K_t]·W[K_t, :], the
+// partial sums added in participant order, so each participant reads only the
+// rows of W its dx and dW use and the inputs its share of the layers before
+// produced. Backward splits by rows of W (input features) for dW and dx, so no
+// cross-thread reduction is needed. (Results may still differ in the last bit
+// between thread counts or batch sizes: OpenBLAS' Haswell/Zen sgemm rounds a
+// row by where it falls in the call's M; vecmat equals sgemm up to rounding.)
 #include <algorithm>
 
 #include "core/kernels.hpp"
+#include "layers/dense_plan.hpp"
 #include "layers/layer_util.hpp"
 
 namespace digitnet {
@@ -63,17 +57,15 @@ class DenseLayer final : public Layer {
     const Activation a = effective();
     const float* W = kernel_.value.data();
     const float* b = bias_.value.data();
-    // One image with W small enough to stay in cache (LeNet's, the MLP's last
-    // layers): one row times W on the calling thread, no library call and no hand-off.
-    if (n == 1 && in_ * u < kSplitWeights) {
+    const int P = ctx.pool->size();
+    const detail::DenseForward way = detail::select_dense_forward(n, in_, u, P);
+    if (way == detail::DenseForward::vecmat_one) {
       kernels::vecmat(static_cast<int>(in_), static_cast<int>(u), x.data(), W, static_cast<int>(u),
                       use_bias_ ? b : nullptr, y.data());
       detail::activation_forward(a, kAlpha, y.data(), 1, u);
       return;
     }
-    const int P = ctx.pool->size();
-    if (P > 1 && n <= kFewRows && in_ * u >= kSplitWeights && in_ >= 64 * P) {
-      // Few rows with a large W: split by input features (see the top).
+    if (way == detail::DenseForward::split_inputs) {
       part_y_.resize({P, n, u});
       ctx.pool->parallel_for(in_, [&](int64_t i0, int64_t i1, int t) {
         float* part = part_y_.data() + t * n * u;
@@ -95,8 +87,7 @@ class DenseLayer final : public Layer {
       detail::activation_forward(a, kAlpha, yv, n, u);
       return;
     }
-    // Worth a split only when the product outweighs waking the pool (~10 µs).
-    if (n < ctx.pool->size() && u >= 2 * ctx.pool->size() && in_ * u >= kSplitWeights) {
+    if (way == detail::DenseForward::split_units) {
       // Columns [j0, j1) of every row; softmax needs whole rows, so it comes after.
       ctx.pool->parallel_for(u, [&](int64_t j0, int64_t j1, int) {
         for (int64_t r = 0; r < n; ++r) {
@@ -208,15 +199,12 @@ class DenseLayer final : public Layer {
 
  private:
   static constexpr float kAlpha = 0.3f;  // leaky_relu slope (Keras LeakyReLU default)
-  // Weights (1 MB) above which one image's product is split over the pool.
-  static constexpr int64_t kSplitWeights = int64_t{1} << 18;
   int64_t units_;
   Activation act_;
   bool use_bias_;
   bool logits_ = false;
   int64_t in_ = 0;
   Param kernel_, bias_;
-  static constexpr int64_t kFewRows = 32;
   Tensor dz_;      // dLoss/dz scratch, kept between calls
   Tensor part_y_;  // (participants, N, units): the forward's partial sums by input features
   // Parts of a batch awaiting dW: their rows of x and dz, and whether the first
