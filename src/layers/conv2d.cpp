@@ -30,9 +30,8 @@ namespace {
 
 // z = y > 0 ? g : 0 over n elements; returns Σ z, added in the lane order of
 // kernels::sum (eight running sums, so it equals kernels::sum(z, n)). SSE2: the
-// mask is the compare y > 0 (all ones or zero) and'ed with g. (A generic 8-float
-// vector here compiled for the x86-64-v2 baseline to scalar compares and stack
-// round trips: 1 ns an element, 4.5 % of K's training on one thread.)
+// mask is the compare y > 0 (all ones or zero) and'ed with g (a generic 8-float
+// vector compiles for the x86-64-v2 baseline to scalar compares and stack round trips).
 float relu_backward_sum(const float* __restrict y, const float* __restrict g, float* __restrict z,
                         int64_t n) {
   float lane[8] = {};
