@@ -41,11 +41,13 @@ std::size_t padded_floats(const DirectConvShape& s) {
   return static_cast<std::size_t>(s.c) * static_cast<std::size_t>(padded_height(s)) *
          static_cast<std::size_t>(padded_width(s));
 }
+#if defined(__x86_64__) && defined(__GNUC__)
 // p moved up to the next 64-byte boundary (scratch sizes leave 16 floats for it).
 float* align64(float* p) {
   const auto mis = (reinterpret_cast<std::uintptr_t>(p) / sizeof(float)) % 16;
   return mis ? p + (16 - mis) : p;
 }
+#endif
 
 // The padded input: zero everywhere but the image. (The forward kernels and the
 // weight gradient read the same layout.) `zero` floats from xp are cleared
@@ -473,7 +475,6 @@ __attribute__((target("avx512f,avx512vl,avx2,fma"))) void run_fv_avx512(const Di
         ow0 += pb;
       }
 }
-#endif
 
 // Whether the filters-in-the-vector kernel fills more lanes than the column
 // tiles, F / (16·⌈F/16⌉) against OW / (16·⌈OW/16⌉), with enough taps per output
@@ -483,6 +484,7 @@ bool filters_in_vector(const DirectConvShape& s) {
   const double by_columns = s.ow / (16.0 * ((s.ow + 15) / 16));
   return s.f >= 16 && s.c * s.kh * s.kw >= 32 && by_filters > by_columns;
 }
+#endif
 
 }  // namespace
 
@@ -516,6 +518,10 @@ void direct_conv_pack(const DirectConvShape& s, const float* w, float* packed) {
 // ---- Weight gradient ----------------------------------------------------------
 
 namespace {
+
+// Filters per group of the columns body: G · KW accumulators stay in registers
+// with G dz vectors and one input vector beside them.
+constexpr int wgrad_group(int kw) { return kw <= 2 ? 8 : kw <= 4 ? 4 : kw <= 5 ? 3 : 2; }
 
 #if defined(__x86_64__) && defined(__GNUC__)
 // dz (F, P) of one image as (P, Fp): pixel p's filters in dzt[p·Fp ..], zeros
@@ -680,10 +686,6 @@ void wgrad_dispatch(const DirectConvShape& s, int m, const float* xp, const floa
   }
 }
 
-// Filters per group of the columns body: G · KW accumulators stay in registers
-// with G dz vectors and one input vector beside them.
-constexpr int wgrad_group(int kw) { return kw <= 2 ? 8 : kw <= 4 ? 4 : kw <= 5 ? 3 : 2; }
-
 // The columns body, for layers with few filters (LeNet's first: 6 of the 16
 // lanes the filters body would use): 16 output columns in the vector. For input
 // channel c, kernel row kh and filters f0 .. f0 + G − 1, accumulator [j][q]
@@ -803,7 +805,7 @@ std::size_t direct_conv_wgrad_scratch(const DirectConvShape& s, int m) {
 void direct_conv_wgrad(const DirectConvShape& s, int m, const float* x, const float* dz, float* dw,
                        float* scratch) {
   const std::size_t padded = padded_floats(s);
-  const int P = s.oh * s.ow, fp = (s.f + 15) / 16 * 16;
+  const int P = s.oh * s.ow;
   float* xp = scratch;
 #if defined(__x86_64__) && defined(__GNUC__)
   if (direct_conv_wgrad_by_columns(s)) {
@@ -823,6 +825,7 @@ void direct_conv_wgrad(const DirectConvShape& s, int m, const float* x, const fl
 #if defined(__x86_64__) && defined(__GNUC__)
   if (direct_conv_wgrad_vectorised(s)) {
     // dz transposed to (image, pixel, Fp), 64-byte aligned, zeros past F.
+    const int fp = (s.f + 15) / 16 * 16;
     float* dzt = align64(xp + m * padded);
     for (int i = 0; i < m; ++i)
       pixel_major(dz + static_cast<std::ptrdiff_t>(i) * s.f * P, s.f, P, fp,

@@ -943,7 +943,7 @@ int64_t winograd_workspace_size(const Conv3x3Shape& s, int nb, int tile_block) {
 
 void winograd_conv3x3(const Conv3x3Shape& s, int nb, const float* x, const float* U,
                       const float* bias, bool relu, float* y, float* workspace, int tile_block,
-                      const float* Ut) {
+                      [[maybe_unused]] const float* Ut) {  // read by the AVX-512 body only
 #ifdef DIGITNET_WINOGRAD_DISPATCH
   if (cpu::allows(cpu::Isa::avx512) && __builtin_cpu_supports("avx512f") &&
       __builtin_cpu_supports("avx512vl"))
