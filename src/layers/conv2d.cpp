@@ -50,6 +50,13 @@ float relu_backward_sum(const float* __restrict y, const float* __restrict g, fl
   }
   _mm_storeu_ps(lane, acc0);
   _mm_storeu_ps(lane + 4, acc1);
+#else
+  for (; i + 8 <= n; i += 8)
+    for (int j = 0; j < 8; ++j) {
+      const float v = y[i + j] > 0.0f ? g[i + j] : 0.0f;
+      z[i + j] = v;
+      lane[j] += v;
+    }
 #endif
   for (int j = 0; i < n; ++i, ++j) {  // fewer than 8 left
     const float v = y[i] > 0.0f ? g[i] : 0.0f;
