@@ -1,0 +1,124 @@
+#!/usr/bin/env python3
+"""digitnet vs PyTorch on a table of convolution shapes, side by side in one run.
+
+  /usr/bin/python3 bench/shapes.py [--reps 5] [--threads 2] [--rows 0,5,7] [--block 12]
+                                   [--build build-speed] [--json bench/results/shapes.json]
+                                   [--min-time 0.25] [--min-iters 5] [--target 2.5]
+
+The table is bench/conv_shapes.cpp's (its header says why those rows). Every
+repetition times each block of --block rows with digitnet (BUILD/bench/conv_shapes)
+and with PyTorch (bench/torch_conv_shapes.py), one process each, in alternating
+order (the order also alternates between blocks), so both frameworks see the
+same stretch of this shared machine for the same rows. Per row: training images/s
+of one Conv2D + ReLU layer (forward and backward with dx, batch 128) and the
+latency of one image. Prints a markdown table of medians, the ratio of medians
+digitnet / PyTorch (latency: PyTorch's time over digitnet's, so > 1 is faster
+too), the min–max of the per-repetition training ratios, and the rows below
+--target; writes everything to --json. Absolute figures on a shared machine are
+noise; the ratios are what is compared.
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run_lines(cmd):
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--rows", default=None, help="comma-separated row indices (default all)")
+    ap.add_argument("--block", type=int, default=12, help="rows per process")
+    ap.add_argument("--build", default=os.path.join(ROOT, "build-speed"))
+    ap.add_argument("--json", default=os.path.join(ROOT, "bench", "results", "shapes.json"))
+    ap.add_argument("--min-time", type=float, default=0.25)
+    ap.add_argument("--min-iters", type=int, default=5)
+    ap.add_argument("--target", type=float, default=2.5)
+    a = ap.parse_args()
+    dn = os.path.join(a.build, "bench", "conv_shapes")
+    if not os.path.exists(dn):
+        sys.exit(f"{dn} not found: cmake -B {a.build} -DDIGITNET_BUILD_BENCH=ON && "
+                 f"cmake --build {a.build} --target conv_shapes")
+    list_cmd = [dn, "--list"] + (["--rows", a.rows] if a.rows else [])
+    table = run_lines(list_cmd)
+    with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False) as f:
+        f.write("".join(json.dumps(r) + "\n" for r in table))
+        shapes_file = f.name
+    timing = ["--threads", str(a.threads), "--min-time", str(a.min_time), "--min-iters",
+              str(a.min_iters)]
+    ids = [r["row"] for r in table]
+    blocks = [ids[i:i + a.block] for i in range(0, len(ids), a.block)]
+    res = {i: {"digitnet": [], "pytorch": []} for i in ids}
+    loads = []  # 1-minute load average after each repetition: others' work on the cores
+    try:
+        for rep in range(a.reps):
+            for b, block in enumerate(blocks):
+                rows = ",".join(map(str, block))
+                order = ["digitnet", "pytorch"] if (rep + b) % 2 == 0 else ["pytorch", "digitnet"]
+                for fw in order:
+                    if fw == "digitnet":
+                        cmd = [dn, "--rows", rows] + timing
+                    else:
+                        cmd = ["/usr/bin/python3", os.path.join(ROOT, "bench", "torch_conv_shapes.py"),
+                               "--shapes", shapes_file, "--rows", rows] + timing
+                    for r in run_lines(cmd):
+                        res[r["row"]][fw].append(r)
+            loads.append(os.getloadavg()[0])
+            print(f"repetition {rep + 1}/{a.reps} done (load {loads[-1]:.1f})", file=sys.stderr)
+    finally:
+        os.unlink(shapes_file)
+
+    def med(i, fw, key):
+        return statistics.median(r[key] for r in res[i][fw])
+
+    lines = []
+    p = lines.append
+    p("| row | kernel | padding | stride | channels | plane | digitnet train img/s | "
+      "PyTorch train img/s | train ratio | (min–max) | digitnet latency µs | "
+      "PyTorch latency µs | latency ratio |")
+    p("| ---: | --- | --- | ---: | --- | --- | ---: | ---: | ---: | --- | ---: | ---: | ---: |")
+    below, slower_latency, summary = [], [], []
+    for r in table:
+        i = r["row"]
+        dt, pt = med(i, "digitnet", "train_images_per_s"), med(i, "pytorch", "train_images_per_s")
+        dl, pl = med(i, "digitnet", "latency_us"), med(i, "pytorch", "latency_us")
+        per_rep = [d["train_images_per_s"] / t["train_images_per_s"]
+                   for d, t in zip(res[i]["digitnet"], res[i]["pytorch"])]
+        ratio, lat_ratio = dt / pt, pl / dl
+        name = f"{r['k']}x{r['k']} {r['padding']} s{r['stride']} {r['cin']}->{r['cout']} @{r['h']}"
+        if ratio < a.target:
+            below.append(f"{name} ({ratio:.2f}×)")
+        if lat_ratio < 1.0:
+            slower_latency.append(f"{name} ({lat_ratio:.2f}×)")
+        summary.append({"name": name, "train_ratio": ratio, "latency_ratio": lat_ratio})
+        p(f"| {i} | {r['k']}×{r['k']} | {r['padding']} | {r['stride']} | {r['cin']}→{r['cout']} | "
+          f"{r['h']}→{r['oh']} | {dt:.0f} | {pt:.0f} | {ratio:.2f}× | "
+          f"{min(per_rep):.2f}–{max(per_rep):.2f} | {dl:.1f} | {pl:.1f} | {lat_ratio:.2f}× |")
+    p("")
+    p(f"Training below {a.target}× PyTorch: {len(below)} of {len(table)} rows"
+      + (": " + "; ".join(below) if below else ""))
+    p(f"Latency slower than PyTorch: {len(slower_latency)} of {len(table)} rows"
+      + (": " + "; ".join(slower_latency) if slower_latency else ""))
+    p(f"Repetitions: {a.reps}; one Conv2D + ReLU, batch 128 (training: forward + backward with dx, "
+      f"no dx for one input channel) and batch 1 (latency); {a.threads} threads; medians, "
+      f"ratios of medians. Load average after each repetition: "
+      f"{', '.join(f'{x:.1f}' for x in loads)} (above {a.threads}, others' work shared the cores).")
+    print("\n".join(lines))
+    os.makedirs(os.path.dirname(a.json), exist_ok=True)
+    with open(a.json, "w") as f:
+        json.dump({"threads": a.threads, "reps": a.reps, "load_average": loads, "table": table, "summary": summary,
+                   "runs": {str(i): v for i, v in res.items()}, "report": lines}, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
