@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""digitnet vs PyTorch on the reference networks, side by side in one run.
+"""digitnet vs PyTorch on the reference networks (and more), side by side in one run.
 
   /usr/bin/python3 bench/compare.py [--reps 5] [--steps 30] [--threads 2] [--nets K,S,L,M]
                                     [--build build-speed] [--json bench/results/compare.json]
@@ -17,7 +17,12 @@ verdict uses this figure), and a separate 1-thread run after the networks (as
 sessions 5-8 measured it). Reports medians and min-max over the repetitions,
 and ratios of medians against the issue's targets. Absolute figures on a shared
 machine are noise; the ratios are what is compared.
-Networks: K classic Keras CNN, S tutorial CNN, L LeNet-5, M tutorial MLP.
+Networks: K classic Keras CNN, S tutorial CNN, L LeNet-5, M tutorial MLP (the
+reference four, the default); beyond them (--nets T,V,D,B,N), common shapes the
+four lack: T TensorFlow's deep-MNIST CNN (5x5 'same', 32 and 64 channels), V a
+VGG-like stack of 3x3 'same', D stride-2 convolutions instead of pooling, B batch
+normalisation, N 1x1 convolutions (bench/train_bench.cpp describes each); their
+training target is 2.5x PyTorch.
 """
 import argparse
 import json
@@ -27,6 +32,7 @@ import subprocess
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+NETS = ["K", "S", "L", "M", "T", "V", "D", "B", "N"]  # train_bench's and torch_bench's
 
 
 def run(cmd):
@@ -58,6 +64,9 @@ def main():
         sys.exit(f"{dn} not found: cmake -B {a.build} -DDIGITNET_BUILD_BENCH=ON && "
                  f"cmake --build {a.build} --target train_bench")
     nets = a.nets.split(",")
+    unknown = [n for n in nets if n not in NETS]
+    if unknown:
+        sys.exit(f"unknown net(s) {','.join(unknown)}: choose from {','.join(NETS)}")
     common = ["--threads", str(a.threads), "--steps", str(a.steps)]
     res = {n: {"digitnet": [], "pytorch": []} for n in nets}
     sgemm, scale1, inter = [], [], []
@@ -96,7 +105,8 @@ def main():
     p("")
     p("| net | metric | digitnet | PyTorch | ratio (median) | target | met |")
     p("| --- | --- | --- | --- | --- | --- | --- |")
-    targets_train = {"K": 2.5, "S": 2.5, "L": 5.0, "M": 3.0}
+    targets_train = {"K": 2.5, "S": 2.5, "L": 5.0, "M": 3.0,
+                     **{n: 2.5 for n in ("T", "V", "D", "B", "N")}}
     verdicts = []
 
     def row(n, metric, key, target, higher_is_better=True, digits=1):

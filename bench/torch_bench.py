@@ -1,5 +1,10 @@
 #!/usr/bin/env python3
-"""PyTorch side of bench/compare.py: the same reference networks, batch, optimizer.
+"""PyTorch side of bench/compare.py: the same networks, batch, optimizer.
+
+Networks (as bench/train_bench.cpp builds them, where its header describes them):
+K classic Keras CNN, S tutorial CNN, L LeNet-5, M tutorial MLP (the reference
+four); T TensorFlow's deep-MNIST CNN (5x5 'same'), V VGG-like 3x3 'same' stack,
+D stride-2 downsampling, B batch normalisation, N 1x1 convolutions.
 
 Run with Debian's interpreter (python3-torch):
   /usr/bin/python3 bench/torch_bench.py --net K [--threads 2] [--steps 30]
@@ -42,6 +47,37 @@ def make_net(name):
             nn.Linear(120, 84), nn.Tanh(), nn.Linear(84, 10))
     if name == "M":
         return nn.Sequential(nn.Flatten(), nn.Linear(784, 128), nn.ReLU(), nn.Linear(128, 10))
+    if name == "T":
+        return nn.Sequential(
+            nn.Conv2d(1, 32, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+            nn.Linear(64 * 7 * 7, 1024), nn.ReLU(), nn.Dropout(0.5), nn.Linear(1024, 10))
+    if name == "V":
+        return nn.Sequential(
+            nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.Conv2d(32, 32, 3, padding=1), nn.ReLU(),
+            nn.MaxPool2d(2), nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(64, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+            nn.Linear(64 * 7 * 7, 128), nn.ReLU(), nn.Linear(128, 10))
+    if name == "D":
+        # padding 1 on both sides: TensorFlow's 'same' output size for stride 2 (it pads
+        # the odd row at the bottom only; the same work)
+        return nn.Sequential(
+            nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.Conv2d(32, 64, 3, stride=2, padding=1),
+            nn.ReLU(), nn.Conv2d(64, 64, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(64, 128, 3, stride=2, padding=1), nn.ReLU(), nn.Flatten(),
+            nn.Linear(128 * 7 * 7, 10))
+    if name == "B":
+        # Keras' BatchNormalization: momentum 0.99 (PyTorch's 0.01), epsilon 1e-3
+        return nn.Sequential(
+            nn.Conv2d(1, 32, 3, bias=False), nn.BatchNorm2d(32, eps=1e-3, momentum=0.01),
+            nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(32, 64, 3, bias=False),
+            nn.BatchNorm2d(64, eps=1e-3, momentum=0.01), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Flatten(), nn.Linear(64 * 5 * 5, 128), nn.ReLU(), nn.Linear(128, 10))
+    if name == "N":
+        return nn.Sequential(
+            nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.Conv2d(32, 32, 1), nn.ReLU(),
+            nn.MaxPool2d(2), nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.Conv2d(64, 64, 1),
+            nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(64 * 7 * 7, 10))
     raise SystemExit("unknown net " + name)
 
 

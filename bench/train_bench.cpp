@@ -1,11 +1,24 @@
-// bench/train_bench.cpp — times digitnet on the reference networks.
+// bench/train_bench.cpp — times digitnet on the networks below.
 //
-//   train_bench --net K|S|L|M [--threads 2] [--steps 30] [--warmup 3] [--batch 128]
+//   train_bench --net K|S|L|M|T|V|D|B|N [--threads 2] [--steps 30] [--warmup 3] [--batch 128]
 //               [--infer-reps 5] [--data-dir DIR] [--profile] [--memory] [--model FILE]
 //   train_bench --sgemm [--threads 2] [--size 512]
 //   train_bench --net K --scaling [--threads 2] [--steps 30] [--warmup 3]
 //   train_bench --bandwidth [--threads 2] [--size 4]
 //
+// Networks (bench/torch_bench.py builds the same):
+//   the reference four: K classic Keras CNN, S tutorial CNN, L LeNet-5, M tutorial MLP;
+//   beyond them, common shapes those four do not have:
+//   T TensorFlow's "deep MNIST": conv 5x5 32 same, max pool, conv 5x5 64 same,
+//     max pool, dense 1024, dropout 0.5, dense 10;
+//   V VGG-like stack of 3x3 'same': conv 32, 32, max pool, 64, 64, max pool, dense 128, 10;
+//   D downsampling by stride-2 3x3 'same' convolutions instead of pooling:
+//     conv 32, conv 64 /2, conv 64, conv 128 /2 (28 -> 14 -> 7), dense 10;
+//   B batch normalisation: conv 3x3 32 (no bias), BN, ReLU, max pool, conv 3x3 64
+//     (no bias), BN, ReLU, max pool, dense 128, dense 10 (BN: no micro-batches);
+//   N 1x1 convolutions (network-in-network style): conv 3x3 32 same, conv 1x1 32,
+//     max pool, conv 3x3 64 same, conv 1x1 64, max pool, dense 10.
+//   Hidden layers use ReLU except L's (tanh); every net ends in dense 10 softmax.
 // Training: Adam 1e-3 on real MNIST batches (the full training set is loaded
 // as bytes and converted per batch, as fit() does). Inference: predict() on the
 // first 1000 test images (batch 1000) and single-image latency (batch 1).
@@ -81,16 +94,64 @@ Sequential make_net(const std::string& net, int threads) {
   if (net == "K") return build_model(preset_spec("cnn"), 42, threads);
   if (net == "L") return build_model(preset_spec("lenet"), 42, threads);
   if (net == "M") return build_model(preset_spec("mlp"), 42, threads);
+  Sequential m({1, 28, 28}, 42, threads);
   if (net == "S") {
-    Sequential m({1, 28, 28}, 42, threads);
     m.add(Conv2D(64, 3, relu));
     m.add(Conv2D(32, 3, relu));
     m.add(MaxPooling2D(2));
     m.add(Flatten());
     m.add(Dense(10, softmax));
-    return m;
+  } else if (net == "T") {
+    m.add(Conv2D(32, 5, relu, 1, same));
+    m.add(MaxPooling2D(2));
+    m.add(Conv2D(64, 5, relu, 1, same));
+    m.add(MaxPooling2D(2));
+    m.add(Flatten());
+    m.add(Dense(1024, relu));
+    m.add(Dropout(0.5f));
+    m.add(Dense(10, softmax));
+  } else if (net == "V") {
+    m.add(Conv2D(32, 3, relu, 1, same));
+    m.add(Conv2D(32, 3, relu, 1, same));
+    m.add(MaxPooling2D(2));
+    m.add(Conv2D(64, 3, relu, 1, same));
+    m.add(Conv2D(64, 3, relu, 1, same));
+    m.add(MaxPooling2D(2));
+    m.add(Flatten());
+    m.add(Dense(128, relu));
+    m.add(Dense(10, softmax));
+  } else if (net == "D") {
+    m.add(Conv2D(32, 3, relu, 1, same));
+    m.add(Conv2D(64, 3, relu, 2, same));
+    m.add(Conv2D(64, 3, relu, 1, same));
+    m.add(Conv2D(128, 3, relu, 2, same));
+    m.add(Flatten());
+    m.add(Dense(10, softmax));
+  } else if (net == "B") {
+    m.add(Conv2D(32, 3, linear, 1, valid, false));
+    m.add(BatchNormalization());
+    m.add(ActivationLayer(relu));
+    m.add(MaxPooling2D(2));
+    m.add(Conv2D(64, 3, linear, 1, valid, false));
+    m.add(BatchNormalization());
+    m.add(ActivationLayer(relu));
+    m.add(MaxPooling2D(2));
+    m.add(Flatten());
+    m.add(Dense(128, relu));
+    m.add(Dense(10, softmax));
+  } else if (net == "N") {
+    m.add(Conv2D(32, 3, relu, 1, same));
+    m.add(Conv2D(32, 1, relu));
+    m.add(MaxPooling2D(2));
+    m.add(Conv2D(64, 3, relu, 1, same));
+    m.add(Conv2D(64, 1, relu));
+    m.add(MaxPooling2D(2));
+    m.add(Flatten());
+    m.add(Dense(10, softmax));
+  } else {
+    throw Error("train_bench: unknown --net '" + net + "' (K, S, L, M, T, V, D, B, N)");
   }
-  throw Error("train_bench: unknown --net '" + net + "' (K, S, L, M)");
+  return m;
 }
 
 // FLOPs of one training step per sample: forward 2·MACs; backward 2·MACs for
