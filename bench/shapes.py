@@ -4,6 +4,7 @@
   /usr/bin/python3 bench/shapes.py [--reps 5] [--threads 2] [--rows 0,5,7] [--block 12]
                                    [--build build-speed] [--json bench/results/shapes.json]
                                    [--min-time 0.25] [--min-iters 5] [--target 2.5]
+                                   [--quiet 0]
 
 The table is bench/conv_shapes.cpp's (its header says why those rows). Every
 repetition times each block of --block rows with digitnet (BUILD/bench/conv_shapes)
@@ -15,7 +16,12 @@ latency of one image. Prints a markdown table of medians, the ratio of medians
 digitnet / PyTorch (latency: PyTorch's time over digitnet's, so > 1 is faster
 too), the min–max of the per-repetition training ratios, and the rows below
 --target; writes everything to --json. Absolute figures on a shared machine are
-noise; the ratios are what is compared.
+noise; the ratios are what is compared. Before every process the script samples
+for a second how many cores other programs keep busy (recorded, and shown as a
+median); with --quiet S it waits up to S seconds for that to fall below 0.3 of a
+core: OpenMP's threads (PyTorch) wait for a descheduled partner a scheduler tick
+at a time, so on a busy machine PyTorch's small steps take whole multiples of
+4 ms, and digitnet's pool suffers less.
 """
 import argparse
 import json
@@ -24,6 +30,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -31,6 +38,28 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def run_lines(cmd):
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+
+
+def busy_cores(seconds=1.0):
+    """Cores other programs kept busy over `seconds` (this script sleeps meanwhile)."""
+    def sample():
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+        return sum(v), v[3] + v[4]  # total and idle + iowait jiffies
+    t0, i0 = sample()
+    time.sleep(seconds)
+    t1, i1 = sample()
+    return (os.cpu_count() or 1) * (1.0 - (i1 - i0) / max(t1 - t0, 1))
+
+
+def wait_quiet(limit):
+    """Waits up to `limit` seconds for others to use under 0.3 of a core; the last reading."""
+    start = time.monotonic()
+    busy = busy_cores()
+    while busy >= 0.3 and time.monotonic() - start < limit:
+        time.sleep(4.0)
+        busy = busy_cores()
+    return busy
 
 
 def main():
@@ -44,6 +73,8 @@ def main():
     ap.add_argument("--min-time", type=float, default=0.25)
     ap.add_argument("--min-iters", type=int, default=5)
     ap.add_argument("--target", type=float, default=2.5)
+    ap.add_argument("--quiet", type=float, default=0.0,
+                    help="seconds to wait for an idle machine before each process")
     a = ap.parse_args()
     dn = os.path.join(a.build, "bench", "conv_shapes")
     if not os.path.exists(dn):
@@ -59,13 +90,14 @@ def main():
     ids = [r["row"] for r in table]
     blocks = [ids[i:i + a.block] for i in range(0, len(ids), a.block)]
     res = {i: {"digitnet": [], "pytorch": []} for i in ids}
-    loads = []  # 1-minute load average after each repetition: others' work on the cores
+    busy = []  # cores other programs kept busy just before each process
     try:
         for rep in range(a.reps):
             for b, block in enumerate(blocks):
                 rows = ",".join(map(str, block))
                 order = ["digitnet", "pytorch"] if (rep + b) % 2 == 0 else ["pytorch", "digitnet"]
                 for fw in order:
+                    busy.append(wait_quiet(a.quiet))
                     if fw == "digitnet":
                         cmd = [dn, "--rows", rows] + timing
                     else:
@@ -73,8 +105,8 @@ def main():
                                "--shapes", shapes_file, "--rows", rows] + timing
                     for r in run_lines(cmd):
                         res[r["row"]][fw].append(r)
-            loads.append(os.getloadavg()[0])
-            print(f"repetition {rep + 1}/{a.reps} done (load {loads[-1]:.1f})", file=sys.stderr)
+            print(f"repetition {rep + 1}/{a.reps} done (others busy before the last process: "
+                  f"{busy[-1]:.2f} cores)", file=sys.stderr)
     finally:
         os.unlink(shapes_file)
 
@@ -111,12 +143,13 @@ def main():
       + (": " + "; ".join(slower_latency) if slower_latency else ""))
     p(f"Repetitions: {a.reps}; one Conv2D + ReLU, batch 128 (training: forward + backward with dx, "
       f"no dx for one input channel) and batch 1 (latency); {a.threads} threads; medians, "
-      f"ratios of medians. Load average after each repetition: "
-      f"{', '.join(f'{x:.1f}' for x in loads)} (above {a.threads}, others' work shared the cores).")
+      "ratios of medians.")
+    p(f"Cores other programs kept busy before each process: median {statistics.median(busy):.2f}, "
+      f"max {max(busy):.2f} (above ~0.3 the figures, PyTorch's most, are the machine's).")
     print("\n".join(lines))
     os.makedirs(os.path.dirname(a.json), exist_ok=True)
     with open(a.json, "w") as f:
-        json.dump({"threads": a.threads, "reps": a.reps, "load_average": loads, "table": table, "summary": summary,
+        json.dump({"threads": a.threads, "reps": a.reps, "others_busy_cores": busy, "table": table, "summary": summary,
                    "runs": {str(i): v for i, v in res.items()}, "report": lines}, f, indent=1)
 
 
