@@ -222,6 +222,7 @@ class Conv2DLayer final : public Layer, public detail::ConvPool2x2 {
     if (y) y->resize(with_batch(n, output_shape_));
     pooled.resize({n, filters_, p_.oh / 2, p_.ow / 2});
     conv::ConvAlgorithm& direct = algo(conv::ConvBackend::direct);
+    conv::direct_pack(direct, weights());  // before the participants read the packing
     const int64_t out_per = int64_t{filters_} * p_.oh * p_.ow, plane = int64_t{p_.oh} * p_.ow;
     const std::size_t conv_scratch = conv::direct_image_scratch(p_);
     const std::size_t scratch_size = conv_scratch + (y ? 0 : static_cast<std::size_t>(out_per));

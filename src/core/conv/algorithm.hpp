@@ -88,11 +88,13 @@ std::unique_ptr<ConvAlgorithm> make_conv_algorithm(ConvBackend b, const ConvPara
 void im2col_batched_weight_grad(ConvAlgorithm& im2col, ThreadPool& pool, int t, int m,
                                 const float* x, const float* dz_filter_major);
 
-// The direct algorithm's one-image forward on the calling thread with its
-// packed weights, into y (F, OH, OW); scratch holds direct_image_scratch() floats.
+// The direct algorithm's one-image forward with its packed weights, into y
+// (F, OH, OW); scratch holds direct_image_scratch() floats. direct_pack makes
+// the packing current for w, once, before participants run images at once.
 std::size_t direct_image_scratch(const ConvParams& p);
-void direct_forward_image(ConvAlgorithm& direct, const float* x, const float* w, const float* b,
-                          float* y, float* scratch);
+void direct_pack(ConvAlgorithm& direct, const float* w);
+void direct_forward_image(const ConvAlgorithm& direct, const float* x, const float* w,
+                          const float* b, float* y, float* scratch);
 
 // Winograd's one image split by filters, each participant's planes 2x2/2
 // max-pooled from its own scratch into y (F, OH/2, OW/2).

@@ -3,6 +3,7 @@
 // sub-batch, and the input gradient image by image. They read the weights in a
 // packed layout, remade only when the weights change.
 #include <cstring>
+#include <type_traits>
 
 #include "core/conv/algorithm.hpp"
 #include "core/direct_conv.hpp"
@@ -49,9 +50,11 @@ class DirectConvAlgo final : public ConvAlgorithm {
     });
   }
 
-  // One image on the calling thread with the packed weights (pack() made current).
-  void forward_image(const float* x, const float* w, const float* b, float* y, float* scratch) {
-    kernels::direct_conv(p_.direct_shape(), x, w, b, p_.direct_act(), y, scratch, pack(w));
+  // One image with the packed weights, which pack() made current before (any
+  // participant may run this at once: it only reads them).
+  void forward_image(const float* x, const float* w, const float* b, float* y,
+                     float* scratch) const {
+    kernels::direct_conv(p_.direct_shape(), x, w, b, p_.direct_act(), y, scratch, packed_.data());
   }
 
   void begin_backward(ThreadPool& pool, const float* w, bool with_dx, bool accumulate) override {
@@ -107,11 +110,21 @@ std::size_t direct_image_scratch(const ConvParams& p) {
   return kernels::direct_conv_scratch(p.direct_shape());
 }
 
-void direct_forward_image(ConvAlgorithm& direct, const float* x, const float* w, const float* b,
-                          float* y, float* scratch) {
-  auto* algo = dynamic_cast<DirectConvAlgo*>(&direct);
-  if (!algo) throw Error("conv: direct_forward_image needs the direct algorithm");
-  algo->forward_image(x, w, b, y, scratch);
+namespace {
+template <class A>
+auto& as_direct(A& a) {
+  using D = std::conditional_t<std::is_const_v<A>, const DirectConvAlgo, DirectConvAlgo>;
+  auto* algo = dynamic_cast<D*>(&a);
+  if (!algo) throw Error("conv: not the direct algorithm");
+  return *algo;
+}
+}  // namespace
+
+void direct_pack(ConvAlgorithm& direct, const float* w) { (void)as_direct(direct).pack(w); }
+
+void direct_forward_image(const ConvAlgorithm& direct, const float* x, const float* w,
+                          const float* b, float* y, float* scratch) {
+  as_direct(direct).forward_image(x, w, b, y, scratch);
 }
 
 }  // namespace digitnet::conv

@@ -67,9 +67,9 @@ class DnnlConvAlgo final : public ConvAlgorithm {
     for (int64_t i = 0; i < n; ++i) dw[i] += dws[i];
   }
 
+  // After begin_backward, which sized the per-participant objects.
   void data_grad(ThreadPool& pool, int t, int m, const float* dz, const float* w,
                  float* dx) override {
-    grow(pool.size());
     kernels::DnnlConv& conv = engine(t, m, true);
     conv.backward(nullptr, dz, w, dx, nullptr, pool.scratch(t, conv.workspace_floats()));
   }
