@@ -230,37 +230,30 @@ void check_family(ConvBackend b, const ConvParams& p, int n, int threads) {
     for (float& v : y) v = std::max(v, 0.0f);
   expect_close(y, ref.y, 1e-4, "y");
 
-  // Backward in the layer's way: each participant's share in sub-batches.
+  // Backward in the layer's way: each participant's share in sub-batches; dx
+  // into `dx` when given, the weight gradient written (or added) into dw.
   std::vector<float> dx(in * n, NAN), dw(w.size(), NAN);
-  algo->begin_backward(pool, w.data(), true, false);
-  pool.run([&](int t) {
-    const auto [s0, s1] = ThreadPool::chunk(n, threads, t);
-    for (int64_t s = s0; s < s1; s += conv::kSubBatch) {
-      conv::ConvAlgorithm::Part part;
-      part.t = t, part.m = static_cast<int>(std::min<int64_t>(conv::kSubBatch, s1 - s));
-      part.x = x.data() + s * static_cast<int64_t>(in);
-      part.dz = dz.data() + s * static_cast<int64_t>(out);
-      part.dx = dx.data() + s * static_cast<int64_t>(in);
-      algo->backward(pool, w.data(), part);
-    }
-  });
-  algo->end_backward(dw.data(), false, false);
+  auto backward = [&](float* dx_out, bool add) {
+    algo->begin_backward(pool, w.data(), dx_out != nullptr, add);
+    pool.run([&](int t) {
+      const auto [s0, s1] = ThreadPool::chunk(n, threads, t);
+      for (int64_t s = s0; s < s1; s += conv::kSubBatch) {
+        conv::ConvAlgorithm::Part part;
+        part.t = t, part.m = static_cast<int>(std::min<int64_t>(conv::kSubBatch, s1 - s));
+        part.x = x.data() + s * static_cast<int64_t>(in);
+        part.dz = dz.data() + s * static_cast<int64_t>(out);
+        part.dx = dx_out ? dx_out + s * static_cast<int64_t>(in) : nullptr;
+        algo->backward(pool, w.data(), part);
+      }
+    });
+    algo->end_backward(dw.data(), add, false);
+  };
+  backward(dx.data(), false);
   expect_close(dw, ref.dw, 1e-4, "dW");
   expect_close(dx, ref.dx, 1e-4, "dx");
 
   // A second pass that adds: the weight gradient doubles.
-  algo->begin_backward(pool, w.data(), false, true);
-  pool.run([&](int t) {
-    const auto [s0, s1] = ThreadPool::chunk(n, threads, t);
-    for (int64_t s = s0; s < s1; s += conv::kSubBatch) {
-      conv::ConvAlgorithm::Part part;
-      part.t = t, part.m = static_cast<int>(std::min<int64_t>(conv::kSubBatch, s1 - s));
-      part.x = x.data() + s * static_cast<int64_t>(in);
-      part.dz = dz.data() + s * static_cast<int64_t>(out);
-      algo->backward(pool, w.data(), part);
-    }
-  });
-  algo->end_backward(dw.data(), true, false);
+  backward(nullptr, true);
   std::vector<double> twice = ref.dw;
   for (double& v : twice) v *= 2;
   expect_close(dw, twice, 1e-4, "dW accumulated");

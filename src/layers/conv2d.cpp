@@ -135,7 +135,7 @@ class Conv2DLayer final : public Layer, public detail::ConvPool2x2 {
       a.forward_split(*ctx.pool, x.data(), weights(), bias(), y.data(), ctx.training);
     else
       a.forward(*ctx.pool, n, x.data(), weights(), bias(), y.data(), ctx.training);
-    if (!activation_done(a)) activate(y, *ctx.pool);
+    if (!a.fuses_activation()) activate(y, *ctx.pool);
   }
 
   // x (N, C, H, W), y, dy (N, F, OH, OW) -> dW (F, C, k, k), db (F), dx (N, C, H, W)
@@ -192,7 +192,7 @@ class Conv2DLayer final : public Layer, public detail::ConvPool2x2 {
   bool fuses_max_pool_2x2(int64_t n, int threads) override {
     const conv::ConvPlan plan = plan_for(threads);
     return n == 1 && plan.split_image && plan.image_forward == conv::ConvBackend::winograd &&
-           support().pool_avx512 && activation_done(algo(conv::ConvBackend::winograd));
+           support().pool_avx512 && algo(conv::ConvBackend::winograd).fuses_activation();
   }
   void forward_max_pool_2x2(const Tensor& x, Tensor& y, const Context& ctx) override {
     detail::check_forward_input(*this, x);
@@ -229,7 +229,7 @@ class Conv2DLayer final : public Layer, public detail::ConvPool2x2 {
     auto image = [&](int64_t i, float* scratch) {
       float* yi = y ? y->sample(i) : scratch + conv_scratch;
       conv::direct_forward_image(direct, x.sample(i), weights(), bias(), yi, scratch);
-      if (!activation_done(direct)) detail::activation_forward(act_, kAlpha, yi, 1, out_per);
+      if (!direct.fuses_activation()) detail::activation_forward(act_, kAlpha, yi, 1, out_per);
       for (int f = 0; f < filters_; ++f)
         kernels::avg_pool_2x2(yi + f * plane, p_.ow, p_.oh / 2, p_.ow / 2,
                               pooled.sample(i) + f * (plane / 4));
@@ -356,14 +356,13 @@ class Conv2DLayer final : public Layer, public detail::ConvPool2x2 {
     return kernels::sum(z, P);
   }
 
-  // The activation as the algorithms see it, and whether algorithm a applied it.
+  // The activation as the algorithms see it.
   conv::Act kernel_act() const {
     if (act_ == Activation::relu) return conv::Act::relu;
     if (act_ == Activation::tanh) return conv::Act::tanh;
     if (act_ == Activation::linear) return conv::Act::linear;
     return conv::Act::other;
   }
-  static bool activation_done(const conv::ConvAlgorithm& a) { return a.fuses_activation(); }
   // y = act(y), the batch split over the pool.
   void activate(Tensor& y, ThreadPool& pool) const {
     const int64_t n = y.dim(0), per = shape_size(output_shape_);

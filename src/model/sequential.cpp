@@ -242,8 +242,8 @@ void Sequential::forward(const Tensor& x, bool training, std::vector<Tensor>& ac
   // last layer's side of the ping-pong buffers).
   std::vector<detail::FusedLayer*> fused(L, nullptr);
   for (std::size_t i = 0; i < L; ++i) {
-    detail::FusedLayer* f = impl_->fusions.size() == L ? impl_->fusions[i].get() : nullptr;
-    if (!f || i + static_cast<std::size_t>(f->span()) > L) continue;
+    detail::FusedLayer* f = impl_->fusions[i].get();  // planned by add(), one per layer
+    if (!f) continue;
     bool owned = true;
     for (std::size_t j = i; j < i + static_cast<std::size_t>(f->span()); ++j)
       owned = owned && st[j] == Storage::own;

@@ -57,7 +57,6 @@ ConvSupport conv_support(const ConvParams& p, bool probe_winograd) {
   s.pool_avx512 = kernels::pool_2x2_avx512_available();
   // oneDNN has a direct (or GEMM-based) fp32 kernel for every geometry; its
   // Winograd is probed only when asked for, since the probe builds a primitive.
-  s.dnnl_direct = true;
   if (probe_winograd && p.use_winograd()) {
     kernels::ConvGeometry g;
     g.n = 8, g.c = p.c, g.h = p.h, g.w = p.w, g.f = p.f, g.kh = p.k, g.kw = p.k;
@@ -89,8 +88,8 @@ ConvPlan select_conv_plan(const ConvParams& p, int threads, const ConvSupport& s
   else
     plan.family = B::dnnl_direct;
   const bool winograd = plan.family == B::winograd;
-  const bool dnnl =
-      (plan.family == B::dnnl_direct || plan.family == B::dnnl_winograd) && s.dnnl_direct;
+  // (The family is im2col only when forced; oneDNN covers every geometry.)
+  const bool dnnl = plan.family == B::dnnl_direct || plan.family == B::dnnl_winograd;
   const B dnnl_or_im2col = dnnl ? plan.family : B::im2col;
 
   // A batch: the family, except that stride-1 layers small enough for the

@@ -60,8 +60,7 @@ const char* backend_name(ConvBackend b);
 struct ConvSupport {
   bool avx512 = false;         // the own direct kernels' AVX-512 bodies
   bool pool_avx512 = false;    // the 2x2 max pooling's AVX-512 kernel
-  bool dnnl_direct = true;     // oneDNN has a kernel for this geometry (every fp32 one)
-  bool dnnl_winograd = false;  // ... and a Winograd one (probed only when asked for)
+  bool dnnl_winograd = false;  // oneDNN's Winograd for this geometry (probed only when asked for)
 };
 // The support for p on this CPU (probes oneDNN; dnnl_winograd only if `probe_winograd`).
 ConvSupport conv_support(const ConvParams& p, bool probe_winograd);
