@@ -12,7 +12,12 @@ and with PyTorch (bench/torch_conv_shapes.py), one process each, in alternating
 order (the order also alternates between blocks), so both frameworks see the
 same stretch of this shared machine for the same rows. Per row: training images/s
 of one Conv2D + ReLU layer (forward and backward with dx, batch 128) and the
-latency of one image. Prints a markdown table of medians, the ratio of medians
+latency of one image. Once per repetition it also measures the machine's sgemm
+rate (BUILD/bench/train_bench --sgemm, both threads busy), to show how close
+PyTorch's convolution already runs to it: a row's "direct ceiling" is that rate
+over PyTorch's GFLOP/s, the largest ratio any algorithm that performs every
+multiply-add of the convolution could reach (only Winograd-style algorithms,
+which do fewer, can go past it). Prints a markdown table of medians, the ratio of medians
 digitnet / PyTorch (latency: PyTorch's time over digitnet's, so > 1 is faster
 too), the min–max of the per-repetition training ratios, and the rows below
 --target; writes everything to --json. Absolute figures on a shared machine are
@@ -90,6 +95,8 @@ def main():
     ids = [r["row"] for r in table]
     blocks = [ids[i:i + a.block] for i in range(0, len(ids), a.block)]
     res = {i: {"digitnet": [], "pytorch": []} for i in ids}
+    sgemm = []  # the machine's sgemm GFLOP/s, once per repetition
+    tb = os.path.join(a.build, "bench", "train_bench")
     busy = []  # cores other programs kept busy just before each process
     try:
         for rep in range(a.reps):
@@ -105,6 +112,10 @@ def main():
                                "--shapes", shapes_file, "--rows", rows] + timing
                     for r in run_lines(cmd):
                         res[r["row"]][fw].append(r)
+            if os.path.exists(tb):
+                busy.append(wait_quiet(a.quiet))
+                sgemm += [r["sgemm_gflops"] for r in run_lines([tb, "--sgemm", "--threads",
+                                                                str(a.threads)])]
             print(f"repetition {rep + 1}/{a.reps} done (others busy before the last process: "
                   f"{busy[-1]:.2f} cores)", file=sys.stderr)
     finally:
@@ -117,8 +128,9 @@ def main():
     p = lines.append
     p("| row | kernel | padding | stride | channels | plane | digitnet train img/s | "
       "PyTorch train img/s | train ratio | (min–max) | digitnet latency µs | "
-      "PyTorch latency µs | latency ratio |")
-    p("| ---: | --- | --- | ---: | --- | --- | ---: | ---: | ---: | --- | ---: | ---: | ---: |")
+      "PyTorch latency µs | latency ratio | PyTorch GFLOP/s | direct ceiling |")
+    p("| ---: | --- | --- | ---: | --- | --- | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: |")
+    peak = statistics.median(sgemm) if sgemm else float("nan")
     below, slower_latency, summary = [], [], []
     for r in table:
         i = r["row"]
@@ -127,18 +139,27 @@ def main():
         per_rep = [d["train_images_per_s"] / t["train_images_per_s"]
                    for d, t in zip(res[i]["digitnet"], res[i]["pytorch"])]
         ratio, lat_ratio = dt / pt, pl / dl
+        # FLOP per training image from digitnet's own count (both do the same work)
+        flop = med(i, "digitnet", "train_gflops") / dt
+        pt_gflops = flop * pt
+        ceiling = peak / pt_gflops
         name = f"{r['k']}x{r['k']} {r['padding']} s{r['stride']} {r['cin']}->{r['cout']} @{r['h']}"
         if ratio < a.target:
             below.append(f"{name} ({ratio:.2f}×)")
         if lat_ratio < 1.0:
             slower_latency.append(f"{name} ({lat_ratio:.2f}×)")
-        summary.append({"name": name, "train_ratio": ratio, "latency_ratio": lat_ratio})
+        summary.append({"name": name, "train_ratio": ratio, "latency_ratio": lat_ratio,
+                        "pytorch_gflops": pt_gflops, "direct_ceiling": ceiling})
         p(f"| {i} | {r['k']}×{r['k']} | {r['padding']} | {r['stride']} | {r['cin']}→{r['cout']} | "
           f"{r['h']}→{r['oh']} | {dt:.0f} | {pt:.0f} | {ratio:.2f}× | "
-          f"{min(per_rep):.2f}–{max(per_rep):.2f} | {dl:.1f} | {pl:.1f} | {lat_ratio:.2f}× |")
+          f"{min(per_rep):.2f}–{max(per_rep):.2f} | {dl:.1f} | {pl:.1f} | {lat_ratio:.2f}× | {pt_gflops:.0f} | {ceiling:.2f}× |")
     p("")
     p(f"Training below {a.target}× PyTorch: {len(below)} of {len(table)} rows"
       + (": " + "; ".join(below) if below else ""))
+    capped = [x for x in summary if x["direct_ceiling"] < a.target]
+    p(f"sgemm on this machine: {peak:.0f} GFLOP/s (median of {len(sgemm)}). Rows whose direct "
+      f"ceiling is below {a.target}× (PyTorch already runs within {a.target}× of sgemm): "
+      f"{len(capped)} of {len(table)}")
     p(f"Latency slower than PyTorch: {len(slower_latency)} of {len(table)} rows"
       + (": " + "; ".join(slower_latency) if slower_latency else ""))
     p(f"Repetitions: {a.reps}; one Conv2D + ReLU, batch 128 (training: forward + backward with dx, "
@@ -149,7 +170,7 @@ def main():
     print("\n".join(lines))
     os.makedirs(os.path.dirname(a.json), exist_ok=True)
     with open(a.json, "w") as f:
-        json.dump({"threads": a.threads, "reps": a.reps, "others_busy_cores": busy, "table": table, "summary": summary,
+        json.dump({"threads": a.threads, "reps": a.reps, "sgemm_gflops": sgemm, "others_busy_cores": busy, "table": table, "summary": summary,
                    "runs": {str(i): v for i, v in res.items()}, "report": lines}, f, indent=1)
 
 
