@@ -157,8 +157,11 @@ def batchnorm_case(name, x_shape, training, seed, momentum=0.9, eps=1e-3):
     case = {"name": name, "type": "BatchNormalization",
             "config": {"momentum": momentum, "epsilon": eps},
             "input_shape": list(x_shape[1:]), "training": training,
-            "buffers": {"moving_mean": enc(rm0), "moving_variance": enc(rv0)},
-            "buffers_after": {"moving_mean": enc(rm), "moving_variance": enc(rv)}}
+            # moving_weight 1: settled averages, whose update is PyTorch's fixed momentum
+            "buffers": {"moving_mean": enc(rm0), "moving_variance": enc(rv0),
+                        "moving_weight": enc(torch.ones(1))},
+            "buffers_after": {"moving_mean": enc(rm), "moving_variance": enc(rv),
+                              "moving_weight": enc(torch.ones(1))}}
     return finish(case, x, y, [("gamma", gamma), ("beta", beta)], g)
 
 

@@ -209,11 +209,12 @@ TEST_F(ModelFile, LayoutMatchesTheDocumentedFormat) {
     names.push_back(t["name"].get<std::string>());
     EXPECT_EQ(t["offset"].get<uint64_t>() % 64, 0u);
   }
-  EXPECT_EQ(names, (std::vector<std::string>{
-                       "conv2d/kernel", "conv2d/bias", "batch_normalization/gamma",
-                       "batch_normalization/beta", "dense/kernel", "dense/bias", "dense_1/kernel",
-                       "dense_1/bias", "batch_normalization/moving_mean",
-                       "batch_normalization/moving_variance"}));
+  EXPECT_EQ(names,
+            (std::vector<std::string>{
+                "conv2d/kernel", "conv2d/bias", "batch_normalization/gamma",
+                "batch_normalization/beta", "dense/kernel", "dense/bias", "dense_1/kernel",
+                "dense_1/bias", "batch_normalization/moving_mean",
+                "batch_normalization/moving_variance", "batch_normalization/moving_weight"}));
   const auto params = model_.params();
   for (std::size_t i = 0; i < params.size(); ++i) {
     const auto& t = j["tensors"][i];
@@ -359,7 +360,7 @@ TEST_F(ModelFile, HandEditedJsonIsValidated) {
          t["name"] = "ghost/bias";
          p.json["tensors"].push_back(t);
        },
-       "tensors[10] ('ghost/bias'): not a parameter or buffer of the architecture"},
+       "tensors[11] ('ghost/bias'): not a parameter or buffer of the architecture"},
       {"duplicate tensor", [](Parts& p) { p.json["tensors"][1]["name"] = "conv2d/kernel"; },
        "tensors[1] ('conv2d/kernel'): duplicate tensor name"},
       {"offset out of range",
@@ -420,4 +421,34 @@ TEST_F(ModelFile, HandEditedJsonIsValidated) {
   const auto digest = sha256(b);
   b.append(reinterpret_cast<const char*>(digest.data()), digest.size());
   EXPECT_CONTAINS(load_error(b), "invalid JSON section at byte 29");
+}
+
+TEST_F(ModelFile, WithoutBatchNormMovingWeightReadsAsSettledAverages) {
+  // A file written before BatchNormalization kept moving_weight: the averages it holds
+  // are Keras' fixed-momentum ones, so the weight reads as 1; the rest loads as usual.
+  Parts parts = split_file(bytes_);
+  auto& tensors = parts.json["tensors"];
+  ASSERT_EQ(tensors.back()["name"], "batch_normalization/moving_weight");
+  tensors.erase(tensors.size() - 1);
+  const std::string p = dir_.file("old_bn.dnm");
+  write_new_file(p, join_file(parts));
+  Sequential back = load_model(p);
+  const auto la = back.layers(), lb = model_.layers();
+  ASSERT_EQ(la.size(), lb.size());
+  int weights = 0;
+  for (std::size_t i = 0; i < la.size(); ++i) {
+    const auto ba = la[i]->buffers(), bb = lb[i]->buffers();
+    for (std::size_t k = 0; k < ba.size(); ++k) {
+      if (ba[k].first == "moving_weight") {
+        EXPECT_EQ((*ba[k].second)[0], 1.0f);
+        ++weights;
+      } else {
+        EXPECT_TRUE(bit_identical(*ba[k].second, *bb[k].second)) << ba[k].first;
+      }
+    }
+  }
+  EXPECT_EQ(weights, 1);
+  // Inference reads the averages, not their weight: the same predictions.
+  const Tensor x = random_images(16, {1, 8, 8}, 5);
+  EXPECT_TRUE(bit_identical(back.predict(x), model_.predict(x)));
 }

@@ -317,13 +317,15 @@ TEST(BatchNorm, InferenceUsesMovingStatisticsAndTrainingUpdatesThem) {
   LayerPtr bn = BatchNormalization(0.8f, 1e-3f);
   bn->build({2, 2, 3}, init);
   auto bufs = bn->buffers();
-  ASSERT_EQ(bufs.size(), 2u);
+  ASSERT_EQ(bufs.size(), 3u);
   EXPECT_EQ(bufs[0].first, "moving_mean");
   EXPECT_EQ(bufs[1].first, "moving_variance");
+  EXPECT_EQ(bufs[2].first, "moving_weight");
   for (int c = 0; c < 2; ++c) {
     EXPECT_EQ((*bufs[0].second)[c], 0.0f);
     EXPECT_EQ((*bufs[1].second)[c], 1.0f);
   }
+  EXPECT_EQ((*bufs[2].second)[0], 0.0f);
   auto ps = bn->params();
   ASSERT_EQ(ps.size(), 2u);
   EXPECT_EQ(ps[0]->name, "gamma");
@@ -338,6 +340,7 @@ TEST(BatchNorm, InferenceUsesMovingStatisticsAndTrainingUpdatesThem) {
   (*bufs[0].second)[1] = -2.0f;
   (*bufs[1].second)[0] = 4.0f;
   (*bufs[1].second)[1] = 0.25f;
+  (*bufs[2].second)[0] = 1.0f;  // settled averages: the update below is the plain momentum
 
   ThreadPool pool(2);
   const Tensor x = random_tensor({5, 2, 2, 3}, 6, -3.0f, 3.0f);
@@ -373,6 +376,39 @@ TEST(BatchNorm, InferenceUsesMovingStatisticsAndTrainingUpdatesThem) {
       for (int j = 0; j < 6; ++j) ys += y[(n * 2 + c) * 6 + j];
     EXPECT_NEAR(ys / 30, ps[1]->value[c], 1e-5);
   }
+  EXPECT_EQ((*bufs[2].second)[0], 1.0f);
+}
+
+TEST(BatchNorm, MovingAveragesAreDebiasedUntilTheirWeightReachesOne) {
+  // Built: weight 0, so the first batch's statistics become the averages outright;
+  // the second batch then weighs 0.2 against the first's 0.8·0.2: momentum 0.16/0.36.
+  Rng init(0);
+  LayerPtr bn = BatchNormalization(0.8f, 1e-3f);
+  bn->build({1, 4}, init);
+  auto bufs = bn->buffers();
+  ThreadPool pool(1);
+  Rng rng(1);
+  const Tensor a = random_tensor({6, 1, 4}, 7, -1.0f, 2.0f),
+               b = random_tensor({6, 1, 4}, 8, 0.0f, 5.0f);
+  auto stats = [](const Tensor& x) {
+    double s = 0, ss = 0;
+    for (int64_t i = 0; i < x.size(); ++i) s += x[i];
+    const double mean = s / double(x.size());
+    for (int64_t i = 0; i < x.size(); ++i) ss += (x[i] - mean) * (x[i] - mean);
+    return std::pair{mean, ss / double(x.size() - 1)};
+  };
+  Tensor y;
+  bn->forward(a, y, Context{true, &pool, &rng});
+  const auto [ma, va] = stats(a);
+  EXPECT_NEAR((*bufs[0].second)[0], ma, 1e-6);
+  EXPECT_NEAR((*bufs[1].second)[0], va, 1e-5);
+  EXPECT_NEAR((*bufs[2].second)[0], 0.2, 1e-7);
+  bn->forward(b, y, Context{true, &pool, &rng});
+  const auto [mb, vb] = stats(b);
+  const double mt = 0.16 / 0.36;
+  EXPECT_NEAR((*bufs[0].second)[0], mt * ma + (1 - mt) * mb, 1e-5);
+  EXPECT_NEAR((*bufs[1].second)[0], mt * va + (1 - mt) * vb, 1e-5);
+  EXPECT_NEAR((*bufs[2].second)[0], 0.36, 1e-7);
 }
 
 TEST(Softmax, LogitsOutputSkipsTheSoftmaxAndPassesGradientsThrough) {

@@ -23,11 +23,12 @@
 #include <fstream>
 #include <map>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <system_error>
 
-#include "digitnet/core/error.hpp"
 #include "digitnet/core/atomic_file.hpp"
+#include "digitnet/core/error.hpp"
 #include "digitnet/io/spec.hpp"
 
 namespace digitnet {
@@ -98,6 +99,16 @@ std::vector<std::pair<std::string, Tensor*>> model_tensors(const Sequential& mod
   for (Layer* layer : layers)
     for (auto& [name, t] : layer->buffers()) out.emplace_back(layer->name + "/" + name, t);
   return out;
+}
+
+// Tensors a file may lack because files written before they existed lack them, with
+// the value such a file means: BatchNormalization's moving_weight (the weight of its
+// debiased moving averages) is 1 in a file without it, whose averages are Keras'.
+std::optional<float> value_when_absent(const Sequential& model, const std::string& name) {
+  for (const Layer* layer : model.layers())
+    if (layer->type() == "BatchNormalization" && name == layer->name + "/moving_weight")
+      return 1.0f;
+  return std::nullopt;
 }
 
 // ------------------------------------------------------------------- reading
@@ -425,6 +436,12 @@ Sequential load_model(const std::string& path, int threads) {
   auto index = tensor_index(path, file);
   for (const auto& [name, t] : model_tensors(model)) {
     const auto it = index.find(name);
+    if (it == index.end()) {
+      if (const std::optional<float> v = value_when_absent(model, name)) {
+        t->fill(*v);
+        continue;
+      }
+    }
     if (it == index.end())
       throw Error(path + ": missing tensor '" + name + "' (the architecture needs " +
                   shape_str(t->shape()) + ")");

@@ -3,8 +3,15 @@
 // Channel = dim 0 of the per-sample shape (C of (C, H, W), or each feature of a
 // flat input); statistics reduce over the M = N·(H·W) values of a channel.
 //   training:  μ = Σx/M,  σ² = Σ(x-μ)²/M,  x̂ = (x-μ)/√(σ²+ε),  y = γ·x̂ + β
-//              moving_mean = m·moving_mean + (1-m)·μ
-//              moving_var  = m·moving_var  + (1-m)·σ²·M/(M-1)   (unbiased, like PyTorch)
+//              w' = m·w + (1-m),  mₜ = m·w/w'        (w = moving_weight, 0 when built)
+//              moving_mean = mₜ·moving_mean + (1-mₜ)·μ
+//              moving_var  = mₜ·moving_var  + (1-mₜ)·σ²·M/(M-1)   (unbiased, like PyTorch)
+//   The moving statistics are debiased exponential averages: the batches' statistics
+//   weighted by m^age and divided by the weights' sum w, so the initial 0 and 1 carry no
+//   weight. Keras and PyTorch average from 0 and 1 instead; after t updates those keep
+//   m^t of the initial values, which outweigh small true variances (0.99^234 = 0.095
+//   against a first convolution's ~0.006 with Glorot weights). Once w = 1 the update is
+//   theirs exactly.
 //   inference: x̂ = (x - moving_mean)/√(moving_var+ε),  y = γ·x̂ + β
 //   backward:  dβ = Σdy,  dγ = Σ dy·x̂
 //              training:  dx = γ/(M·√(σ²+ε)) · (M·dy - dβ - x̂·dγ)
@@ -39,6 +46,7 @@ class BatchNormLayer final : public Layer {
     beta_ = Param{"beta", Tensor({channels_}), Tensor({channels_}), false};
     moving_mean_ = Tensor({channels_}, 0.0f);
     moving_var_ = Tensor({channels_}, 1.0f);
+    moving_weight_ = Tensor({1}, 0.0f);
     mean_ = Tensor({channels_});
     inv_std_ = Tensor({channels_});
     input_shape_ = output_shape_ = input_shape;
@@ -51,6 +59,12 @@ class BatchNormLayer final : public Layer {
     y.resize(x.shape());
     const int64_t n = x.dim(0), hw = spatial_, C = channels_, m = n * hw;
     trained_ = ctx.training;
+    // The weight of the moving averages before and after this batch (see the top).
+    const double w = moving_weight_[0];
+    const double w_new = std::min(1.0, momentum_ * w + (1.0 - momentum_));
+    const double mt = (w >= 1.0 || momentum_ >= 1.0f) ? momentum_
+                      : w_new > 0.0                   ? momentum_ * w / w_new
+                                                      : 0.0;
     ctx.pool->parallel_for(C, [&](int64_t c0, int64_t c1, int) {
       for (int64_t c = c0; c < c1; ++c) {
         float mean, inv_std;
@@ -70,10 +84,8 @@ class BatchNormLayer final : public Layer {
           mean = static_cast<float>(mu);
           inv_std = static_cast<float>(1.0 / std::sqrt(var + eps_));
           const double unbiased = m > 1 ? var * static_cast<double>(m) / (m - 1.0) : var;
-          moving_mean_[c] =
-              static_cast<float>(momentum_ * moving_mean_[c] + (1.0 - momentum_) * mu);
-          moving_var_[c] =
-              static_cast<float>(momentum_ * moving_var_[c] + (1.0 - momentum_) * unbiased);
+          moving_mean_[c] = static_cast<float>(mt * moving_mean_[c] + (1.0 - mt) * mu);
+          moving_var_[c] = static_cast<float>(mt * moving_var_[c] + (1.0 - mt) * unbiased);
         } else {
           mean = moving_mean_[c];
           inv_std = static_cast<float>(1.0 / std::sqrt(static_cast<double>(moving_var_[c]) + eps_));
@@ -88,6 +100,7 @@ class BatchNormLayer final : public Layer {
         }
       }
     });
+    if (ctx.training) moving_weight_[0] = static_cast<float>(w_new);
   }
 
   // x, dy (N, C, ...) -> dγ, dβ (C), dx (N, C, ...)
@@ -128,10 +141,14 @@ class BatchNormLayer final : public Layer {
   std::vector<Param*> params() override { return {&gamma_, &beta_}; }
   std::vector<const Param*> params() const override { return {&gamma_, &beta_}; }
   std::vector<std::pair<std::string, Tensor*>> buffers() override {
-    return {{"moving_mean", &moving_mean_}, {"moving_variance", &moving_var_}};
+    return {{"moving_mean", &moving_mean_},
+            {"moving_variance", &moving_var_},
+            {"moving_weight", &moving_weight_}};
   }
   std::vector<std::pair<std::string, const Tensor*>> buffers() const override {
-    return {{"moving_mean", &moving_mean_}, {"moving_variance", &moving_var_}};
+    return {{"moving_mean", &moving_mean_},
+            {"moving_variance", &moving_var_},
+            {"moving_weight", &moving_weight_}};
   }
 
   nlohmann::json config() const override { return {{"momentum", momentum_}, {"epsilon", eps_}}; }
@@ -141,6 +158,7 @@ class BatchNormLayer final : public Layer {
   int64_t channels_ = 0, spatial_ = 1;
   Param gamma_, beta_;
   Tensor moving_mean_, moving_var_;
+  Tensor moving_weight_;   // (1) the moving averages' weight w in [0, 1]
   Tensor mean_, inv_std_;  // (C) statistics used by the last forward
   bool trained_ = false;   // the last forward used batch statistics
 };
