@@ -9,11 +9,12 @@
 #include <algorithm>
 #include <vector>
 
-#include "core/dnnl_conv.hpp"
 #include "core/direct_conv.hpp"
+#include "core/dnnl_conv.hpp"
 #include "core/kernels.hpp"
-#include "digitnet/core/tensor.hpp"
 #include "core/winograd.hpp"
+#include "digitnet/core/tensor.hpp"
+#include "digitnet/data/augment.hpp"
 
 namespace {
 
@@ -270,6 +271,21 @@ BENCHMARK(BM_Vecmat)
     ->Args({120, 84, 1})
     ->Args({9216, 128, 0})
     ->Args({9216, 128, 1});
+
+// One MNIST-sized image's distortion (draw + warp): the affine part alone
+// (Augmentation::mnist()), and with an elastic field (alpha 34, sigma 4).
+void BM_Augment(benchmark::State& state) {
+  digitnet::Augmentation a = digitnet::Augmentation::mnist();
+  if (state.range(0)) a.elastic_alpha = 34.0f, a.elastic_sigma = 4.0f;
+  std::vector<float> in(784), out(784);
+  for (std::size_t i = 0; i < in.size(); ++i) in[i] = static_cast<float>(i % 29) / 29.0f;
+  uint64_t key = 0;
+  for (auto _ : state) {
+    digitnet::augment_image(a, 42, key++, in.data(), out.data(), 1, 28, 28);
+    benchmark::DoNotOptimize(out.data());
+  }
+}
+BENCHMARK(BM_Augment)->Arg(0)->Arg(1);
 
 }  // namespace
 

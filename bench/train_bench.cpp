@@ -2,6 +2,7 @@
 //
 //   train_bench --net K|S|L|M|T|V|D|B|N [--threads 2] [--steps 30] [--warmup 3] [--batch 128]
 //               [--infer-reps 5] [--data-dir DIR] [--profile] [--memory] [--model FILE]
+//               [--augment] [--elastic ALPHA,SIGMA]
 //   train_bench --sgemm [--threads 2] [--size 512]
 //   train_bench --net K --scaling [--threads 2] [--steps 30] [--warmup 3]
 //   train_bench --bandwidth [--threads 2] [--size 4]
@@ -26,6 +27,9 @@
 // --profile adds the wall time of each layer's forward and backward (in the
 // micro-batches train_step runs), each layer on its own: the pairs Sequential
 // fuses (a convolution and the pooling after it) run apart here.
+// --augment distorts every training batch as fit() does (Augmentation::mnist();
+// --elastic adds an elastic distortion) and reports the distortion's share of
+// the timed steps (augment_share).
 // --memory prints resident memory (anonymous + file-backed) at each stage to stderr.
 // --model FILE starts from a saved model (e.g. the main job's out/cnn.dnm) instead
 // of a new `--net` one: with --steps 0 --warmup 0, inference figures of a
@@ -258,6 +262,16 @@ struct Batches {
     data.batch(std::span<const int64_t>(order).subspan(static_cast<std::size_t>(cursor),
                                                        static_cast<std::size_t>(size)),
                x, y, pool);
+    if (augment.active()) {  // as fit() does: each image's key is its epoch and index
+      const auto t0 = Clock::now();
+      keys.resize(static_cast<std::size_t>(size));
+      for (int i = 0; i < size; ++i)
+        keys[static_cast<std::size_t>(i)] =
+            (uint64_t{1} << 40) ^
+            static_cast<uint64_t>(order[static_cast<std::size_t>(cursor + i)]);
+      augment_batch(augment, 7, keys, x, pool);
+      augment_s += seconds_since(t0);
+    }
     cursor += size;
   }
   const Dataset& data;
@@ -265,6 +279,9 @@ struct Batches {
   ThreadPool* pool;  // the model's
   std::vector<int64_t> order;
   int64_t cursor = 0;
+  Augmentation augment;  // --augment / --elastic
+  std::vector<uint64_t> keys;
+  double augment_s = 0.0;  // time spent distorting
 };
 
 // --scaling: alternating steps of an N-thread and a one-thread copy of `net`.
@@ -315,6 +332,7 @@ int main(int argc, char** argv) try {
   std::string net = "K", data_dir, model_path;
   int threads = 2, steps = 30, warmup = 3, batch = 128, infer_reps = 5, size = 512;
   bool sgemm = false, profile = false, memory = false, scaling = false, bandwidth = false;
+  Augmentation augment;
   bool size_given = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -350,7 +368,13 @@ int main(int argc, char** argv) try {
       memory = true;
     else if (a == "--model")
       model_path = next();
-    else
+    else if (a == "--augment")
+      augment = Augmentation::mnist();
+    else if (a == "--elastic") {
+      const std::string v = next();
+      augment.elastic_alpha = std::stof(v.substr(0, v.find(',')));
+      augment.elastic_sigma = std::stof(v.substr(v.find(',') + 1));
+    } else
       throw Error("train_bench: unknown flag " + a);
   }
   if (sgemm) return run_sgemm(threads, size);
@@ -369,6 +393,8 @@ int main(int argc, char** argv) try {
 
   // Training on consecutive real batches of a shuffled epoch.
   Batches batches(mnist.train, batch, &model.thread_pool());
+  augment.validate();
+  batches.augment = augment;
   Tensor xb;
   std::vector<int32_t> yb;
   auto next_batch = [&] { batches.next(xb, yb); };
@@ -379,6 +405,7 @@ int main(int argc, char** argv) try {
     if (s == 0) mem("first step");
   }
   double train_s = 0.0;
+  batches.augment_s = 0.0;
   for (int s = 0; s < steps; ++s) {
     const auto t0 = Clock::now();
     next_batch();  // batch assembly (bytes -> floats) counts, as in fit()
@@ -386,6 +413,8 @@ int main(int argc, char** argv) try {
     train_s += seconds_since(t0);
   }
   const double train_ips = steps > 0 ? static_cast<double>(steps) * batch / train_s : 0.0;
+  // The distortion's share of the timed steps (0 without --augment).
+  const double augment_share = train_s > 0 ? batches.augment_s / train_s : 0.0;
   const double train_rss_mb = peak_rss_mb();  // peak while training (before inference)
   mem("trained");
 
@@ -483,10 +512,10 @@ int main(int argc, char** argv) try {
       "{\"framework\":\"digitnet\",\"net\":\"%s\",\"threads\":%d,\"batch\":%d,\"steps\":%d,"
       "\"train_images_per_s\":%.2f,\"train_gflop_per_image\":%.6f,\"train_gflops\":%.2f,"
       "\"infer1000_images_per_s\":%.2f,\"latency1_ms\":%.4f,\"peak_rss_mb\":%.1f,"
-      "\"final_loss\":%.4f%s}\n",
+      "\"final_loss\":%.4f,\"augment\":\"%s\",\"augment_share\":%.4f%s}\n",
       net.c_str(), threads, batch, steps, train_ips, train_flops_per_sample(model) / 1e9,
       train_ips * train_flops_per_sample(model) / 1e9, ips1000, lat1, train_rss_mb, last_loss,
-      prof.c_str());
+      augment.describe().c_str(), augment_share, prof.c_str());
   return 0;
 } catch (const std::exception& e) {
   std::cerr << e.what() << "\n";

@@ -1,6 +1,8 @@
 // digitnet show | plot | inspect | report, and the pictures of train/evaluate.
 #include "cmd_pictures.hpp"
 
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -63,12 +65,40 @@ std::string run_name(const std::string& path) {
   return s;
 }
 
+// Each tile followed by `copies` distorted versions of it (a row per image).
+std::vector<DigitTile> with_augmented_copies(const std::vector<DigitTile>& tiles,
+                                             const Augmentation& a, uint64_t seed, int copies) {
+  std::vector<DigitTile> out;
+  for (std::size_t i = 0; i < tiles.size(); ++i) {
+    const DigitTile& t = tiles[i];
+    out.push_back(t);
+    const std::size_t n = t.pixels.size();
+    std::vector<float> in(n), warped(n);
+    for (std::size_t k = 0; k < n; ++k) in[k] = static_cast<float>(t.pixels[k]) / 255.0f;
+    for (int c = 1; c <= copies; ++c) {
+      augment_image(a, seed, (static_cast<uint64_t>(c) << 40) ^ i, in.data(), warped.data(), 1,
+                    t.height, t.width);
+      DigitTile d = t;
+      for (std::size_t k = 0; k < n; ++k)
+        d.pixels[k] = static_cast<uint8_t>(std::lround(std::clamp(warped[k], 0.0f, 1.0f) * 255.0f));
+      d.caption = "#" + std::to_string(c);
+      out.push_back(std::move(d));
+    }
+  }
+  return out;
+}
+
 int cmd_show(const PictureFlags& f) {
   const DataOptions opt = data_options(f.data);
   const DataSource src = resolve_dataset(dataset_arg(f.data), opt);
   const Dataset data = load_split(src, f.split, opt);
   const int only = class_filter(f, data);
-  const std::vector<DigitTile> tiles = sample_tiles(data, f.count, only);
+  const Augmentation augment = augmentation_from_flags(f.augment);
+  augment.validate();
+  // With a distortion: fewer images (a row each), the original and 5 copies.
+  constexpr int kCopies = 5;
+  const int count = augment.active() ? std::min(f.count, 12) : f.count;
+  std::vector<DigitTile> tiles = sample_tiles(data, count, only);
   if (tiles.empty())
     throw Error("no image of class " + data.class_name(only) + " in the " + f.split + " set");
   if (f.ascii) {
@@ -81,7 +111,13 @@ int cmd_show(const PictureFlags& f) {
   const std::string set = src.is_named() ? src.known->title : src.name;
   std::string title = set + " " + f.split + ": " + std::to_string(tiles.size());
   title += only >= 0 ? " images of " + data.class_name(only) : " images with their labels";
-  digit_grid(tiles, title, f.columns, f.scale).save(out);
+  int columns = f.columns;
+  if (augment.active()) {
+    tiles = with_augmented_copies(tiles, augment, f.seed, kCopies);
+    title += ", each with " + std::to_string(kCopies) + " distortions (" + augment.describe() + ")";
+    columns = kCopies + 1;
+  }
+  digit_grid(tiles, title, columns, f.scale).save(out);
   std::cout << "Wrote " << out << "\n";
   return 0;
 }
@@ -168,6 +204,8 @@ void add_picture_verbs(CLI::App& app, PictureFlags& f) {
       ->check(CLI::Range(1, 32));
   f.show->add_option("-o,--output", f.output,
                      "Picture to write: .png, .svg or .pdf (default digits.png)");
+  add_augment_flags(f.show, f.augment, "copies of each image", false);
+  f.show->add_option("--seed", f.seed, "The distortions' seed (default 42)");
   f.show->add_flag("--ascii", f.ascii,
                    "Print the first digits as block characters (writes a picture only with -o)");
 

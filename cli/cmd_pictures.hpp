@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "augment_flags.hpp"
 #include "data_flags.hpp"
 #include "util.hpp"
 
@@ -33,6 +34,8 @@ struct PictureFlags {
   int64_t index = 0;
   std::string filters_out, features_out;
   int threads = 0;
+  AugmentFlags augment;  // show: distorted copies beside each image
+  uint64_t seed = 42;
 };
 
 // Adds show, plot, inspect and report to the app; `flags` must outlive parsing.

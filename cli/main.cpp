@@ -13,6 +13,7 @@
 #include <optional>
 #include <thread>
 
+#include "augment_flags.hpp"
 #include "cmd_pictures.hpp"
 #include "data_flags.hpp"
 #include "util.hpp"
@@ -182,6 +183,7 @@ struct TrainFlags {
   int64_t max_train = 0;
   bool no_shuffle = false;
   std::string checkpoint;
+  dn::cli::AugmentFlags augment;
 };
 
 dn::OptimizerPtr make_opt(const TrainFlags& t) {
@@ -264,6 +266,9 @@ int cmd_train(const Common& c, const TrainFlags& t) {
   fo.verbose = c.quiet ? 0 : 1;
   fo.stop_requested = &g_stop;
   fo.max_train_samples = t.max_train;
+  fo.augment = dn::cli::augmentation_from_flags(t.augment);
+  if (!c.quiet && !c.json && fo.augment.active())
+    std::cerr << "Augmentation of the training batches: " << fo.augment.describe() << "\n";
   const bool validating = t.validation_split > 0 || test_data.has_value();
   if (!validating && (t.early_stopping > 0 || t.reduce_lr > 0 || !t.checkpoint.empty()))
     throw dn::Error(source.describe() +
@@ -516,6 +521,7 @@ int main(int argc, char** argv) {
   train->add_option("--max-train", t.max_train, "Train on only the first N images (quick runs)")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
   train->add_flag("--no-shuffle", t.no_shuffle, "Keep the training order");
+  dn::cli::add_augment_flags(train, t.augment, "each training image", true);
   train->add_option("--checkpoint", t.checkpoint,
                     "Also save the model with the best val_loss to this file");
   train->add_flag("-q,--quiet", c.quiet, "No summary or progress bar");

@@ -27,6 +27,13 @@ TEST(Cli, UsageErrorsExitWithTwo) {
   EXPECT_EQ(dn("train --optimizer adagrad").exit_code, 2);
   EXPECT_EQ(dn("summary --preset cnn --spec /nonexistent.txt").exit_code, 2);
   EXPECT_EQ(dn("evaluate").exit_code, 2);  // --model is required
+  for (const char* bad : {"--elastic 34", "--elastic 34,x", "--elastic 0,4", "--rotate -5",
+                          "--scale 1.5", "--shear 90"}) {
+    const auto r = dn(std::string("train --preset mlp ") + bad);
+    EXPECT_EQ(r.exit_code, 2) << bad;
+    EXPECT_NE(r.err.find(std::string(bad).substr(0, std::string(bad).find(' '))), std::string::npos)
+        << bad << ": " << r.err;
+  }
 }
 
 TEST(Cli, HelpAndVersionExitWithZero) {
@@ -120,6 +127,31 @@ TEST(Cli, TrainEvaluatePredictOnASubset) {
     EXPECT_EQ(bad.exit_code, 2) << r;
     EXPECT_NE(bad.err.find("--range"), std::string::npos) << bad.err;
   }
+}
+
+TEST(Cli, AugmentedTrainingIsRecordedAndShowDrawsTheDistortions) {
+  TempDir dir;
+  const std::string model = dir.file("aug.dnm");
+  const auto t =
+      dn("train --preset mlp --epochs 1 --max-train 600 --threads 2 --augment --rotate 15 "
+         "--elastic 30,4 --quiet -o " +
+         model);
+  ASSERT_EQ(t.exit_code, 0) << t.err;
+  const auto j = digitnet::read_model_json(model);
+  const auto& aug = j["metadata"]["training"]["augment"];
+  EXPECT_EQ(aug["rotate"], 15.0);  // the part flag overrides --augment's 10
+  EXPECT_EQ(aug["shift"], 2.0);
+  EXPECT_EQ(aug["elastic_alpha"], 30.0);
+  const std::string png = dir.file("aug.png");
+  const auto s = dn("show --augment --count 3 --split train -o " + png);
+  ASSERT_EQ(s.exit_code, 0) << s.err;
+  const auto plain = dn("show --count 3 --columns 3 --split train -o " + dir.file("plain.png"));
+  ASSERT_EQ(plain.exit_code, 0) << plain.err;
+  // Three rows of an original and five distortions, against the three originals in a row.
+  const auto size = digitnet::testing::png_size(png),
+             plain_size = digitnet::testing::png_size(dir.file("plain.png"));
+  EXPECT_GT(size.first, 3 * plain_size.first / 2);
+  EXPECT_GT(size.second, 2 * plain_size.second);
 }
 
 TEST(Cli, CallbacksFromFlags) {

@@ -9,8 +9,8 @@
 #include <set>
 #include <thread>
 
-#include "digitnet/core/error.hpp"
 #include "core/kernels.hpp"
+#include "digitnet/core/error.hpp"
 #include "digitnet/core/rng.hpp"
 #include "digitnet/core/tensor.hpp"
 #include "digitnet/core/thread_pool.hpp"

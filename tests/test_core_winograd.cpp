@@ -14,8 +14,8 @@
 #include <string>
 #include <vector>
 
-#include "digitnet/core/rng.hpp"
 #include "core/winograd.hpp"
+#include "digitnet/core/rng.hpp"
 
 using namespace digitnet;
 using kernels::Conv3x3Shape;

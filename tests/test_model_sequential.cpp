@@ -137,6 +137,35 @@ TEST(Sequential, SameSeedAndThreadsGiveBitIdenticalWeightsAndMetrics) {
   }
 }
 
+TEST(Sequential, AugmentationIsReproducibleRecordedAndOnlyTouchesTraining) {
+  const Dataset train = band_dataset(240, 4, 12, 12, 8), test = band_dataset(80, 4, 12, 12, 9);
+  for (int threads : {1, 2}) {
+    FitOptions fo;
+    fo.epochs = 2;
+    fo.batch_size = 16;
+    fo.verbose = 0;
+    fo.validation = test;
+    fo.augment = Augmentation::mnist();
+    Sequential a = small_cnn(21, threads), b = small_cnn(21, threads),
+               plain = small_cnn(21, threads);
+    const History ha = a.fit(train, fo), hb = b.fit(train, fo);
+    EXPECT_TRUE(same_weights(a, b)) << "threads=" << threads;
+    EXPECT_EQ(ha.values("val_loss"), hb.values("val_loss"));
+    EXPECT_EQ(a.metadata()["training"]["augment"], fo.augment.to_json());
+    fo.augment = {};
+    plain.fit(train, fo);
+    EXPECT_FALSE(same_weights(a, plain)) << "the distortions must change what is learnt";
+    EXPECT_FALSE(plain.metadata()["training"].contains("augment"));
+    // Validation images are not distorted: evaluating again gives the recorded figure.
+    EXPECT_DOUBLE_EQ(a.evaluate(test).loss, ha.values("val_loss").back());
+  }
+  FitOptions bad;
+  bad.verbose = 0;
+  bad.augment.rotate = -3.0f;
+  Sequential m = small_cnn(1, 1);
+  EXPECT_THROW(m.fit(train, bad), Error);
+}
+
 TEST(Sequential, ValidationSplitHoldsOutTheLastFraction) {
   const Dataset train = band_dataset(100, 4, 12, 12, 4);
   Sequential m = small_cnn(1, 1);

@@ -104,8 +104,11 @@ TEST(ReportHtml, SelfContainedWithEverySection) {
   model.add(Flatten());
   model.add(Dense(10, softmax));
   model.compile(Adam(1e-2f), sparse_categorical_crossentropy(), {accuracy});
-  const History h =
-      model.fit(train, {.epochs = 3, .batch_size = 16, .validation = test, .verbose = 0});
+  const History h = model.fit(train, {.epochs = 3,
+                                      .batch_size = 16,
+                                      .validation = test,
+                                      .verbose = 0,
+                                      .augment = Augmentation::mnist()});
   ASSERT_EQ(h.epochs.size(), 3u);
   model.metadata()["preset"] = "tiny<cnn>";
   const std::string html = html_report(model, "/tmp/tiny.dnm", test);
@@ -116,6 +119,9 @@ TEST(ReportHtml, SelfContainedWithEverySection) {
   EXPECT_EQ(html.find("tiny<cnn>"), std::string::npos);
   EXPECT_NE(html.find("Total params"), std::string::npos) << "the model summary";
   EXPECT_NE(html.find("batch_size"), std::string::npos) << "the training settings";
+  EXPECT_NE(html.find("<p id=\"augment\">Training images distorted at random: rotate ±10°, "
+                      "shift ±2 px, scale ±0.1, shear ±5°.</p>"),
+            std::string::npos);
   EXPECT_NE(html.find("Best epoch"), std::string::npos);
   // No external resources: no src/href to http(s), no <script src>, no <link>.
   EXPECT_EQ(html.find("src=\"http"), std::string::npos);

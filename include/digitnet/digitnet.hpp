@@ -6,6 +6,7 @@
 #include "digitnet/core/rng.hpp"
 #include "digitnet/core/tensor.hpp"
 #include "digitnet/core/thread_pool.hpp"
+#include "digitnet/data/augment.hpp"
 #include "digitnet/data/dataset.hpp"
 #include "digitnet/data/datasets.hpp"
 #include "digitnet/data/fetch.hpp"

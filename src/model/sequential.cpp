@@ -635,6 +635,7 @@ History Sequential::fit(const Dataset& train_in, const FitOptions& opt) {
   if (opt.validation_split < 0 || opt.validation_split >= 1)
     throw Error("fit: validation_split must be in [0, 1)");
   if (train_in.size() == 0) throw Error("fit: empty training set");
+  opt.augment.validate();
   if (train_in.image_shape != input_shape_)
     throw Error("fit: training images have shape " + shape_str(train_in.image_shape) +
                 " but the model expects " + shape_str(input_shape_));
@@ -669,6 +670,7 @@ History Sequential::fit(const Dataset& train_in, const FitOptions& opt) {
       {"optimizer", {{"name", optimizer_->name()}, {"config", optimizer_->config()}}},
       {"loss", {{"name", loss_->name()}, {"config", loss_->config()}}},
       {"schedule", {{"name", schedule->name()}, {"config", schedule->config()}}}};
+  if (opt.augment.active()) metadata_["training"]["augment"] = opt.augment.to_json();
 
   History history;
   detail::Progress progress(opt.progress_fd, opt.verbose);
@@ -678,6 +680,8 @@ History Sequential::fit(const Dataset& train_in, const FitOptions& opt) {
   Tensor xb;
   std::vector<int32_t> yb;
   std::vector<int64_t> order(static_cast<size_t>(n));
+  std::vector<uint64_t> keys;  // each image's distortion: its epoch and index
+  const uint64_t augment_seed = seed_ ^ 0x61756720ull;
   int64_t global_step = 0;
   for (int epoch = 1; epoch <= opt.epochs; ++epoch) {
     const auto t0 = std::chrono::steady_clock::now();
@@ -694,6 +698,13 @@ History Sequential::fit(const Dataset& train_in, const FitOptions& opt) {
       train->batch(std::span<const int64_t>(order).subspan(static_cast<size_t>(b),
                                                            static_cast<size_t>(e - b)),
                    xb, yb, impl_->pool.get());
+      if (opt.augment.active()) {
+        keys.resize(static_cast<size_t>(e - b));
+        for (int64_t i = b; i < e; ++i)
+          keys[static_cast<size_t>(i - b)] = (static_cast<uint64_t>(epoch) << 40) ^
+                                             static_cast<uint64_t>(order[static_cast<size_t>(i)]);
+        augment_batch(opt.augment, augment_seed, keys, xb, impl_->pool.get());
+      }
       lr = schedule->lr(base_lr, global_step, total_steps, steps) * lr_mult;
       const auto [l, a] = train_step(xb, yb, lr);
       ++global_step;

@@ -147,13 +147,21 @@ std::string html_report(const Sequential& model, const std::string& model_path,
 
   // Training settings.
   {
-    std::string rows;
-    if (meta.contains("training") && meta["training"].is_object())
-      flatten(meta["training"], "", rows);
+    std::string rows, augment;
+    if (meta.contains("training") && meta["training"].is_object()) {
+      nlohmann::json training = meta["training"];
+      if (const auto a = training.find("augment"); a != training.end()) {
+        augment = "<p id=\"augment\">Training images distorted at random: " +
+                  html_escape(Augmentation::from_json(*a, "metadata.training.augment").describe()) +
+                  ".</p>\n";
+        training.erase("augment");
+      }
+      flatten(training, "", rows);
+    }
     body += section("settings", "Training settings",
                     rows.empty() ? "<p class=\"muted\">No training settings are recorded in this "
                                    "model file.</p>\n"
-                                 : "<table class=\"kv\">\n" + rows + "</table>\n");
+                                 : augment + "<table class=\"kv\">\n" + rows + "</table>\n");
   }
 
   // Curves.

@@ -28,6 +28,19 @@ void write_file(const std::string& path, const std::string& bytes) {
   f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
 }
 
+std::pair<int, int> png_size(const std::string& path) {
+  const std::string b = read_file(path);
+  if (b.size() < 24 || b.compare(0, 8, "\x89PNG\r\n\x1a\n") != 0 || b.compare(12, 4, "IHDR") != 0)
+    throw std::runtime_error(path + ": not a PNG file");
+  auto be32 = [&](size_t o) {
+    return (static_cast<int>(static_cast<unsigned char>(b[o])) << 24) |
+           (static_cast<int>(static_cast<unsigned char>(b[o + 1])) << 16) |
+           (static_cast<int>(static_cast<unsigned char>(b[o + 2])) << 8) |
+           static_cast<int>(static_cast<unsigned char>(b[o + 3]));
+  };
+  return {be32(16), be32(20)};
+}
+
 std::string read_file(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
   if (!f) throw std::runtime_error("cannot read " + path);

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <utility>
 
 #include "digitnet/core/error.hpp"
 
@@ -41,6 +42,8 @@ std::string error_of(F&& f) {
 // Writes bytes to a file (throws on failure).
 void write_file(const std::string& path, const std::string& bytes);
 std::string read_file(const std::string& path);
+// A PNG file's (width, height) from its IHDR chunk; throws if the file is no PNG.
+std::pair<int, int> png_size(const std::string& path);
 
 // Sets an environment variable for the scope, restoring it afterwards.
 class ScopedEnv {

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "digitnet/data/augment.hpp"
 #include "digitnet/data/dataset.hpp"
 #include "digitnet/layers/layer.hpp"
 #include "digitnet/model/callbacks.hpp"
@@ -46,6 +47,7 @@ struct FitOptions {
   const std::atomic<bool>* stop_requested =
       nullptr;                    // set (e.g. by SIGINT) to stop after the current batch
   int64_t max_train_samples = 0;  // >0: use only the first n training rows (quick runs)
+  Augmentation augment;           // random distortions of training batches (none by default)
 };
 
 class Sequential {
