@@ -20,6 +20,10 @@ void add_augment_flags(CLI::App* app, AugmentFlags& f, const std::string& what, 
                   "Elastic distortion ALPHA,SIGMA (Simard et al. 2003; e.g. 34,4)");
 }
 
+bool any_augment_flag(const AugmentFlags& f) {
+  return f.augment || f.rotate || f.shift || f.scale || f.shear || !f.elastic.empty();
+}
+
 Augmentation augmentation_from_flags(const AugmentFlags& f) {
   Augmentation a = f.augment ? Augmentation::mnist() : Augmentation{};
   if (f.rotate) a.rotate = *f.rotate;

@@ -19,6 +19,9 @@ struct AugmentFlags {
 // --scale is its magnification).
 void add_augment_flags(CLI::App* app, AugmentFlags& f, const std::string& what, bool scale_name);
 
+// Whether any augmentation flag was given.
+bool any_augment_flag(const AugmentFlags& f);
+
 // --augment's defaults, then each part given. A malformed --elastic is a
 // CLI::ValidationError (a usage error).
 Augmentation augmentation_from_flags(const AugmentFlags& f);

@@ -57,7 +57,8 @@ void add_json(CLI::App* app, Common& c) {
   app->add_flag("--json", c.json, "Machine-readable JSON on stdout");
 }
 void add_arch(CLI::App* app, Common& c) {
-  auto* p = app->add_option("--preset", c.preset, "Architecture preset: mlp, cnn, lenet");
+  auto* p = app->add_option("--preset", c.preset,
+                            "Architecture preset: mlp, cnn, lenet, fast (train: with its recipe)");
   auto* s =
       app->add_option("--spec", c.spec, "Architecture spec file (text or JSON, see docs/SPEC.md)")
           ->check(CLI::ExistingFile);
@@ -184,6 +185,7 @@ struct TrainFlags {
   bool no_shuffle = false;
   std::string checkpoint;
   dn::cli::AugmentFlags augment;
+  dn::Augmentation recipe_augment;  // the preset's, used when no augmentation flag is given
 };
 
 dn::OptimizerPtr make_opt(const TrainFlags& t) {
@@ -266,7 +268,8 @@ int cmd_train(const Common& c, const TrainFlags& t) {
   fo.verbose = c.quiet ? 0 : 1;
   fo.stop_requested = &g_stop;
   fo.max_train_samples = t.max_train;
-  fo.augment = dn::cli::augmentation_from_flags(t.augment);
+  fo.augment = dn::cli::any_augment_flag(t.augment) ? dn::cli::augmentation_from_flags(t.augment)
+                                                    : t.recipe_augment;
   if (!c.quiet && !c.json && fo.augment.active())
     std::cerr << "Augmentation of the training batches: " << fo.augment.describe() << "\n";
   const bool validating = t.validation_split > 0 || test_data.has_value();
@@ -310,6 +313,21 @@ int cmd_train(const Common& c, const TrainFlags& t) {
     for (const auto& p : pictures) std::printf("Wrote %s\n", p.c_str());
   }
   return history.interrupted ? kExitInterrupted : 0;
+}
+
+// A preset's recipe (epochs, batch, optimizer, rate, schedule, smoothing,
+// augmentation) for every train flag not given; a spec file keeps the defaults.
+void apply_recipe(const CLI::App& train, Common& c, TrainFlags& t) {
+  if (!c.spec.empty()) return;
+  const dn::TrainingRecipe r = dn::preset_recipe(c.preset.empty() ? "cnn" : c.preset);
+  auto given = [&](const char* flag) { return train.count(flag) > 0; };
+  if (!given("--epochs")) c.epochs = r.epochs;
+  if (!given("--batch-size")) c.batch_size = r.batch_size;
+  if (!given("--optimizer")) t.optimizer = r.optimizer;
+  if (!given("--lr")) t.lr = r.learning_rate;
+  if (!given("--schedule")) t.schedule = r.schedule;
+  if (!given("--label-smoothing")) t.label_smoothing = r.label_smoothing;
+  t.recipe_augment = r.augment;
 }
 
 // ---------------------------------------------------------------- evaluate
@@ -487,13 +505,16 @@ int main(int argc, char** argv) {
   add_threads(train, c);
   add_json(train, c);
   train->add_option("-o,--output", c.output, "Model file to write (default: <preset>.dnm)");
-  train->add_option("--epochs", c.epochs, "Epochs (default 12)")->check(CLI::Range(1, 100000));
-  train->add_option("--batch-size", c.batch_size, "Batch size (default 128)")
+  train->add_option("--epochs", c.epochs, "Epochs (default: the preset's recipe; 12, fast 2)")
+      ->check(CLI::Range(1, 100000));
+  train
+      ->add_option("--batch-size", c.batch_size, "Batch size (default: the recipe's; 128, fast 64)")
       ->check(CLI::Range(1, 1 << 20));
   train->add_option("--seed", c.seed, "Random seed (default 42)");
   train->add_option("--optimizer", t.optimizer, "adam (default), adamw, sgd, rmsprop")
       ->check(CLI::IsMember({"adam", "adamw", "sgd", "rmsprop"}));
-  train->add_option("--lr", t.lr, "Learning rate (default 1e-3)")->check(CLI::PositiveNumber);
+  train->add_option("--lr", t.lr, "Learning rate (default: the recipe's; 1e-3, fast 2e-2)")
+      ->check(CLI::PositiveNumber);
   train->add_option("--momentum", t.momentum, "SGD momentum (default 0.9)")
       ->check(CLI::Range(0.0, 1.0));
   train->add_flag("--nesterov", t.nesterov, "Nesterov momentum (SGD)");
@@ -501,7 +522,8 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0.0, 1.0));
   train
       ->add_option("--schedule", t.schedule,
-                   "Learning-rate schedule: cosine (default), constant, step, onecycle")
+                   "Learning-rate schedule: constant, step, cosine (the recipes' default), "
+                   "onecycle (fast's)")
       ->check(CLI::IsMember({"constant", "step", "cosine", "onecycle"}));
   train->add_option("--label-smoothing", t.label_smoothing, "Label smoothing (default 0)")
       ->check(CLI::Range(0.0, 0.99));
@@ -571,7 +593,10 @@ int main(int argc, char** argv) {
   try {
     if (*fetch) return cmd_fetch(c, no_npm, mirrors);
     if (*datasets) return cmd_datasets(c, verify);
-    if (*train) return cmd_train(c, t);
+    if (*train) {
+      apply_recipe(*train, c, t);
+      return cmd_train(c, t);
+    }
     if (*evaluate) return cmd_evaluate(c, split, !no_pictures);
     if (*predict) return cmd_predict(c, range, idx_file, split);
     if (*summary) return cmd_summary(c);

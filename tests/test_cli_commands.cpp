@@ -154,6 +154,27 @@ TEST(Cli, AugmentedTrainingIsRecordedAndShowDrawsTheDistortions) {
   EXPECT_GT(size.second, 2 * plain_size.second);
 }
 
+TEST(Cli, APresetTrainsWithItsRecipeAndFlagsReplaceItsParts) {
+  TempDir dir;
+  auto training = [&](const std::string& flags) {
+    const std::string model = dir.file("fast.dnm");
+    const auto t =
+        dn("train --preset fast --max-train 640 --threads 2 --quiet -o " + model + " " + flags);
+    EXPECT_EQ(t.exit_code, 0) << t.err;
+    return digitnet::read_model_json(model)["metadata"]["training"];
+  };
+  const auto r = training("");
+  EXPECT_EQ(r["epochs"], 2);
+  EXPECT_EQ(r["batch_size"], 64);
+  EXPECT_EQ(r["schedule"]["name"], "one_cycle");
+  EXPECT_NEAR(r["optimizer"]["config"]["learning_rate"].get<double>(), 2e-2, 1e-9);
+  const auto f = training("--epochs 1 --batch-size 32 --lr 1e-3");
+  EXPECT_EQ(f["epochs"], 1);
+  EXPECT_EQ(f["batch_size"], 32);
+  EXPECT_EQ(f["schedule"]["name"], "one_cycle");
+  EXPECT_NEAR(f["optimizer"]["config"]["learning_rate"].get<double>(), 1e-3, 1e-9);
+}
+
 TEST(Cli, CallbacksFromFlags) {
   TempDir dir;
   const auto t =

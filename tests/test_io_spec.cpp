@@ -67,10 +67,38 @@ const char* kCnnJson = R"({
 }  // namespace
 
 TEST(Presets, NamesAndUnknownPreset) {
-  EXPECT_EQ(preset_names(), (std::vector<std::string>{"mlp", "cnn", "lenet"}));
+  EXPECT_EQ(preset_names(), (std::vector<std::string>{"mlp", "cnn", "lenet", "fast"}));
   const std::string msg = error_of([] { preset_spec("resnet"); });
   EXPECT_NE(msg.find("resnet"), std::string::npos) << msg;
-  EXPECT_NE(msg.find("mlp, cnn, lenet"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("mlp, cnn, lenet, fast"), std::string::npos) << msg;
+  EXPECT_NE(error_of([] { preset_recipe("resnet"); }).find("mlp, cnn, lenet, fast"),
+            std::string::npos);
+}
+
+TEST(Presets, FastPoolsBeforeNormalisingAndHasItsRecipe) {
+  const ModelSpec spec = preset_spec("fast");
+  EXPECT_EQ(types_of(spec),
+            (std::vector<std::string>{"Conv2D", "MaxPooling2D", "BatchNormalization", "Activation",
+                                      "Conv2D", "MaxPooling2D", "BatchNormalization", "Activation",
+                                      "Flatten", "Dense"}));
+  const Sequential m = build_model(spec);
+  // Trainable: conv 16·9 = 144 (no bias); BN γ, β 2·16 = 32; conv 32·16·9 = 4,608;
+  // BN 2·32 = 64; 32·7·7 = 1,568 → dense 1,568·10 + 10 = 15,690.
+  EXPECT_EQ(m.count_params(), 20538);
+  const TrainingRecipe r = preset_recipe("FAST");
+  EXPECT_EQ(r.epochs, 2);
+  EXPECT_EQ(r.batch_size, 64);
+  EXPECT_FLOAT_EQ(r.learning_rate, 2e-2f);
+  EXPECT_EQ(r.schedule, "onecycle");
+  // The tutorial presets keep the classic recipe.
+  for (const char* name : {"mlp", "cnn", "lenet"}) {
+    const TrainingRecipe c = preset_recipe(name);
+    EXPECT_EQ(c.epochs, 12) << name;
+    EXPECT_EQ(c.batch_size, 128) << name;
+    EXPECT_FLOAT_EQ(c.learning_rate, 1e-3f) << name;
+    EXPECT_EQ(c.schedule, "cosine") << name;
+    EXPECT_FALSE(c.augment.active()) << name;
+  }
 }
 
 TEST(Presets, MlpHasKerasParameterCount) {

@@ -24,10 +24,26 @@ struct ModelSpec {
   std::vector<std::string> origins;
 };
 
-// "mlp", "cnn", "lenet".
+// "mlp", "cnn", "lenet", "fast".
 std::vector<std::string> preset_names();
 // Throws Error listing the known presets for an unknown name.
 ModelSpec preset_spec(const std::string& name);
+
+// How a preset is meant to be trained: `digitnet train --preset NAME` starts from
+// these settings, and each flag given replaces its setting. The tutorial presets
+// share the classic recipe (Adam 1e-3 with a cosine decay, batch 128, 12 epochs);
+// docs/ACCURACY.md gives what each recipe reaches and how it was chosen.
+struct TrainingRecipe {
+  int epochs = 12;
+  int batch_size = 128;
+  std::string optimizer = "adam";
+  float learning_rate = 1e-3f;
+  std::string schedule = "cosine";
+  float label_smoothing = 0.0f;
+  Augmentation augment;
+};
+// Throws Error listing the known presets for an unknown name.
+TrainingRecipe preset_recipe(const std::string& name);
 
 // Parses a spec: JSON (first non-blank character '{') or the line-based text
 // format documented in docs/SPEC.md. Errors name `source` and the line (and
