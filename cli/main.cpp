@@ -5,6 +5,7 @@
 // error (unknown verb or flag, bad value); 130 training interrupted by Ctrl-C
 // (the model trained so far is still saved).
 #include <CLI/CLI.hpp>
+#include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <digitnet/digitnet.hpp>
@@ -331,25 +332,38 @@ void apply_recipe(const CLI::App& train, Common& c, TrainFlags& t) {
 }
 
 // ---------------------------------------------------------------- evaluate
-int cmd_evaluate(const Common& c, const std::string& split, bool pictures) {
+int cmd_evaluate(const Common& c, const std::string& split, bool pictures, bool tta) {
   dn::Sequential model = dn::load_model(c.model, dn::cli::threads_or_default(c.threads));
   dn::cli::DataFlags df = c.data;
   df.quiet = c.quiet || c.json;
   const dn::Dataset data = dn::cli::load_data_split(df, split, &model);
   const dn::Evaluation ev = model.evaluate(data);
+  // --tta: the same figures for predictions averaged over 7 views, reported beside.
+  std::optional<dn::Evaluation> ev_tta;
+  if (tta) ev_tta = dn::evaluate_tta(model, data);
+  nlohmann::json j = ev.to_json();
+  if (ev_tta) j["tta"] = ev_tta->to_json();
   if (!c.output.empty()) {
-    nlohmann::json j = ev.to_json();
-    j["model"] = c.model;
-    j["split"] = split;
-    dn::write_file_atomic(c.output, j.dump(2) + "\n");
+    nlohmann::json file = j;
+    file["model"] = c.model;
+    file["split"] = split;
+    dn::write_file_atomic(c.output, file.dump(2) + "\n");
   }
   const auto written = pictures
                            ? dn::cli::write_evaluation_pictures(c.model, split, model, data, ev)
                            : std::vector<std::string>{};
   if (c.json) {
-    print_json(ev.to_json());
+    print_json(j);
   } else {
     std::cout << ev.to_table();
+    if (ev_tta)
+      std::printf(
+          "\nWith test-time augmentation (the image, 1-pixel shifts, +-6 degree rotations):"
+          "\nloss %.4f - accuracy %.4f (%lld of %lld wrong, against %lld)\n",
+          ev_tta->loss, ev_tta->accuracy,
+          static_cast<long long>(std::llround((1 - ev_tta->accuracy) * ev_tta->samples)),
+          static_cast<long long>(ev_tta->samples),
+          static_cast<long long>(std::llround((1 - ev.accuracy) * ev.samples)));
     for (const auto& p : written) std::cout << "Wrote " << p << "\n";
   }
   return 0;
@@ -378,7 +392,7 @@ std::pair<int64_t, int64_t> parse_range(const std::string& r, int64_t n) {
 }
 
 int cmd_predict(const Common& c, const std::string& range, const std::string& idx_file,
-                const std::string& split) {
+                const std::string& split, bool tta) {
   dn::Sequential model = dn::load_model(c.model, dn::cli::threads_or_default(c.threads));
   dn::Tensor x;
   std::vector<int32_t> labels;
@@ -413,7 +427,8 @@ int cmd_predict(const Common& c, const std::string& range, const std::string& id
   auto said = [&](int64_t k) {
     return names.empty() ? "digit " + std::to_string(k) : dn::class_name(names, k);
   };
-  const dn::Tensor p = model.predict(x);
+  // With --tta, the probabilities averaged over the image and 6 small distortions of it.
+  const dn::Tensor p = tta ? dn::predict_tta(model, x) : model.predict(x);
   const int64_t n = p.dim(0), k = p.size() / n;
   nlohmann::json arr = nlohmann::json::array();
   int64_t correct = 0;
@@ -558,6 +573,10 @@ int main(int argc, char** argv) {
   evaluate->add_option("-o,--output", c.output, "Also write the evaluation as JSON to this file");
   evaluate->add_option("--split", split, "test (default) or train")
       ->check(CLI::IsMember({"test", "train"}));
+  bool tta = false;
+  evaluate->add_flag("--tta", tta,
+                     "Also evaluate predictions averaged over 7 views of each image (test-time "
+                     "augmentation)");
   bool no_pictures = false;
   evaluate->add_flag("--no-pictures", no_pictures,
                      "Do not write MODEL.confusion.png and MODEL.mistakes.png");
@@ -573,6 +592,7 @@ int main(int argc, char** argv) {
       ->check(CLI::ExistingFile);
   predict->add_option("--split", split, "test (default) or train")
       ->check(CLI::IsMember({"test", "train"}));
+  predict->add_flag("--tta", tta, "Average the probabilities over 7 views of each image");
 
   auto* summary =
       app.add_subcommand("summary", "Print a model's layers, output shapes and parameter counts");
@@ -597,8 +617,8 @@ int main(int argc, char** argv) {
       apply_recipe(*train, c, t);
       return cmd_train(c, t);
     }
-    if (*evaluate) return cmd_evaluate(c, split, !no_pictures);
-    if (*predict) return cmd_predict(c, range, idx_file, split);
+    if (*evaluate) return cmd_evaluate(c, split, !no_pictures, tta);
+    if (*predict) return cmd_predict(c, range, idx_file, split, tta);
     if (*summary) return cmd_summary(c);
     if (const int rc = dn::cli::run_picture_verbs(pictures); rc >= 0) return rc;
   } catch (const CLI::ValidationError& e) {

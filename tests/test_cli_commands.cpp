@@ -98,9 +98,17 @@ TEST(Cli, TrainEvaluatePredictOnASubset) {
   EXPECT_TRUE(std::filesystem::exists(dir.file("mlp.history.json")));
   EXPECT_NE(t.out.find("test accuracy"), std::string::npos) << t.out;
 
-  const auto e = dn("evaluate --json --model " + model + " -o " + dir.file("eval.json"));
+  const auto e = dn("evaluate --json --tta --model " + model + " -o " + dir.file("eval.json"));
   ASSERT_EQ(e.exit_code, 0) << e.err;
   const auto ej = nlohmann::json::parse(e.out);
+  // --tta: the averaged predictions' figures beside the plain ones, on the same images.
+  ASSERT_TRUE(ej.contains("tta")) << e.out;
+  EXPECT_EQ(ej["tta"]["samples"], ej["samples"]);
+  EXPECT_GT(ej["tta"]["accuracy"].get<double>(), 0.7);
+  EXPECT_NE(ej["tta"]["loss"], ej["loss"]);
+  const auto tp = dn("predict --json --tta --range 0:2 --model " + model);
+  ASSERT_EQ(tp.exit_code, 0) << tp.err;
+  EXPECT_EQ(nlohmann::json::parse(tp.out).size(), 2u);
   EXPECT_GT(ej["accuracy"].get<double>(), 0.7);
   EXPECT_EQ(ej["confusion_matrix"].size(), 10u);
   EXPECT_EQ(ej["classes"].size(), 10u);

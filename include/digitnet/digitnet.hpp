@@ -23,6 +23,7 @@
 #include "digitnet/model/metrics.hpp"
 #include "digitnet/model/optimizer.hpp"
 #include "digitnet/model/sequential.hpp"
+#include "digitnet/model/tta.hpp"
 #include "digitnet/report/figure.hpp"
 #include "digitnet/report/html.hpp"
 
