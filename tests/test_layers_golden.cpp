@@ -9,30 +9,18 @@
 
 #include "digitnet/core/error.hpp"
 #include "digitnet/layers/layers.hpp"
+#include "golden.hpp"
 
 using namespace digitnet;
+using digitnet::testing::golden_tensor;
+using digitnet::testing::load_golden;
 using nlohmann::json;
 
 namespace {
 
-json load_goldens() {
-  const std::string path = std::string(DIGITNET_TEST_DATA_DIR) + "/golden/layers.json";
-  std::ifstream f(path);
-  if (!f) throw std::runtime_error("cannot open " + path);
-  return json::parse(f);
-}
-
-Tensor to_tensor(const json& j) {
-  Tensor t(j.at("shape").get<Shape>());
-  const auto& data = j.at("data");
-  if (static_cast<int64_t>(data.size()) != t.size()) throw std::runtime_error("bad golden tensor");
-  for (int64_t i = 0; i < t.size(); ++i) t[i] = data[static_cast<std::size_t>(i)].get<float>();
-  return t;
-}
-
 // |got - want| <= 1e-5 · (1 + |want|), elementwise, with matching shapes.
 ::testing::AssertionResult near(const std::string& what, const Tensor& got, const json& want_j) {
-  const Tensor want = to_tensor(want_j);
+  const Tensor want = golden_tensor(want_j);
   if (got.shape() != want.shape())
     return ::testing::AssertionFailure() << what << ": shape " << shape_str(got.shape())
                                          << ", expected " << shape_str(want.shape());
@@ -50,7 +38,7 @@ Tensor to_tensor(const json& j) {
 class Golden : public ::testing::TestWithParam<int> {};
 
 TEST_P(Golden, MatchesPyTorch) {
-  static const json goldens = load_goldens();
+  static const json goldens = load_golden("layers.json");
   const auto& cases = goldens.at("cases");
   ASSERT_GE(cases.size(), 20u);
   for (const auto& c : cases) {
@@ -63,22 +51,22 @@ TEST_P(Golden, MatchesPyTorch) {
     const auto params = layer->params();
     ASSERT_EQ(params.size(), c.at("params").size());
     for (Param* p : params) {
-      Tensor v = to_tensor(c.at("params").at(p->name));
+      Tensor v = golden_tensor(c.at("params").at(p->name));
       ASSERT_EQ(v.shape(), p->value.shape()) << p->name;
       p->value = v;
     }
     if (c.contains("buffers")) {
-      for (auto& [name, t] : layer->buffers()) *t = to_tensor(c.at("buffers").at(name));
+      for (auto& [name, t] : layer->buffers()) *t = golden_tensor(c.at("buffers").at(name));
     }
 
     ThreadPool pool(GetParam());
     Rng run_rng(1);
     const Context ctx{c.at("training").get<bool>(), &pool, &run_rng};
-    const Tensor x = to_tensor(c.at("x"));
+    const Tensor x = golden_tensor(c.at("x"));
     Tensor y, dx;
     layer->forward(x, y, ctx);
     EXPECT_TRUE(near("y", y, c.at("y")));
-    const Tensor dy = to_tensor(c.at("dy"));
+    const Tensor dy = golden_tensor(c.at("dy"));
     layer->backward(x, y, dy, &dx, ctx);
     EXPECT_TRUE(near("dx", dx, c.at("dx")));
     for (Param* p : params) EXPECT_TRUE(near("d" + p->name, p->grad, c.at("grads").at(p->name)));
@@ -92,7 +80,7 @@ TEST_P(Golden, MatchesPyTorch) {
 INSTANTIATE_TEST_SUITE_P(Threads, Golden, ::testing::Values(1, 3));
 
 TEST(GoldenFile, CoversEveryLayerKind) {
-  const json g = load_goldens();
+  const json g = load_golden("layers.json");
   std::set<std::string> types, names;
   for (const auto& c : g.at("cases")) {
     types.insert(c.at("type").get<std::string>());

@@ -7,26 +7,14 @@
 #include <fstream>
 
 #include "digitnet/digitnet.hpp"
+#include "golden.hpp"
 
 using namespace digitnet;
+using digitnet::testing::golden_tensor;
+using digitnet::testing::load_golden;
 using nlohmann::json;
 
 namespace {
-
-json load_golden() {
-  const std::string path = std::string(DIGITNET_TEST_DATA_DIR) + "/golden/batchnorm_training.json";
-  std::ifstream f(path);
-  if (!f) throw std::runtime_error("cannot open " + path);
-  return json::parse(f);
-}
-
-Tensor to_tensor(const json& j) {
-  Tensor t(j.at("shape").get<Shape>());
-  const auto& data = j.at("data");
-  if (static_cast<int64_t>(data.size()) != t.size()) throw std::runtime_error("bad golden tensor");
-  for (int64_t i = 0; i < t.size(); ++i) t[i] = data[static_cast<std::size_t>(i)].get<float>();
-  return t;
-}
 
 // The golden network with the golden initial weights (the BN layer as built).
 Sequential make_model(const json& g, int threads) {
@@ -41,7 +29,7 @@ Sequential make_model(const json& g, int threads) {
     for (Param* p : l->params())
       if (const auto it = g.at("initial").find(l->name + "/" + p->name);
           it != g.at("initial").end())
-        p->value = to_tensor(*it);
+        p->value = golden_tensor(*it);
   return m;
 }
 
@@ -54,7 +42,7 @@ const Tensor& buffer(Sequential& m, const std::string& name) {
 
 // The largest |got - want| / |want| over a golden tensor.
 double max_rel(const Tensor& got, const json& want_j) {
-  const Tensor want = to_tensor(want_j);
+  const Tensor want = golden_tensor(want_j);
   EXPECT_EQ(got.shape(), want.shape());
   double worst = 0.0;
   for (int64_t i = 0; i < want.size(); ++i)
@@ -67,9 +55,9 @@ double max_rel(const Tensor& got, const json& want_j) {
 class BatchNormTraining : public ::testing::TestWithParam<int> {};
 
 TEST_P(BatchNormTraining, MovingStatisticsMatchPyTorchAfterHundredsOfSteps) {
-  const json g = load_golden();
+  const json g = load_golden("batchnorm_training.json");
   Sequential m = make_model(g, GetParam());
-  const Tensor x = to_tensor(g.at("x"));
+  const Tensor x = golden_tensor(g.at("x"));
   const auto labels = g.at("y").get<std::vector<int32_t>>();
   const int64_t batch = g.at("batch").get<int64_t>(), n = x.dim(0), per = x.size() / n;
   const float lr = g.at("lr").get<float>();
@@ -95,7 +83,8 @@ TEST_P(BatchNormTraining, MovingStatisticsMatchPyTorchAfterHundredsOfSteps) {
   EXPECT_EQ(checked, 3);
   // The debiasing matters here: PyTorch's fixed-momentum variance after 300 steps is
   // several times the true one, and digitnet's is not that.
-  const Tensor fixed = to_tensor(g.at("pytorch_fixed_momentum").at("300").at("moving_variance"));
+  const Tensor fixed =
+      golden_tensor(g.at("pytorch_fixed_momentum").at("300").at("moving_variance"));
   const Tensor& var = buffer(m, "moving_variance");
   for (int64_t c = 0; c < var.size(); ++c) EXPECT_GT(fixed[c], 3.0f * var[c]);
 }

@@ -10,8 +10,8 @@
 #include <memory>
 #include <utility>
 
-#include "digitnet/core/error.hpp"
 #include "digitnet/core/atomic_file.hpp"
+#include "digitnet/core/error.hpp"
 #include "digitnet/report/html.hpp"
 
 namespace digitnet {
