@@ -331,6 +331,32 @@ void apply_recipe(const CLI::App& train, Common& c, TrainFlags& t) {
   t.recipe_augment = r.augment;
 }
 
+// ---------------------------------------------------------------- ensemble
+int cmd_ensemble(const Common& c, const std::vector<std::string>& paths, bool evaluate) {
+  std::vector<dn::Sequential> members;
+  for (const auto& p : paths) members.push_back(dn::load_model(p, 1));
+  dn::Sequential model =
+      dn::make_ensemble(std::move(members), dn::cli::threads_or_default(c.threads));
+  model.metadata()["ensemble"] = {{"members", paths}};
+  model.metadata()["preset"] = "ensemble";
+  std::optional<dn::Evaluation> ev;
+  if (evaluate) {
+    dn::cli::DataFlags df = c.data;
+    df.quiet = c.quiet || c.json;
+    ev = model.evaluate(dn::cli::load_data_split(df, "test", &model));
+    model.metadata()["test"] = ev->to_json();
+  }
+  dn::save_model(model, c.output);
+  if (c.json) {
+    print_json(
+        {{"model", c.output}, {"members", paths}, {"test", ev ? ev->to_json() : nlohmann::json()}});
+  } else {
+    if (ev) std::printf("Test loss: %.4f - test accuracy: %.4f\n", ev->loss, ev->accuracy);
+    std::printf("Saved the ensemble of %zu models to %s\n", paths.size(), c.output.c_str());
+  }
+  return 0;
+}
+
 // ---------------------------------------------------------------- evaluate
 int cmd_evaluate(const Common& c, const std::string& split, bool pictures, bool tta) {
   dn::Sequential model = dn::load_model(c.model, dn::cli::threads_or_default(c.threads));
@@ -594,6 +620,21 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"test", "train"}));
   predict->add_flag("--tta", tta, "Average the probabilities over 7 views of each image");
 
+  std::vector<std::string> member_paths;
+  bool no_evaluate = false;
+  auto* ensemble = app.add_subcommand(
+      "ensemble", "Combine trained models into one that averages their probabilities");
+  ensemble->add_option("models", member_paths, "Model files (two or more)")
+      ->required()
+      ->expected(2, 1000)
+      ->check(CLI::ExistingFile);
+  ensemble->add_option("-o,--output", c.output, "Ensemble model file to write")->required();
+  add_data(ensemble, c);
+  add_threads(ensemble, c);
+  add_json(ensemble, c);
+  ensemble->add_flag("--no-evaluate", no_evaluate, "Do not evaluate it on the test set");
+  ensemble->add_flag("-q,--quiet", c.quiet, "No notes on stderr");
+
   auto* summary =
       app.add_subcommand("summary", "Print a model's layers, output shapes and parameter counts");
   add_arch(summary, c);
@@ -620,6 +661,7 @@ int main(int argc, char** argv) {
     if (*evaluate) return cmd_evaluate(c, split, !no_pictures, tta);
     if (*predict) return cmd_predict(c, range, idx_file, split, tta);
     if (*summary) return cmd_summary(c);
+    if (*ensemble) return cmd_ensemble(c, member_paths, !no_evaluate);
     if (const int rc = dn::cli::run_picture_verbs(pictures); rc >= 0) return rc;
   } catch (const CLI::ValidationError& e) {
     std::cerr << "digitnet: " << e.what() << "\n";

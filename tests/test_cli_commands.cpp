@@ -183,6 +183,29 @@ TEST(Cli, APresetTrainsWithItsRecipeAndFlagsReplaceItsParts) {
   EXPECT_NEAR(f["optimizer"]["config"]["learning_rate"].get<double>(), 1e-3, 1e-9);
 }
 
+TEST(Cli, EnsembleOfTrainedModelsWorksWhereAModelDoes) {
+  TempDir dir;
+  for (const char* seed : {"1", "2"}) {
+    const auto t = dn(std::string("train --preset mlp --epochs 1 --max-train 2000 --batch-size 32 "
+                                  "--threads 2 --quiet --seed ") +
+                      seed + " -o " + dir.file(std::string("m") + seed + ".dnm"));
+    ASSERT_EQ(t.exit_code, 0) << t.err;
+  }
+  const std::string e = dir.file("e.dnm");
+  const auto r =
+      dn("ensemble --json " + dir.file("m1.dnm") + " " + dir.file("m2.dnm") + " -o " + e);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_GT(nlohmann::json::parse(r.out)["test"]["accuracy"].get<double>(), 0.7);
+  const auto j = digitnet::read_model_json(e);
+  EXPECT_EQ(j["metadata"]["ensemble"]["members"].size(), 2u);
+  for (const char* verb :
+       {"evaluate --no-pictures --model ", "predict --range 0:3 --model ", "summary --model "}) {
+    const auto v = dn(std::string(verb) + e);
+    EXPECT_EQ(v.exit_code, 0) << verb << v.err;
+  }
+  EXPECT_EQ(dn("ensemble " + dir.file("m1.dnm") + " -o " + dir.file("one.dnm")).exit_code, 2);
+}
+
 TEST(Cli, CallbacksFromFlags) {
   TempDir dir;
   const auto t =

@@ -19,6 +19,7 @@
 #include "digitnet/io/spec.hpp"
 #include "digitnet/layers/layers.hpp"
 #include "digitnet/model/callbacks.hpp"
+#include "digitnet/model/ensemble.hpp"
 #include "digitnet/model/loss.hpp"
 #include "digitnet/model/metrics.hpp"
 #include "digitnet/model/optimizer.hpp"

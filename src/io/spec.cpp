@@ -20,6 +20,7 @@
 
 #include "digitnet/core/error.hpp"
 #include "digitnet/layers/layers.hpp"
+#include "digitnet/model/ensemble.hpp"
 
 namespace digitnet {
 namespace {
@@ -521,6 +522,30 @@ nlohmann::json spec_to_json(const ModelSpec& spec) {
   return j;
 }
 
+namespace {
+// A layer of a spec: make_layer's types, and Ensemble, whose config holds its
+// members' architectures as specs (built here, where specs are known).
+LayerPtr layer_from_spec(const std::string& type, const nlohmann::json& config,
+                         const std::string& where) {
+  if (type != "Ensemble") return make_layer(type, config);
+  const auto members = config.find("members");
+  if (!config.is_object() || members == config.end() || !members->is_array() || members->empty())
+    throw Error("Ensemble: config needs 'members', an array of member architectures");
+  for (const auto& [key, value] : config.items())
+    if (key != "members") throw Error("Ensemble: unknown field '" + key + "'");
+  std::vector<Sequential> built;
+  for (std::size_t m = 0; m < members->size(); ++m) {
+    const std::string who = where + ": members[" + std::to_string(m) + "]";
+    if ((*members)[m].is_object() && (*members)[m].contains("layers"))
+      for (const auto& l : (*members)[m]["layers"])
+        if (l.is_object() && l.value("type", "") == "Ensemble")
+          throw Error(who + ": an ensemble cannot be a member of an ensemble");
+    built.push_back(build_model(spec_from_json((*members)[m], who), 0, 1));
+  }
+  return EnsembleLayer(std::move(built));
+}
+}  // namespace
+
 ModelSpec spec_from_json(const nlohmann::json& j, const std::string& source) {
   if (!j.is_object())
     throw Error(source + ": expected a JSON object with \"input_shape\" and \"layers\"");
@@ -556,7 +581,7 @@ ModelSpec spec_from_json(const nlohmann::json& j, const std::string& source) {
       if (key != "type") config[key] = value;
     LayerPtr layer;
     try {
-      layer = make_layer(type->get<std::string>(), config);
+      layer = layer_from_spec(type->get<std::string>(), config, where);
     } catch (const Error& e) {
       throw Error(where + ": " + e.what());
     } catch (const nlohmann::json::exception& e) {
@@ -588,7 +613,7 @@ Sequential build_model(const ModelSpec& spec, uint64_t seed, int threads) {
                                   ? spec.origins[i]
                                   : name + ": layer " + std::to_string(i + 1) + " (" + type + ")";
     try {
-      model.add(make_layer(type, config));
+      model.add(layer_from_spec(type, config, where));
     } catch (const Error& e) {
       throw Error(where + ": " + e.what());
     } catch (const nlohmann::json::exception& e) {
