@@ -267,8 +267,7 @@ struct Batches {
       keys.resize(static_cast<std::size_t>(size));
       for (int i = 0; i < size; ++i)
         keys[static_cast<std::size_t>(i)] =
-            (uint64_t{1} << 40) ^
-            static_cast<uint64_t>(order[static_cast<std::size_t>(cursor + i)]);
+            augment_key(1, order[static_cast<std::size_t>(cursor + i)]);
       augment_batch(augment, 7, keys, x, pool);
       augment_s += seconds_since(t0);
     }

@@ -76,7 +76,8 @@ std::vector<DigitTile> with_augmented_copies(const std::vector<DigitTile>& tiles
     std::vector<float> in(n), warped(n);
     for (std::size_t k = 0; k < n; ++k) in[k] = static_cast<float>(t.pixels[k]) / 255.0f;
     for (int c = 1; c <= copies; ++c) {
-      augment_image(a, seed, (static_cast<uint64_t>(c) << 40) ^ i, in.data(), warped.data(), 1,
+      // copy c as the distortion of epoch c (the tiles' own index stands for the image's)
+      augment_image(a, seed, augment_key(c, static_cast<int64_t>(i)), in.data(), warped.data(), 1,
                     t.height, t.width);
       DigitTile d = t;
       for (std::size_t k = 0; k < n; ++k)

@@ -186,7 +186,7 @@ struct TrainFlags {
   bool no_shuffle = false;
   std::string checkpoint;
   dn::cli::AugmentFlags augment;
-  dn::Augmentation recipe_augment;  // the preset's, used when no augmentation flag is given
+  dn::Augmentation augmentation;  // what the flags and the recipe ask for (apply_recipe)
 };
 
 dn::OptimizerPtr make_opt(const TrainFlags& t) {
@@ -269,8 +269,7 @@ int cmd_train(const Common& c, const TrainFlags& t) {
   fo.verbose = c.quiet ? 0 : 1;
   fo.stop_requested = &g_stop;
   fo.max_train_samples = t.max_train;
-  fo.augment = dn::cli::any_augment_flag(t.augment) ? dn::cli::augmentation_from_flags(t.augment)
-                                                    : t.recipe_augment;
+  fo.augment = t.augmentation;
   if (!c.quiet && !c.json && fo.augment.active())
     std::cerr << "Augmentation of the training batches: " << fo.augment.describe() << "\n";
   const bool validating = t.validation_split > 0 || test_data.has_value();
@@ -316,11 +315,12 @@ int cmd_train(const Common& c, const TrainFlags& t) {
   return history.interrupted ? kExitInterrupted : 0;
 }
 
-// A preset's recipe (epochs, batch, optimizer, rate, schedule, smoothing,
-// augmentation) for every train flag not given; a spec file keeps the defaults.
+// The recipe (epochs, batch, optimizer, rate, schedule, smoothing, augmentation)
+// for every train flag not given: the preset's, or the default one for a spec file.
 void apply_recipe(const CLI::App& train, Common& c, TrainFlags& t) {
-  if (!c.spec.empty()) return;
-  const dn::TrainingRecipe r = dn::preset_recipe(c.preset.empty() ? "cnn" : c.preset);
+  const dn::TrainingRecipe r = c.spec.empty()
+                                   ? dn::preset_recipe(c.preset.empty() ? "cnn" : c.preset)
+                                   : dn::TrainingRecipe{};
   auto given = [&](const char* flag) { return train.count(flag) > 0; };
   if (!given("--epochs")) c.epochs = r.epochs;
   if (!given("--batch-size")) c.batch_size = r.batch_size;
@@ -328,7 +328,9 @@ void apply_recipe(const CLI::App& train, Common& c, TrainFlags& t) {
   if (!given("--lr")) t.lr = r.learning_rate;
   if (!given("--schedule")) t.schedule = r.schedule;
   if (!given("--label-smoothing")) t.label_smoothing = r.label_smoothing;
-  t.recipe_augment = r.augment;
+  t.augmentation = dn::cli::any_augment_flag(t.augment)
+                       ? dn::cli::augmentation_from_flags(t.augment)
+                       : r.augment;
 }
 
 // ---------------------------------------------------------------- ensemble

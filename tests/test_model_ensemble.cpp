@@ -12,24 +12,9 @@
 using namespace digitnet;
 using digitnet::testing::band_dataset;
 using digitnet::testing::TempDir;
+using digitnet::testing::trained_band_cnn;
 
 namespace {
-
-Sequential member(uint64_t seed, const Dataset& train, Activation last = softmax) {
-  Sequential m({1, 12, 12}, seed, 1);
-  m.add(Conv2D(4, 3, relu));
-  m.add(MaxPooling2D(2));
-  m.add(BatchNormalization());
-  m.add(Flatten());
-  m.add(Dense(4, last));
-  m.compile(Adam(1e-2f), sparse_categorical_crossentropy(), {accuracy});
-  FitOptions fo;
-  fo.epochs = 1;
-  fo.batch_size = 32;
-  fo.verbose = 0;
-  m.fit(train, fo);
-  return m;
-}
 
 std::string error_of(const std::function<void()>& f) {
   try {
@@ -46,12 +31,12 @@ TEST(Ensemble, PredictsTheMeanOfItsMembersAndEvaluatesIt) {
   const Dataset train = band_dataset(300, 4, 12, 12, 1), test = band_dataset(50, 4, 12, 12, 2);
   const Tensor x = test.images(0, test.size());
   std::vector<Sequential> members;
-  members.push_back(member(1, train));
-  members.push_back(member(2, train));
+  members.push_back(trained_band_cnn(1, train));
+  members.push_back(trained_band_cnn(2, train));
   const Tensor p0 = members[0].predict(x), p1 = members[1].predict(x);
   for (int threads : {1, 2}) {
     std::vector<Sequential> copy;
-    for (int s : {1, 2}) copy.push_back(member(static_cast<uint64_t>(s), train));
+    for (int s : {1, 2}) copy.push_back(trained_band_cnn(static_cast<uint64_t>(s), train));
     const Sequential e = make_ensemble(std::move(copy), threads);
     const Tensor p = e.predict(x);
     ASSERT_EQ(p.shape(), p0.shape());
@@ -67,9 +52,9 @@ TEST(Ensemble, PredictsTheMeanOfItsMembersAndEvaluatesIt) {
 TEST(Ensemble, SavedAndLoadedAsAnyModelAndCompiledStillGivesProbabilities) {
   const Dataset train = band_dataset(300, 4, 12, 12, 3), test = band_dataset(40, 4, 12, 12, 4);
   std::vector<Sequential> members;
-  members.push_back(member(5, train));
-  members.push_back(member(6, train));
-  members.push_back(member(7, train));
+  members.push_back(trained_band_cnn(5, train));
+  members.push_back(trained_band_cnn(6, train));
+  members.push_back(trained_band_cnn(7, train));
   Sequential e = make_ensemble(std::move(members), 2);
   TempDir dir;
   const std::string path = dir.file("ens.dnm");
@@ -95,14 +80,14 @@ TEST(Ensemble, SavedAndLoadedAsAnyModelAndCompiledStillGivesProbabilities) {
 TEST(Ensemble, MembersThatDoNotFitTogetherAreRefused) {
   const Dataset train = band_dataset(200, 4, 12, 12, 5);
   std::vector<Sequential> no_softmax;
-  no_softmax.push_back(member(1, train));
-  no_softmax.push_back(member(2, train, linear));
+  no_softmax.push_back(trained_band_cnn(1, train));
+  no_softmax.push_back(trained_band_cnn(2, train, 1, linear));
   EXPECT_NE(error_of([&] {
               EnsembleLayer(std::move(no_softmax));
             }).find("member 2 does not end in a softmax"),
             std::string::npos);
   std::vector<Sequential> shapes;
-  shapes.push_back(member(1, train));
+  shapes.push_back(trained_band_cnn(1, train));
   Sequential other({1, 10, 10}, 1, 1);
   other.add(Flatten());
   other.add(Dense(4, softmax));

@@ -10,25 +10,7 @@
 
 using namespace digitnet;
 using digitnet::testing::band_dataset;
-
-namespace {
-
-Sequential trained_cnn(const Dataset& train) {
-  Sequential m({1, 12, 12}, 5, 2);
-  m.add(Conv2D(4, 3, relu));
-  m.add(MaxPooling2D(2));
-  m.add(Flatten());
-  m.add(Dense(4, softmax));
-  m.compile(Adam(1e-2f), sparse_categorical_crossentropy(), {accuracy});
-  FitOptions fo;
-  fo.epochs = 2;
-  fo.batch_size = 32;
-  fo.verbose = 0;
-  m.fit(train, fo);
-  return m;
-}
-
-}  // namespace
+using digitnet::testing::trained_band_cnn;
 
 TEST(Tta, ViewsAreTheImageShiftsAndRotations) {
   const std::vector<Warp> v = tta_views();
@@ -47,7 +29,7 @@ TEST(Tta, ViewsAreTheImageShiftsAndRotations) {
 
 TEST(Tta, PredictionIsTheMeanOverTheViewsAndEvaluationCountsIt) {
   const Dataset train = band_dataset(400, 4, 12, 12, 1), test = band_dataset(60, 4, 12, 12, 2);
-  const Sequential m = trained_cnn(train);
+  const Sequential m = trained_band_cnn(5, train, 2);
   const Tensor x = test.images(0, test.size());
   const Tensor p = predict_tta(m, x);
   ASSERT_EQ(p.shape(), (Shape{60, 4}));

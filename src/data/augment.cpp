@@ -54,20 +54,17 @@ void Augmentation::validate() const {
 std::string Augmentation::describe() const {
   if (!active()) return "none";
   std::string out;
-  char buf[96];
-  auto add = [&](const char* fmt, double v) {
-    std::snprintf(buf, sizeof buf, fmt, v);
+  auto add = [&](bool on, const char* fmt, double v, double v2 = 0.0) {
+    if (!on) return;
+    char buf[96];
+    std::snprintf(buf, sizeof buf, fmt, v, v2);
     out += (out.empty() ? "" : ", ") + std::string(buf);
   };
-  if (rotate > 0.0f) add("rotate ±%g°", rotate);
-  if (shift > 0.0f) add("shift ±%g px", shift);
-  if (scale > 0.0f) add("scale ±%g", scale);
-  if (shear > 0.0f) add("shear ±%g°", shear);
-  if (elastic()) {
-    std::snprintf(buf, sizeof buf, "elastic alpha %g sigma %g", static_cast<double>(elastic_alpha),
-                  static_cast<double>(elastic_sigma));
-    out += (out.empty() ? "" : ", ") + std::string(buf);
-  }
+  add(rotate > 0.0f, "rotate ±%g°", rotate);
+  add(shift > 0.0f, "shift ±%g px", shift);
+  add(scale > 0.0f, "scale ±%g", scale);
+  add(shear > 0.0f, "shear ±%g°", shear);
+  add(elastic(), "elastic alpha %g sigma %g", elastic_alpha, elastic_sigma);
   return out;
 }
 
@@ -129,7 +126,7 @@ void smooth_columns(const float* src, float* out, int64_t h, int64_t w, const st
   const float* centre = pad.data() + r * w;
   const float gc = g[static_cast<size_t>(r)];
   for (int64_t i = 0; i < n; ++i) out[i] = gc * centre[i];
-  for (int64_t k = 0; k < r; ++k) {  // g is symmetric: taps r - 1 - k and r + 1 + k together
+  for (int64_t k = 0; k < r; ++k) {  // g is symmetric: the taps at ±(r - k) together
     const float gk = g[static_cast<size_t>(k)];
     const float *lo = pad.data() + k * w, *hi = pad.data() + (2 * r - k) * w;
     for (int64_t i = 0; i < n; ++i) out[i] += gk * (lo[i] + hi[i]);
@@ -142,9 +139,8 @@ void transpose(const float* src, float* dst, int64_t h, int64_t w) {
     for (int64_t x = 0; x < w; ++x) dst[x * h + y] = src[y * w + x];
 }
 
-// field (h, w) ← alpha · (G_sigma * field): columns, then rows as the columns of the
-// transpose.
-void smooth(std::vector<float>& field, int64_t h, int64_t w, float sigma, float alpha) {
+// The Gaussian G_sigma, radius ⌈3σ⌉, normalised to sum 1.
+std::vector<float> gaussian(float sigma) {
   const int64_t r = static_cast<int64_t>(std::ceil(3.0f * sigma));
   std::vector<float> g(static_cast<size_t>(2 * r + 1));
   double sum = 0.0;
@@ -152,6 +148,12 @@ void smooth(std::vector<float>& field, int64_t h, int64_t w, float sigma, float 
     sum += g[static_cast<size_t>(k + r)] =
         static_cast<float>(std::exp(-0.5 * double(k * k) / (double(sigma) * sigma)));
   for (float& v : g) v = static_cast<float>(v / sum);
+  return g;
+}
+
+// field (h, w) ← alpha · (g * field): columns, then rows as the columns of the transpose.
+void smooth(std::vector<float>& field, int64_t h, int64_t w, const std::vector<float>& g,
+            float alpha) {
   const size_t n = field.size();
   std::vector<float> a(n), b(n), pad;
   smooth_columns(field.data(), a.data(), h, w, g, pad);
@@ -186,8 +188,9 @@ Warp draw_warp(const Augmentation& a, uint64_t seed, uint64_t key, int64_t h, in
     };
     fill(warp.dx);
     fill(warp.dy);
-    smooth(warp.dx, h, w, a.elastic_sigma, a.elastic_alpha);
-    smooth(warp.dy, h, w, a.elastic_sigma, a.elastic_alpha);
+    const std::vector<float> g = gaussian(a.elastic_sigma);
+    smooth(warp.dx, h, w, g, a.elastic_alpha);
+    smooth(warp.dy, h, w, g, a.elastic_alpha);
   }
   return warp;
 }

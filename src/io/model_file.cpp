@@ -437,14 +437,13 @@ Sequential load_model(const std::string& path, int threads) {
   for (const auto& [name, t] : model_tensors(model)) {
     const auto it = index.find(name);
     if (it == index.end()) {
-      if (const std::optional<float> v = value_when_absent(model, name)) {
-        t->fill(*v);
-        continue;
-      }
+      const std::optional<float> v = value_when_absent(model, name);
+      if (!v)
+        throw Error(path + ": missing tensor '" + name + "' (the architecture needs " +
+                    shape_str(t->shape()) + ")");
+      t->fill(*v);
+      continue;
     }
-    if (it == index.end())
-      throw Error(path + ": missing tensor '" + name + "' (the architecture needs " +
-                  shape_str(t->shape()) + ")");
     TensorEntry& e = it->second;
     if (e.shape != t->shape())
       throw Error(path + ": tensors[" + std::to_string(e.index) + "] ('" + name + "'): shape " +

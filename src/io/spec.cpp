@@ -536,10 +536,6 @@ LayerPtr layer_from_spec(const std::string& type, const nlohmann::json& config,
   std::vector<Sequential> built;
   for (std::size_t m = 0; m < members->size(); ++m) {
     const std::string who = where + ": members[" + std::to_string(m) + "]";
-    if ((*members)[m].is_object() && (*members)[m].contains("layers"))
-      for (const auto& l : (*members)[m]["layers"])
-        if (l.is_object() && l.value("type", "") == "Ensemble")
-          throw Error(who + ": an ensemble cannot be a member of an ensemble");
     built.push_back(build_model(spec_from_json((*members)[m], who), 0, 1));
   }
   return EnsembleLayer(std::move(built));

@@ -79,9 +79,8 @@ class BatchNormLayer final : public Layer {
     // The weight of the moving averages before and after this batch (see the top).
     const double w = moving_weight_[0];
     const double w_new = std::min(1.0, momentum_ * w + (1.0 - momentum_));
-    const double mt = (w >= 1.0 || momentum_ >= 1.0f) ? momentum_
-                      : w_new > 0.0                   ? momentum_ * w / w_new
-                                                      : 0.0;
+    // (momentum 1 never moves the averages; w_new >= 1 - m > 0 otherwise)
+    const double mt = (w >= 1.0 || momentum_ >= 1.0f) ? momentum_ : momentum_ * w / w_new;
     ctx.pool->parallel_for(C, [&](int64_t c0, int64_t c1, int) {
       for (int64_t c = c0; c < c1; ++c) {
         float mean, inv_std;

@@ -62,25 +62,9 @@ class EnsembleLayerImpl final : public Layer {
     throw Error("Ensemble: an ensemble is not trained; train its members and combine them");
   }
 
-  std::vector<std::pair<std::string, Tensor*>> buffers() override {
-    std::vector<std::pair<std::string, Tensor*>> out;
-    for (std::size_t m = 0; m < members_.size(); ++m)
-      for (Layer* l : members_[m].layers()) {
-        const std::string prefix = "m" + std::to_string(m) + "/" + l->name + "/";
-        for (Param* p : l->params()) out.emplace_back(prefix + p->name, &p->value);
-        for (auto& [name, t] : l->buffers()) out.emplace_back(prefix + name, t);
-      }
-    return out;
-  }
+  std::vector<std::pair<std::string, Tensor*>> buffers() override { return tensors<Tensor>(); }
   std::vector<std::pair<std::string, const Tensor*>> buffers() const override {
-    std::vector<std::pair<std::string, const Tensor*>> out;
-    for (std::size_t m = 0; m < members_.size(); ++m)
-      for (const Layer* l : members_[m].layers()) {
-        const std::string prefix = "m" + std::to_string(m) + "/" + l->name + "/";
-        for (const Param* p : l->params()) out.emplace_back(prefix + p->name, &p->value);
-        for (const auto& [name, t] : l->buffers()) out.emplace_back(prefix + name, t);
-      }
-    return out;
+    return tensors<const Tensor>();
   }
 
   // {"members": [{"input_shape": [...], "layers": [{"type": T, <config>}, ...]}, ...]},
@@ -112,6 +96,19 @@ class EnsembleLayerImpl final : public Layer {
   void set_logits_output(bool on) override { logits_ = on; }
 
  private:
+  // Every member's parameters and buffers, "m<i>/<layer>/<tensor>".
+  template <class T>
+  std::vector<std::pair<std::string, T*>> tensors() const {
+    std::vector<std::pair<std::string, T*>> out;
+    for (std::size_t m = 0; m < members_.size(); ++m)
+      for (Layer* l : members_[m].layers()) {
+        const std::string prefix = "m" + std::to_string(m) + "/" + l->name + "/";
+        for (Param* p : l->params()) out.emplace_back(prefix + p->name, &p->value);
+        for (auto& [name, t] : l->buffers()) out.emplace_back(prefix + name, t);
+      }
+    return out;
+  }
+
   std::vector<Sequential> members_;
   bool logits_ = false;
 };

@@ -701,8 +701,7 @@ History Sequential::fit(const Dataset& train_in, const FitOptions& opt) {
       if (opt.augment.active()) {
         keys.resize(static_cast<size_t>(e - b));
         for (int64_t i = b; i < e; ++i)
-          keys[static_cast<size_t>(i - b)] = (static_cast<uint64_t>(epoch) << 40) ^
-                                             static_cast<uint64_t>(order[static_cast<size_t>(i)]);
+          keys[static_cast<size_t>(i - b)] = augment_key(epoch, order[static_cast<size_t>(i)]);
         augment_batch(opt.augment, augment_seed, keys, xb, impl_->pool.get());
       }
       lr = schedule->lr(base_lr, global_step, total_steps, steps) * lr_mult;

@@ -6,6 +6,8 @@
 
 #include "digitnet/core/rng.hpp"
 #include "digitnet/data/dataset.hpp"
+#include "digitnet/layers/layers.hpp"
+#include "digitnet/model/sequential.hpp"
 
 namespace digitnet::testing {
 
@@ -30,6 +32,25 @@ inline Dataset band_dataset(int64_t n, int classes, int h, int w, uint64_t seed)
     d.add(image, c);
   }
   return d;
+}
+
+// A small CNN (conv 4 3x3, max pool, batch norm, dense) on band_dataset's 1x12x12
+// images, trained one epoch with Adam; `last` is its output activation.
+inline Sequential trained_band_cnn(uint64_t seed, const Dataset& train, int threads = 1,
+                                   Activation last = Activation::softmax) {
+  Sequential m({1, 12, 12}, seed, threads);
+  m.add(Conv2D(4, 3, Activation::relu));
+  m.add(MaxPooling2D(2));
+  m.add(BatchNormalization());
+  m.add(Flatten());
+  m.add(Dense(train.num_classes, last));
+  m.compile(Adam(1e-2f), sparse_categorical_crossentropy(), {accuracy});
+  FitOptions fo;
+  fo.epochs = 1;
+  fo.batch_size = 32;
+  fo.verbose = 0;
+  m.fit(train, fo);
+  return m;
 }
 
 }  // namespace digitnet::testing

@@ -69,6 +69,12 @@ void apply_warp(const Warp& warp, const float* in, float* out, int64_t channels,
 void augment_image(const Augmentation& a, uint64_t seed, uint64_t key, const float* in, float* out,
                    int64_t channels, int64_t h, int64_t w);
 
+// The key of an image's distortion in a given epoch (fit's: epoch from 1, the
+// image's index in the training set).
+constexpr uint64_t augment_key(int epoch, int64_t index) {
+  return (static_cast<uint64_t>(epoch) << 40) ^ static_cast<uint64_t>(index);
+}
+
 // Distorts every image of x (N, C, H, W) in place; image i uses keys[i]. Runs on
 // the pool when one is given.
 void augment_batch(const Augmentation& a, uint64_t seed, std::span<const uint64_t> keys, Tensor& x,
